@@ -1,0 +1,1 @@
+"""Data: pair tables, featurization cache, splits and collation."""
