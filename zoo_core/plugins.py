@@ -76,7 +76,8 @@ class Catalog:
 
 
 def _warn(message: str) -> None:
-    print(f"zoo: warning: {message}", file=sys.stderr)
+    """One line on stderr, whatever the error's own formatting."""
+    print("zoo: warning: " + " ".join(str(message).split()), file=sys.stderr)
 
 
 def _strict() -> bool:

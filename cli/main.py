@@ -1,0 +1,307 @@
+"""The ``zoo`` command line. Results go to stdout (``--json`` for machines); progress and logs to stderr.
+
+Listing commands read only entry-point metadata and YAML: torch, dgl and rdkit are imported inside the commands
+that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from zoo_core.errors import ZooError
+
+app = typer.Typer(help="A model zoo for molecular relational learning (pairs of molecules).",
+                  pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=True)
+data_app = typer.Typer(help="Datasets: list them and fetch their files (sha256-verified).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+SECTION_NAMES = {"encoders": "encoders", "pair-models": "pair_models", "pair_models": "pair_models",
+                 "pretrainers": "pretrainers", "datasets": "datasets", "weights": "weights"}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"zoo: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def _available(section: str, entry, catalog) -> bool:
+    kind = {"encoders": "encoders", "pair_models": "pair_models", "pretrainers": "pretrainers",
+            "datasets": "datasets"}.get(section)
+    if kind is None:
+        return True
+    return entry.get("impl") in catalog.implementations[kind]
+
+
+@app.command("list")
+def list_cmd(
+    section: Optional[str] = typer.Argument(None, help="encoders | pair-models | pretrainers | datasets | weights, "
+                                                         "or a name pattern"),
+    pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'cigin*'"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """List catalogue entries (wildcards allowed)."""
+    from zoo_core.plugins import get_catalog
+    from zoo_core.registry import SECTIONS, get_registry
+
+    if section is not None and section not in SECTION_NAMES:
+        section, pattern = None, section
+    sections = [SECTION_NAMES[section]] if section else list(SECTIONS)
+    try:
+        reg, catalog = get_registry(), get_catalog()
+    except ZooError as error:
+        _fail(str(error))
+    rows = []
+    for s in sections:
+        for e in reg.list(s, pattern):
+            rows.append({"section": s, "name": e.name, "impl": e.get("impl"), "plugin": e.get("plugin"),
+                         "available": _available(s, e, catalog), "description": e.get("description", "")})
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no entries match {pattern!r}")
+        return
+    width = max(len(r["name"]) for r in rows)
+    current = None
+    for r in rows:
+        if r["section"] != current:
+            current = r["section"]
+            typer.echo(f"{current.replace('_', '-')}:")
+        flag = "" if r["available"] else f"  [not installed: pip install {r['plugin']}]"
+        typer.echo(f"  {r['name']:<{width}}  {r['description']}{flag}")
+
+
+@app.command("info")
+def info_cmd(name: str = typer.Argument(..., help="an entry name, e.g. attentivefp or cigin.compsol"),
+             as_json: bool = typer.Option(False, "--json")):
+    """Show an entry: parameters, featurizer, paper, source plugin (and metrics, sha256 for weights)."""
+    from zoo_core.plugins import get_catalog
+    from zoo_core.registry import get_registry
+
+    reg, catalog = get_registry(), get_catalog()
+    entries = reg.find(name)
+    if not entries:
+        _fail(f"no entry named {name!r}; try `zoo list '*{name}*'`")
+    out = []
+    for e in entries:
+        record = {"name": e.name, "section": e.section, **e.data, "registry_file": str(e.source)}
+        kind = e.section if e.section != "weights" else None
+        if kind and e.get("impl") in catalog.implementations.get(kind, {}):
+            reg_ = catalog.implementations[kind][e["impl"]]
+            info = catalog.plugins.get(reg_.plugin)
+            record["registered_by"] = {"plugin": reg_.plugin, "distribution": info.distribution if info else None,
+                                       "version": info.version if info else None,
+                                       "target": reg_.target if isinstance(reg_.target, str) else repr(reg_.target)}
+        elif kind:
+            record["registered_by"] = None
+        if e.section == "encoders":
+            record["featurizer_spec"] = _featurizer_spec(catalog, e["featurizer"])
+        out.append(record)
+    if as_json:
+        _print_json(out if len(out) > 1 else out[0])
+        return
+    import yaml
+
+    for record in out:
+        typer.echo(yaml.safe_dump(record, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def _featurizer_spec(catalog, name: str) -> dict | str:
+    """Dimensions of a featurizer (imports rdkit; only for `zoo info`)."""
+    try:
+        f = catalog.get("featurizers", name).load()()
+        return {"name": f.name, "version": f.version, "atom_dim": f.atom_dim, "bond_dim": f.bond_dim}
+    except Exception as error:  # info must still print
+        return f"unavailable ({error})"
+
+
+@app.command("plugins")
+def plugins_cmd(as_json: bool = typer.Option(False, "--json")):
+    """Installed plugins: name, distribution, version, hooks and what each registered."""
+    from zoo_core.plugins import get_catalog
+
+    catalog = get_catalog()
+    rows = [{"name": p.name, "distribution": p.distribution, "version": p.version, "hooks": p.hooks,
+             "registered": p.registered} for p in catalog.plugins.values()]
+    rows += [{"name": n, "skipped": reason} for n, reason in catalog.skipped]
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        if "skipped" in r:
+            typer.echo(f"{r['name']}: SKIPPED ({r['skipped']})")
+            continue
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registered"].items()) or "-"
+        typer.echo(f"{r['name']} ({r['distribution']} {r['version']}): {what}")
+
+
+@data_app.command("list")
+def data_list(as_json: bool = typer.Option(False, "--json")):
+    """Datasets with their size, source and where a local copy is."""
+    from zoo_core.data.datasets import list_datasets
+
+    rows = list_datasets()
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:<24} {r.get('task', ''):<14} {str(r.get('size', '')):>7} pairs  {r.get('status', '')}")
+
+
+@data_app.command("fetch")
+def data_fetch(name: str, quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Download a dataset's source file into the cache (sha256-verified)."""
+    from zoo_core.data.datasets import fetch
+
+    try:
+        path = fetch(name, progress=not quiet)
+    except ZooError as error:
+        _fail(str(error))
+    typer.echo(str(path))
+
+
+def _parse_params(values: list[str] | None, what: str) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in values or []:
+        if "=" not in item:
+            _fail(f"{what} expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command("run")
+def run_cmd(
+    encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="encoder or pair-model name"),
+    pair_model: Optional[str] = typer.Option(None, "--pair-model", "-p", help="interaction model over the encoder"),
+    pretrainer: Optional[str] = typer.Option(None, "--pretrainer", help="pretraining strategy (e.g. 3dmrl)"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="registry name, or a path to your own CSV"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="for your own CSV: A,B,Y column names"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; CLI flags override it"),
+    folds: Optional[int] = typer.Option(None, "--folds"),
+    repeats: Optional[int] = typer.Option(None, "--repeats"),
+    only_fold: Optional[list[int]] = typer.Option(None, "--only-fold", help="run only these fold indices"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="early-stopping patience (epochs)"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | scaffold | molecule | solvent"),
+    explicit_h: Optional[bool] = typer.Option(None, "--explicit-h/--no-explicit-h"),
+    encoder_param: Optional[list[str]] = typer.Option(None, "--encoder-param", help="KEY=VALUE"),
+    pair_param: Optional[list[str]] = typer.Option(None, "--pair-param", help="KEY=VALUE"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="parent folder of run directories"),
+    strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="stop at the first bad row"),
+    as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train and evaluate a model on a dataset with its paper protocol (folds x repeats)."""
+    from zoo_core.train.run import resolve_config, run
+
+    cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
+           "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
+           "epochs": epochs, "patience": patience, "lr": lr, "batch_size": batch_size, "split": split,
+           "explicit_h": explicit_h, "threads": threads,
+           "columns": [c.strip() for c in columns.split(",")] if columns else None, "device": device,
+           "output": str(output) if output else None, "strict": strict,
+           "encoder_params": _parse_params(encoder_param, "--encoder-param") or None,
+           "pair_params": _parse_params(pair_param, "--pair-param") or None}
+    try:
+        cfg = resolve_config(cli, config)
+        if cfg.get("pretrainer"):
+            _fail(f"pretrainer {cfg['pretrainer']!r}: no pretraining strategy is installed yet "
+                  f"(see `zoo list pretrainers`)")
+        run_dir, metrics = run(cfg, quiet=quiet)
+    except ZooError as error:
+        _fail(str(error))
+    result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],
+              "encoder": metrics["encoder"], "summary": metrics["summary"], "bad_rows": metrics["bad_rows"]}
+    if as_json:
+        _print_json(result)
+        return
+    for name, s in metrics["summary"].items():
+        typer.echo(f"test {name}: {s['mean']:.4f} ± {s['std']:.4f} (over {metrics['n_repeats']} repeat(s); "
+                   f"fold mean {s['fold_mean']:.4f} ± {s['fold_std']:.4f})")
+    typer.echo(f"run directory: {run_dir}")
+
+
+@app.command("predict")
+def predict_cmd(
+    input: Path = typer.Option(..., "--input", "-i", help="CSV with the two molecule columns"),
+    output: Path = typer.Option(..., "--output", "-o"),
+    run: Optional[Path] = typer.Option(None, "--run", help="a run directory of `zoo run`"),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="weights name (e.g. cigin.compsol) or file"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="A,B: the columns holding the two molecules"),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Predict on your own pairs; every input row is written back with a prediction or a reason."""
+    from zoo_core.predict import predict_csv
+
+    if (run is None) == (weights is None):
+        _fail("give exactly one of --run DIR or --weights NAME")
+    try:
+        model, spec, meta = _load_for_inference(run, weights)
+        roles = _roles_for(meta.get("dataset"))
+        cols = tuple(c.strip() for c in columns.split(",")) if columns else roles
+        if cols is None or len(cols) != 2:
+            _fail("cannot tell which columns hold the molecules: pass --columns A,B")
+        counts = predict_csv(model, spec, input, output, cols)
+    except ZooError as error:
+        _fail(str(error))
+    if as_json:
+        _print_json(dict(counts, output=str(output)))
+    else:
+        typer.echo(f"wrote {output}: {counts['predicted']} of {counts['rows']} rows predicted"
+                   + (f", {counts['failed']} with a reason instead" if counts["failed"] else ""))
+
+
+def _load_for_inference(run: Path | None, weights: str | None):
+    from zoo_core.weights import load_model
+
+    if run is not None:
+        path = run / "model.safetensors"
+        if not path.exists():
+            raise ZooError(f"{run}: no model.safetensors (is this a `zoo run` directory?)")
+        return load_model(path)
+    from zoo_core.hub import weights_path
+
+    return load_model(weights_path(weights))
+
+
+def _roles_for(dataset: str | None) -> tuple[str, str] | None:
+    if not dataset:
+        return None
+    from zoo_core.registry import get_registry
+
+    entry = get_registry().sections["datasets"].get(dataset)
+    return tuple(entry["roles"]) if entry else None
+
+
+def main() -> None:
+    from zoo_core.plugins import get_catalog
+
+    try:
+        catalog = get_catalog()
+        if catalog.pm is not None:
+            catalog.pm.hook.zoo_register_commands(app=app)
+    except ZooError as error:
+        typer.echo(f"zoo: error: {error}", err=True)
+        sys.exit(1)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""zoo-attentivefp: AttentiveFP encoder (PyG/3DMRL semantics, METHODS §4)."""

@@ -1,0 +1,188 @@
+"""zoo-cgib: conformance, bottleneck pieces (gate, KL, std, InfoNCE), training loss, leakage, overfitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from zoo_core.models import build_model, model_spec
+from zoo_core.nn.contrastive import info_nce
+from zoo_core.nn.gate import ConcreteGate, relaxed_bernoulli_gate
+from zoo_core.nn.segment import segment_ids, segment_std
+from zoo_core.testing import PAIRS, build, check_all, make_dataset
+from zoo_cgib.bottleneck import gaussian_kl, inject_noise, legacy_kl
+
+PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
+MSE = torch.nn.functional.mse_loss
+
+
+@pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
+def test_conformance(name):
+    check_all(model_spec(name))
+
+
+def test_legacy_conformance():
+    check_all(model_spec("cgib", pair_params={"legacy": True}))
+
+
+# -- shared blocks -------------------------------------------------------------------------------------------
+
+def test_gate_responds_to_its_logits():
+    torch.manual_seed(0)
+    logits = torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0]).repeat(4000, 1)
+    lam = relaxed_bernoulli_gate(logits)
+    means = lam.mean(0)
+    assert ((lam > 0) & (lam < 1)).all()
+    assert (means[1:] > means[:-1]).all(), means
+    assert abs(float(means[2]) - 0.5) < 0.02          # symmetric logistic noise: E[λ | p = 0] = 1/2
+    assert float(means[4]) > 0.85 and float(means[0]) < 0.15
+    gate = ConcreteGate().eval()
+    assert torch.allclose(gate(torch.zeros(3)), torch.full((3,), 0.5))
+
+
+def test_segment_std_is_unbiased_and_zero_for_one_atom():
+    x = torch.randn(6, 4, dtype=torch.float64)
+    counts = torch.tensor([1, 3, 2])
+    std = segment_std(x, segment_ids(counts), counts)
+    assert torch.equal(std[0], torch.zeros(4, dtype=torch.float64))
+    assert torch.allclose(std[1], x[1:4].std(0, unbiased=True)) and torch.allclose(std[2], x[4:].std(0))
+
+
+def test_paper_kl_is_nonnegative_on_random_inputs():
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        counts = torch.randint(1, 6, (5,), generator=gen)
+        ids = segment_ids(counts)
+        n, d = int(counts.sum()), 7
+        mu = torch.randn(n, d, generator=gen)
+        sd = torch.rand(n, d, generator=gen) * 2
+        lam = torch.rand(n, 1, generator=gen)
+        h = torch.randn(n, d, generator=gen)
+        kl = gaussian_kl(lam * (h - mu), (1 - lam) * sd, sd, ids, len(counts))
+        assert torch.isfinite(kl) and kl >= 0
+        # arbitrary (not bottleneck-shaped) Gaussians too
+        kl2 = gaussian_kl(torch.randn(n, d, generator=gen), torch.rand(n, d, generator=gen), sd, ids, len(counts))
+        assert kl2 >= 0
+    # equal distributions: KL = 0
+    assert gaussian_kl(mu * 0, sd, sd, ids, len(counts)).abs() < 1e-5
+
+
+def test_bottleneck_on_one_atom_molecules_is_finite():
+    torch.manual_seed(0)
+    counts = torch.tensor([1, 4, 1])
+    ids = segment_ids(counts)
+    h = torch.randn(6, 8, requires_grad=True)
+    logits = torch.randn(6, requires_grad=True)
+    for legacy in (False, True):
+        out = inject_noise(h, logits, ids, counts, legacy=legacy)
+        assert torch.isfinite(out.z).all() and torch.isfinite(out.kl)
+        assert torch.allclose(out.z[0], h[0]) and torch.allclose(out.z[5], h[5])  # σ_G = 0: no noise, z = h
+        grads = torch.autograd.grad(out.kl + out.z.sum(), (h, logits))
+        assert all(torch.isfinite(g).all() for g in grads)
+    # a single one-atom molecule contributes exactly 0 to the paper KL
+    one = inject_noise(h[:1], logits[:1], ids[:1], counts[:1])
+    assert float(one.kl.detach()) == 0.0
+    assert torch.isfinite(legacy_kl(h * 0, h, h * 0, ids, 3))
+
+
+def test_info_nce_excludes_the_positive():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 6, generator=gen), torch.randn(5, 6, generator=gen)
+    for tau in (1.0, 0.2):
+        cos = torch.nn.functional.cosine_similarity(a[:, None], b[None], dim=-1)
+        s = torch.exp(cos / tau)
+        pos = s.diagonal()
+        ref = -torch.log(pos / (s.sum(1) - pos)).mean()
+        assert torch.allclose(info_nce(a, b, tau), ref, atol=1e-5)
+        std = -torch.log(pos / s.sum(1)).mean()
+        assert torch.allclose(info_nce(a, b, tau, exclude_positive=False), std, atol=1e-5)
+    assert float(info_nce(a[:1], b[:1])) == 0.0
+
+
+# -- the model -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,params", [("cgib", {}), ("cgib_cont", {}), ("cgib", {"legacy": True}),
+                                         ("cgib_cont", {"separate_passes": True})])
+def test_training_loss_terms(name, params):
+    spec = model_spec(name, pair_params=params)
+    torch.manual_seed(0)
+    model = build_model(spec).train()
+    data = make_dataset(spec, PAIR_SET)
+    batch = data.batch(np.arange(len(data)))
+    loss, out = model.training_loss(batch, MSE)
+    assert set(out.aux_losses) == {"task_ib", "kl", "cond"}
+    assert torch.allclose(loss, MSE(out.pred, batch.y) + sum(out.aux_losses.values()))
+    assert out.aux_losses["kl"] >= 0 or params.get("legacy")
+    n1 = batch.g_a.num_nodes()
+    ex = out.explain
+    assert ex["atom_importance_a"].shape == (n1,) and ex["gate"].shape == (n1,)
+    assert ((ex["atom_importance_a"] > 0) & (ex["atom_importance_a"] < 1)).all()
+    loss.backward()
+    assert model.compressor[0].weight.grad.abs().sum() > 0          # the gate is trained
+    assert model.enc_a.lin0.weight.grad.abs().sum() > 0
+    if name == "cgib":
+        assert model.solvent_predictor.weight.grad.abs().sum() > 0
+    else:
+        assert not hasattr(model, "solvent_predictor") and model.tau == 1.0
+
+
+def test_training_with_a_single_one_atom_solute():
+    spec = model_spec("cgib")
+    model = build(spec).train()
+    data = make_dataset(spec, [("[Na+]", "O")])
+    loss, _ = model.training_loss(data.batch(np.arange(1)), MSE)
+    assert torch.isfinite(loss)
+
+
+def test_inference_uses_the_full_path_and_explains_with_the_gate():
+    spec = model_spec("cgib")
+    model = build(spec)
+    data = make_dataset(spec, PAIR_SET)
+    batch = data.batch(np.arange(len(data)))
+    with torch.no_grad():
+        p1, p2 = model(batch), model(batch)
+    assert torch.equal(p1.pred, p2.pred)                             # deterministic: no gate sample
+    imp = p1.explain["atom_importance_a"]
+    with torch.no_grad():
+        ref = torch.sigmoid(model.keep_logits(p1.h_a))
+    assert torch.allclose(imp, ref) and "map_importance_a" in p1.explain
+
+
+@pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
+def test_no_leakage_across_pairs(name):
+    spec = model_spec(name)
+    model = build(spec)
+    changed = [PAIR_SET[0], (PAIR_SET[1][0], "CCCCCCCCCCCCCCCCO")] + PAIR_SET[2:]
+    preds = []
+    for pairs in (PAIR_SET, changed):
+        data = make_dataset(spec, pairs)
+        with torch.no_grad():
+            preds.append(model(data.batch(np.arange(len(data)))).pred)
+    assert torch.allclose(preds[0][0], preds[1][0], atol=1e-6, rtol=0)
+    assert torch.allclose(preds[0][2:], preds[1][2:], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
+def test_overfits_tiny_set(name):
+    from zoo_core.train.trainer import model_loss
+
+    spec = model_spec(name)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    data = make_dataset(spec, PAIRS)
+    batch = data.batch(np.arange(len(data)))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.eval()
+    with torch.no_grad():
+        start = float(MSE(model(batch).pred, batch.y))
+    model.train()
+    for _ in range(150):
+        opt.zero_grad()
+        loss, _ = model_loss(model, batch, MSE)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        end = float(MSE(model(batch).pred, batch.y))
+    assert end < 0.02 and end < 0.1 * start, (start, end)

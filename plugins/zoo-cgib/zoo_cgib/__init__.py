@@ -1,0 +1,1 @@
+"""zoo-cgib: the CGIB and CGIB_cont pair models."""

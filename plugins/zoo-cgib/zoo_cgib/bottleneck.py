@@ -1,0 +1,73 @@
+"""CGIB's noise-injection bottleneck on the solute's node features (METHODS §6.1 items 2-5).
+
+Given post-interaction solute node features h_i (2d wide), keep-logits p_i and graph membership:
+
+    λ_i  = σ((log u − log(1−u) + p_i) / τ_g),  u ~ U(1e-4, 1 − 1e-4)        (zoo_core.nn.gate)
+    μ_G, σ_G = per-graph mean and unbiased std of the DETACHED h (a 1-atom molecule has σ_G = 0, not NaN:
+               the sum of squares is divided by max(n − 1, 1), as torch_scatter's scatter_std does)
+    μ̃_i = λ_i h_i + (1 − λ_i) μ_G,   noise scale (1 − λ_i) σ_G,   z_i = μ̃_i + ε_i ⊙ (1 − λ_i) σ_G
+
+Paper formulation (default): ε ~ N(0, I) and the Gaussian KL(N(μ̃, σ̃²) ‖ N(μ_G, σ_G²)) with its log term,
+
+    KL = mean_b ½ Σ_{i∈G_b} mean_d [ σ̃²/σ² + (μ̃ − μ_G)²/σ² − log(σ̃²/σ²) − 1 ],
+    σ̃ = (1 − λ_i) σ_G + 1e-7,   σ = σ_G + 1e-7,
+
+which is ≥ 0 term by term (x − 1 − log x ≥ 0). For a 1-atom molecule (σ_G = 0, h = μ_G) every term is exactly
+0. ``legacy=True`` reproduces the original code (METHODS §6.1 item 5, §10 item 12): ε ~ U[0, 1)
+(``rand_like``) and the simplified KL without the log term,
+
+    KL_b = ½ Σ_i mean_d(((1 − λ_i) σ_G)² / (σ_G + 1e-7)²) + Σ_i ((μ̃_i − μ_G)/(σ_G + 1e-7))²   ([B, 2d]),
+    KL = mean over graphs and dimensions (the first term broadcast over dimensions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from zoo_core.nn.gate import relaxed_bernoulli_gate
+from zoo_core.nn.segment import segment_mean, segment_std, segment_sum
+
+EPS = 1e-7
+
+
+@dataclass
+class Bottleneck:
+    z: torch.Tensor         # [N, 2d] noisy node features (the compressed subgraph)
+    kl: torch.Tensor        # scalar compression term
+    gate: torch.Tensor      # [N] λ
+    preserve_rate: torch.Tensor  # fraction of atoms with σ(p) > 0.5 (the code's logged statistic)
+
+
+def gaussian_kl(mean_diff: torch.Tensor, noise_sd: torch.Tensor, sd: torch.Tensor, ids: torch.Tensor,
+                n_graphs: int, eps: float = EPS) -> torch.Tensor:
+    """Paper KL (see module docstring) from per-node rows [N, D] of μ̃ − μ_G, (1 − λ)σ_G and σ_G; mean over graphs."""
+    var_ratio = ((noise_sd + eps) / (sd + eps)) ** 2
+    term = var_ratio + (mean_diff / (sd + eps)) ** 2 - torch.log(var_ratio) - 1.0
+    return segment_sum(0.5 * term.mean(dim=1), ids, n_graphs).mean()
+
+
+def legacy_kl(mean_diff: torch.Tensor, noise_sd: torch.Tensor, sd: torch.Tensor, ids: torch.Tensor,
+              n_graphs: int, eps: float = EPS) -> torch.Tensor:
+    """The original code's simplified KL (see module docstring); arguments as :func:`gaussian_kl`."""
+    first = 0.5 * segment_sum((noise_sd ** 2 / (sd + eps) ** 2).mean(dim=1), ids, n_graphs).view(-1, 1)
+    second = segment_sum((mean_diff / (sd + eps)) ** 2, ids, n_graphs)
+    return (first + second).mean()
+
+
+def inject_noise(h: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor,
+                 temperature: float = 1.0, legacy: bool = False) -> Bottleneck:
+    """Gate, noise injection and KL for node features ``h`` [N, D] with keep-logits ``logits`` [N]."""
+    n_graphs = int(counts.shape[0])
+    lam = relaxed_bernoulli_gate(logits, temperature).view(-1, 1)
+    static = h.detach()
+    mu = segment_mean(static, ids, counts)[ids]
+    sd = segment_std(static, ids, counts)[ids]
+    mean_diff = lam * (h - mu)          # μ̃ − μ_G, written so that h = μ_G (one atom) gives exactly 0
+    noise_sd = (1.0 - lam) * sd
+    eps = torch.rand_like(h) if legacy else torch.randn_like(h)
+    z = mu + mean_diff + eps * noise_sd  # = λ h + (1 − λ) μ_G + ε ⊙ (1 − λ) σ_G
+    kl = (legacy_kl if legacy else gaussian_kl)(mean_diff, noise_sd, sd, ids, n_graphs)
+    preserve = (torch.sigmoid(logits.detach()) > 0.5).float().mean()
+    return Bottleneck(z, kl, lam.view(-1), preserve)

@@ -1,0 +1,138 @@
+"""CGIB and CGIB_cont (Lee et al., ICML 2023; METHODS §6): a conditional graph information bottleneck on the
+solute (molecule A) over the CIGIN interaction of METHODS §5.2.
+
+Backbone (same as the 3DMRL/CGIB CIGIN): two separate encoders -> Ĥ = row-L2-normalise(H) -> per-pair cosine
+map I = Ĥ¹Ĥ²ᵀ (zoo_core.nn.interaction, padded per pair) -> h¹ = [Ĥ¹ ; IĤ²], h² = [Ĥ² ; IᵀĤ¹] (2d) -> Set2Set per
+molecule (4d each) -> f = MLP 8d->256->128->n_tasks. Xavier-uniform init of every Linear, zero biases.
+
+Bottleneck on h¹ (zoo_cgib.bottleneck, where the exact KL formulas are written out):
+    p_i = MLP_c(h¹_i),  MLP_c = Linear(2d->d) -> BatchNorm1d(d) -> ReLU -> Linear(d->1)
+    λ_i = relaxed Bernoulli gate of p_i (τ_g = 1);  z_i = μ̃_i + ε_i ⊙ (1 − λ_i) σ_G
+    s¹ = Set2Set_A(z),  s² = Set2Set_B(h²)
+    conditional term: CGIB       L_cond = MSE(s², W s¹), W = Linear(4d->4d)
+                      CGIB_cont  L_cond = in-batch contrastive loss of (s¹_i, s²_i), cosine similarity,
+                                 temperature τ (1.0), positive excluded from the denominator (zoo_core.nn.contrastive)
+Training loss (``training_loss``; the original's two passes):
+    L = ℓ(f([Set2Set_A(h¹) ; s²]), y) + ℓ(f([s¹ ; s²]), y) + β·KL + β·L_cond,   β = 1.0 (MI default)
+The returned PairOutput has the full-path prediction and ``aux_losses`` = {task_ib, kl, cond} (β already
+applied), so ``loss == task_loss(out.pred, y) + Σ out.aux_losses``. The original runs the whole model twice;
+everything before the gate is deterministic, so by default the encoders, interaction and s² are computed once
+and shared by both terms (identical values and gradients, about half the cost). ``separate_passes=True``
+recomputes them for the bottleneck pass (matters only for encoders with dropout).
+
+Inference (``forward``) uses the full, non-bottleneck path. In eval mode ``explain['atom_importance_a']`` is
+σ(p_i) (the paper's interpretation); the map's row sums stay available as ``map_importance_a``.
+``legacy=True``: uniform noise ε ~ U[0,1) and the original code's simplified KL (METHODS §6.1 item 5, §10 item 12).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
+from zoo_core.nn.contrastive import info_nce
+from zoo_core.nn.interaction import InteractionResult, pair_interaction
+from zoo_core.nn.mlp import MLP, xavier_init
+from zoo_core.nn.set2set import Set2Set
+from zoo_cgib.bottleneck import inject_noise
+
+
+class CGIB(PairModel):
+    """CGIB (conditional term: predict the solvent embedding from the compressed solute subgraph, MSE)."""
+
+    conditional = "mse"
+
+    def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, beta: float = 1.0, legacy: bool = False,
+                 gate_temperature: float = 1.0, mlp_hidden: Sequence[int] = (256, 128), projector_dim: int = 64,
+                 set2set_steps: int = 2, separate_passes: bool = False):
+        super().__init__()
+        self.beta, self.legacy = float(beta), bool(legacy)
+        self.gate_temperature, self.separate_passes = float(gate_temperature), bool(separate_passes)
+        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
+        d = self.enc_a.out_dim
+        if self.enc_b.out_dim != d:
+            raise ValueError(f"the two encoders' widths differ ({d} vs {self.enc_b.out_dim})")
+        self.node_dim = 2 * d
+        self.set2set_a = Set2Set(2 * d, set2set_steps)
+        self.set2set_b = Set2Set(2 * d, set2set_steps)
+        self.pair_dim = 8 * d
+        self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
+        self.compressor = nn.Sequential(nn.Linear(2 * d, d), nn.BatchNorm1d(d), nn.ReLU(), nn.Linear(d, 1))
+        if self.conditional == "mse":
+            self.solvent_predictor = nn.Linear(4 * d, 4 * d)
+        self.projector = nn.Linear(self.pair_dim, projector_dim)
+        xavier_init(self)
+
+    # -- pieces ------------------------------------------------------------------------------------------
+    def _interact(self, batch) -> tuple[InteractionResult, torch.Tensor, torch.Tensor, int]:
+        ids_a, counts_a, n = graph_segments(batch.g_a)
+        ids_b, counts_b, _ = graph_segments(batch.g_b)
+        inter = pair_interaction(self.enc_a(batch.g_a), counts_a, self.enc_b(batch.g_b), counts_b,
+                                 kind="cosine", ids_a=ids_a, ids_b=ids_b)
+        return inter, ids_a, ids_b, n
+
+    def keep_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """p_i = MLP_c(h_i), [N]. A single node in training mode is normalised with the running statistics
+        (BatchNorm cannot estimate batch statistics from one value)."""
+        lin1, bn, act, lin2 = self.compressor
+        x = lin1(h)
+        if self.training and x.shape[0] < 2:
+            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        else:
+            x = bn(x)
+        return lin2(act(x)).view(-1)
+
+    def conditional_loss(self, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.solvent_predictor(s1), s2)
+
+    # -- interface ---------------------------------------------------------------------------------------
+    def forward(self, batch) -> PairOutput:
+        inter, ids_a, ids_b, n = self._interact(batch)
+        s_b = self.set2set_b(inter.h_b, ids_b, n)
+        pair = torch.cat([self.set2set_a(inter.h_a, ids_a, n), s_b], dim=-1)
+        explain = inter.explain()
+        explain["map_importance_a"] = explain["atom_importance_a"]
+        if not self.training:  # training-mode BatchNorm would update its running statistics here
+            with torch.no_grad():
+                explain["atom_importance_a"] = torch.sigmoid(self.keep_logits(inter.h_a))
+        return PairOutput(pred=self.head(pair), h_a=inter.h_a, h_b=inter.h_b, pair_emb=pair, explain=explain)
+
+    def training_loss(self, batch, task_loss) -> tuple[torch.Tensor, PairOutput]:
+        inter, ids_a, ids_b, n = self._interact(batch)
+        s_b = self.set2set_b(inter.h_b, ids_b, n)
+        pair = torch.cat([self.set2set_a(inter.h_a, ids_a, n), s_b], dim=-1)
+        pred = self.head(pair)
+        if self.separate_passes:
+            inter2, ids_a, ids_b, n = self._interact(batch)
+            s_b2 = self.set2set_b(inter2.h_b, ids_b, n)
+        else:
+            inter2, s_b2 = inter, s_b
+        logits = self.keep_logits(inter2.h_a)
+        bott = inject_noise(inter2.h_a, logits, ids_a, inter2.pad_a.counts, self.gate_temperature, self.legacy)
+        s_a = self.set2set_a(bott.z, ids_a, n)
+        pred_ib = self.head(torch.cat([s_a, s_b2], dim=-1))
+        aux = {"task_ib": task_loss(pred_ib, batch.y), "kl": self.beta * bott.kl,
+               "cond": self.beta * self.conditional_loss(s_a, s_b2)}
+        loss = task_loss(pred, batch.y) + sum(aux.values())
+        explain = inter.explain()
+        explain.update(map_importance_a=explain["atom_importance_a"], atom_importance_a=torch.sigmoid(logits.detach()),
+                       gate=bott.gate.detach(), preserve_rate=bott.preserve_rate)
+        return loss, PairOutput(pred=pred, h_a=inter.h_a, h_b=inter.h_b, pair_emb=pair, aux_losses=aux,
+                                explain=explain)
+
+
+class CGIBCont(CGIB):
+    """CGIB_cont: the conditional term is an in-batch contrastive loss between s¹_i and s²_i (temperature τ)."""
+
+    conditional = "contrastive"
+
+    def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, tau: float = 1.0, **params):
+        super().__init__(encoder_factory, n_tasks=n_tasks, **params)
+        self.tau = float(tau)
+
+    def conditional_loss(self, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return info_nce(s1, s2, tau=self.tau, exclude_positive=True)

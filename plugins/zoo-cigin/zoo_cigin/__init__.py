@@ -1,0 +1,1 @@
+"""zoo-cigin: the CIGIN pair model."""

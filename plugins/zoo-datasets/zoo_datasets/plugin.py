@@ -1,0 +1,15 @@
+"""Entry point of zoo-datasets (group ``zoo``): registers the dataset readers, lazily by name.
+
+Nothing heavy is imported here; ``zoo_core.plugins.Registration.load`` imports ``zoo_datasets.readers``
+only when a table is read.
+"""
+
+from zoo_core.hookspecs import hookimpl
+
+
+@hookimpl
+def zoo_register_datasets(register):
+    # reader(entry, path) -> zoo_core.data.table.PairTable
+    register("pair_csv", "zoo_datasets.readers:read_pair_csv_entry")   # one SMILES column per molecule
+    register("ssid_csv", "zoo_datasets.readers:read_ssid_entry")       # SolvBERT "solvent.solute" column
+    register("user_file", "zoo_datasets.readers:read_user_file_entry")  # a file the user supplies (MNSol)

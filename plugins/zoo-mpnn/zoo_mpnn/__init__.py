@@ -1,0 +1,1 @@
+"""zoo-mpnn: gather MPNN encoder and late_fusion pair model."""

@@ -1,0 +1,74 @@
+"""Composition: resolve ``--encoder/--pair-model`` names through the registry and build the model.
+
+Resolution (ARCHITECTURE §2): a pair-model name gives that model with its registry default encoder; an encoder
+name gives late_fusion over that encoder; ``pair_model`` overrides. The resolved description is a plain dict
+(``model spec``) saved in run directories and weight files, from which ``build_model`` rebuilds the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo_core.errors import RegistryError
+from zoo_core.registry import Registry, get_registry
+
+DEFAULT_PAIR_MODEL = "late_fusion"
+
+
+def resolve_names(encoder: str, pair_model: str | None = None, registry: Registry | None = None) -> tuple[str, str]:
+    """(pair model name, encoder name) for the CLI's ``--encoder`` and ``--pair-model``."""
+    reg = registry or get_registry()
+    if pair_model is not None:
+        reg.entry("pair_models", pair_model)
+        if encoder in reg.sections["pair_models"]:
+            encoder = reg.sections["pair_models"][encoder].get("default_encoder") or encoder
+        reg.entry("encoders", encoder)
+        return pair_model, encoder
+    if encoder in reg.sections["pair_models"]:
+        entry = reg.sections["pair_models"][encoder]
+        default = entry.get("default_encoder")
+        if not default:
+            raise RegistryError(f"{entry.source}: pair model {encoder!r} has no default_encoder; pass --encoder too")
+        reg.entry("encoders", default)
+        return encoder, default
+    if encoder in reg.sections["encoders"]:
+        return DEFAULT_PAIR_MODEL, encoder
+    known = sorted(set(reg.sections["encoders"]) | set(reg.sections["pair_models"]))
+    raise RegistryError(f"no encoder or pair model named {encoder!r} (known: {', '.join(known)})")
+
+
+def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | None = None,
+               encoder_params: dict | None = None, pair_params: dict | None = None, n_tasks: int = 1,
+               task: str = "regression", explicit_h: bool = False, registry: Registry | None = None) -> dict[str, Any]:
+    """The full, resolved description of a model: names, parameters and featurizer spec."""
+    from zoo_core.plugins import get_catalog
+
+    reg = registry or get_registry()
+    pm_name, enc_name = resolve_names(encoder, pair_model, reg)
+    enc_entry, pm_entry = reg.entry("encoders", enc_name), reg.entry("pair_models", pm_name)
+    featurizer = featurizer or pm_entry.get("featurizer") or enc_entry["featurizer"]
+    spec = get_catalog().get("featurizers", featurizer).load()().spec(explicit_h)
+    return {
+        "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **(pair_params or {})},
+        "encoder": enc_name, "encoder_impl": enc_entry["impl"],
+        "encoder_params": {**enc_entry.params, **(encoder_params or {})},
+        "featurizer": spec, "n_tasks": n_tasks, "task": task,
+    }
+
+
+def build_model(spec: dict[str, Any]):
+    """Instantiate the model a spec describes (fresh weights)."""
+    from zoo_core.plugins import get_catalog
+
+    catalog = get_catalog()
+    try:
+        encoder_cls = catalog.get("encoders", spec["encoder_impl"]).load()
+        pair_cls = catalog.get("pair_models", spec["pair_impl"]).load()
+    except KeyError as error:
+        raise RegistryError(f"{error.args[0]}; is the plugin that provides it installed? (see `zoo plugins`)") from None
+    feat = spec["featurizer"]
+
+    def encoder_factory():
+        return encoder_cls(in_dim=feat["atom_dim"], edge_dim=feat["bond_dim"], **spec["encoder_params"])
+
+    return pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])

@@ -1,0 +1,48 @@
+"""Segment (per-graph) operations on a batch of graphs, in plain torch (device-agnostic)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def segment_ids(counts: torch.Tensor) -> torch.Tensor:
+    """[sum(counts)] tensor giving each node the index of its graph."""
+    return torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+
+
+def segment_sum(x: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Sum rows of ``x`` into ``n`` segments."""
+    out = x.new_zeros((n,) + tuple(x.shape[1:]))
+    return out.index_add_(0, ids, x)
+
+
+def segment_mean(x: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Mean of rows of ``x`` per segment."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    return segment_sum(x, ids, len(counts)) / counts.clamp(min=1).to(x.dtype).view(shape)
+
+
+def segment_max(x: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Max of rows of ``x`` per segment (segments must be non-empty)."""
+    index = ids.view((-1,) + (1,) * (x.dim() - 1)).expand_as(x)
+    out = x.new_full((n,) + tuple(x.shape[1:]), float("-inf"))
+    return out.scatter_reduce(0, index, x, reduce="amax", include_self=True)
+
+
+def segment_softmax(scores: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Softmax of ``scores`` ([N] or [N, k]) within each segment."""
+    shift = segment_max(scores.detach(), ids, n)[ids]
+    e = torch.exp(scores - shift)
+    return e / segment_sum(e, ids, n)[ids].clamp(min=1e-16)
+
+
+def segment_std(x: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
+    """Standard deviation of rows of ``x`` per segment (torch_scatter ``scatter_std`` semantics).
+
+    With ``unbiased`` the sum of squares is divided by ``max(n - 1, 1)``, so a segment of one row (a one-atom
+    molecule) has std exactly 0, never NaN. Not differentiable at std = 0 (use it on detached values).
+    """
+    mean = segment_mean(x, ids, counts)
+    sq = segment_sum((x - mean[ids]) ** 2, ids, len(counts))
+    denom = (counts - 1 if unbiased else counts).clamp(min=1).to(x.dtype)
+    return (sq / denom.view((-1,) + (1,) * (x.dim() - 1))).sqrt()

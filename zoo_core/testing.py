@@ -1,0 +1,158 @@
+"""Conformance kit for encoders and pair models (for the zoo's own tests and for plugin authors' CI).
+
+Each check builds the model from a spec on a handful of real molecule pairs (including bond-free molecules:
+water, sodium, HCl) and raises AssertionError with a clear message when a property fails:
+
+* forward: predictions have shape [B, n_tasks] and are finite;
+* backward: the loss reaches the encoders' parameters with finite gradients;
+* permutation invariance: renumbering the atoms of every molecule leaves predictions unchanged;
+* batch equals single: predicting pairs together equals predicting them one at a time;
+* batch-order independence: shuffling the pairs of a batch permutes the predictions and nothing else;
+* save/load round trip: a safetensors round trip reproduces predictions.
+
+Use ``conformance_cases()`` to parametrize over every registered model, ``check_all(spec)`` to run them all.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PAIRS = [("CCO", "O"), ("c1ccccc1", "CCCCCCCCO"), ("[Na+]", "O"), ("Cl", "CCO"),
+         ("CC(=O)[O-]", "CS(C)=O"), ("C[C@H](N)C(=O)O", "ClCCl"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
+ATOL = 1e-5
+
+
+def conformance_cases() -> list[tuple[str, str]]:
+    """(pair model, encoder) for each available pair model with its default encoder, and late_fusion over
+    every available encoder."""
+    from zoo_core.plugins import get_catalog
+    from zoo_core.registry import get_registry
+
+    reg, cat = get_registry(), get_catalog()
+    enc_ok = {n for n, e in reg.sections["encoders"].items() if e["impl"] in cat.implementations["encoders"]}
+    cases = []
+    for name, entry in sorted(reg.sections["pair_models"].items()):
+        if entry["impl"] in cat.implementations["pair_models"] and entry.get("default_encoder") in enc_ok:
+            cases.append((name, entry["default_encoder"]))
+    if "late_fusion" in reg.sections["pair_models"] and reg.sections["pair_models"]["late_fusion"]["impl"] in \
+            cat.implementations["pair_models"]:
+        cases += [("late_fusion", e) for e in sorted(enc_ok) if ("late_fusion", e) not in cases]
+    return cases
+
+
+def make_dataset(spec: dict, pairs=PAIRS):
+    """A PairDataset of ``pairs`` featurized as ``spec`` says (no disk cache), targets 0..n-1 scaled."""
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.data.table import PairTable
+
+    table = PairTable("conformance", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
+                      np.linspace(-1, 1, len(pairs)), np.arange(1, len(pairs) + 1))
+    feat = spec["featurizer"]
+    return PairDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
+
+
+def build(spec: dict, seed: int = 0):
+    from zoo_core.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    model.eval()
+    return model
+
+
+def _pred(model, dataset, rows) -> torch.Tensor:
+    with torch.no_grad():
+        return model(dataset.batch(np.asarray(rows))).pred
+
+
+def check_forward(spec: dict) -> None:
+    model, data = build(spec), make_dataset(spec)
+    pred = _pred(model, data, range(len(data)))
+    assert pred.shape == (len(data), spec["n_tasks"]), f"pred shape {tuple(pred.shape)}"
+    assert torch.isfinite(pred).all(), "non-finite predictions"
+
+
+def check_backward(spec: dict) -> None:
+    from zoo_core.train.trainer import model_loss, task_loss_fn
+
+    model, data = build(spec), make_dataset(spec)
+    model.train()
+    loss, _ = model_loss(model, data.batch(np.arange(len(data))), task_loss_fn(spec["task"]))
+    assert torch.isfinite(loss), "non-finite loss"
+    loss.backward()
+    reached = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad[:5]}"
+    enc = [n for n in reached if "enc" in n]
+    assert enc, "the loss does not reach any encoder parameter"
+
+
+def _permuted(data, seed: int = 1):
+    """A copy of the dataset's molecule store with every molecule's atoms renumbered."""
+    import copy
+
+    from zoo_core.data.store import MolStore
+
+    store = data.store
+    rng = np.random.default_rng(seed)
+    xs, ans, eis, eas = [], [], [], []
+    for m in range(len(store)):
+        n0, n1 = int(store.node_ptr[m]), int(store.node_ptr[m + 1])
+        e0, e1 = int(store.edge_ptr[m]), int(store.edge_ptr[m + 1])
+        perm = torch.as_tensor(rng.permutation(n1 - n0))          # new position i holds old atom perm[i]
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(len(perm))
+        xs.append(store.x[n0:n1][perm])
+        ans.append(store.atomic_num[n0:n1][perm])
+        eorder = torch.as_tensor(rng.permutation(e1 - e0))
+        eis.append(inverse[store.edge_index[:, e0:e1]][:, eorder])
+        eas.append(store.edge_attr[e0:e1][eorder])
+    new = MolStore(store.smiles, torch.cat(xs), torch.cat(eis, 1), torch.cat(eas), torch.cat(ans),
+                   store.node_ptr, store.edge_ptr)
+    out = copy.copy(data)
+    out.store = new
+    return out
+
+
+def check_permutation_invariance(spec: dict) -> None:
+    model, data = build(spec), make_dataset(spec)
+    rows = np.arange(len(data))
+    a, b = _pred(model, data, rows), _pred(model, _permuted(data), rows)
+    assert torch.allclose(a, b, atol=ATOL, rtol=1e-4), f"atom renumbering changed predictions by {(a - b).abs().max():.2e}"
+
+
+def check_batch_equals_single(spec: dict) -> None:
+    model, data = build(spec), make_dataset(spec)
+    together = _pred(model, data, np.arange(len(data)))
+    single = torch.cat([_pred(model, data, [i]) for i in range(len(data))])
+    assert torch.allclose(together, single, atol=ATOL, rtol=1e-4), \
+        f"batched and single predictions differ by {(together - single).abs().max():.2e}"
+    order = np.random.default_rng(0).permutation(len(data))
+    shuffled = _pred(model, data, order)
+    assert torch.allclose(shuffled, together[order], atol=ATOL, rtol=1e-4), "batch order changed predictions"
+
+
+def check_save_load(spec: dict) -> None:
+    from zoo_core.weights import load_model, save_model
+
+    model, data = build(spec, seed=3), make_dataset(spec)
+    before = _pred(model, data, np.arange(len(data)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(Path(tmp) / "m.safetensors", model, spec, {"dataset": "conformance"})
+        loaded, spec2, meta = load_model(path)
+    assert spec2 == spec and meta["dataset"] == "conformance", "spec/metadata did not round-trip"
+    after = _pred(loaded, data, np.arange(len(data)))
+    assert torch.allclose(before, after, atol=1e-6), "weights did not round-trip"
+
+
+CHECKS = [check_forward, check_backward, check_permutation_invariance, check_batch_equals_single, check_save_load]
+
+
+def check_all(spec: dict) -> None:
+    """Run every conformance check on a model spec (see zoo_core.models.model_spec)."""
+    for check in CHECKS:
+        check(spec)

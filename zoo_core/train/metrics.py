@@ -1,0 +1,81 @@
+"""Metrics on numpy arrays: regression (RMSE, MAE, R2) and binary classification (AUROC, AP, F1, ACC).
+
+Classification metrics take logits and threshold σ(logit) at 0.5 (METHODS §10 item 8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(p)) ** 2)))
+
+
+def mae(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y) - np.asarray(p))))
+
+
+def r2(y: np.ndarray, p: np.ndarray) -> float:
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    return float(1.0 - np.sum((y - p) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def auroc(y: np.ndarray, logits: np.ndarray) -> float:
+    """Area under the ROC curve via the rank statistic (ties get average ranks)."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(logits, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(y: np.ndarray, logits: np.ndarray) -> float:
+    """Step-wise average precision (as scikit-learn's average_precision_score)."""
+    y = np.asarray(y).astype(bool)
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(logits, dtype=np.float64), kind="mergesort")
+    y_sorted = y[order]
+    tp = np.cumsum(y_sorted)
+    precision = tp / np.arange(1, len(y) + 1)
+    return float(np.sum(precision[y_sorted]) / y.sum())
+
+
+def f1(y: np.ndarray, logits: np.ndarray) -> float:
+    y = np.asarray(y).astype(bool)
+    pred = _sigmoid(logits) >= 0.5
+    tp, fp, fn = np.sum(pred & y), np.sum(pred & ~y), np.sum(~pred & y)
+    return float(2 * tp / (2 * tp + fp + fn)) if (2 * tp + fp + fn) > 0 else 0.0
+
+
+def accuracy(y: np.ndarray, logits: np.ndarray) -> float:
+    return float(np.mean((_sigmoid(logits) >= 0.5) == np.asarray(y).astype(bool)))
+
+
+REGRESSION = {"rmse": rmse, "mae": mae, "r2": r2}
+CLASSIFICATION = {"auroc": auroc, "ap": average_precision, "f1": f1, "acc": accuracy}
+LOWER_IS_BETTER = {"rmse", "mae", "mse"}
+
+
+def compute(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every metric of ``task`` ('regression' or 'classification') on flattened arrays."""
+    table = REGRESSION if task == "regression" else CLASSIFICATION
+    y, p = np.asarray(y).reshape(-1), np.asarray(p).reshape(-1)
+    return {name: fn(y, p) for name, fn in table.items()}

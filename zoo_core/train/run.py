@@ -1,0 +1,248 @@
+"""``zoo run``: resolve the configuration, featurize, split, train every fold of every repeat, write the run dir.
+
+Configuration precedence: built-in defaults < dataset registry entry (``train``) < ``--config`` file < CLI flags.
+Run directory: ``config.yaml`` (resolved), ``metrics.json``, ``predictions.csv``, ``model.safetensors`` (repeat 0,
+fold 0: the best-validation weights, carrying the model spec and featurizer spec), ``bad_rows.csv`` when any.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo_core.errors import DataError, ZooError
+
+DEFAULTS: dict[str, Any] = {
+    "encoder": None, "pair_model": None, "pretrainer": None, "dataset": "freesolv",
+    "featurizer": None, "explicit_h": None, "split": None, "folds": 5, "repeats": 3, "seed": 0,
+    "only_folds": None, "epochs": 500, "patience": 50, "plateau_patience": 20, "plateau_factor": 0.1,
+    "lr": None, "batch_size": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
+    "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
+    "held_out": None, "save_all_folds": False, "columns": None,
+}
+
+
+def is_custom_dataset(name: str) -> bool:
+    """A dataset given as a path to the user's own CSV instead of a registry name."""
+    return name.lower().endswith((".csv", ".tsv", ".txt")) and Path(name).exists()
+
+
+def custom_entry(path: str, columns: list[str] | None):
+    """A registry-like entry for the user's own CSV: regression, mi5fold, heavy atoms unless told otherwise."""
+    import csv
+
+    from zoo_core.registry import Entry
+
+    if columns is None:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+        if len(header) < 3:
+            raise DataError(f"{path}: need at least 3 columns (molecule A, molecule B, target); "
+                            f"name them with --columns A,B,Y")
+        columns = header[:3]
+    if len(columns) != 3:
+        raise DataError(f"{path}: --columns needs three names A,B,Y (got {','.join(columns)})")
+    data = {"impl": "custom_csv", "task": "regression", "roles": list(columns[:2]), "target": columns[2],
+            "metric": "rmse", "split": "mi5fold", "explicit_h": False, "featurizer": None,
+            "columns": {"a": columns[0], "b": columns[1], "y": columns[2]}, "train": {"lr": 1e-3, "batch_size": 256}}
+    return Entry("datasets", path, data, Path(path))
+
+
+def _entry_of(cfg: dict):
+    from zoo_core.data.datasets import dataset_entry
+
+    if is_custom_dataset(cfg["dataset"]):
+        return custom_entry(cfg["dataset"], cfg.get("columns"))
+    return dataset_entry(cfg["dataset"])
+
+
+def _table_of(cfg: dict, entry):
+    from zoo_core.data.datasets import load_table
+    from zoo_core.data.table import read_pair_csv
+
+    if entry["impl"] == "custom_csv":
+        c = entry["columns"]
+        return read_pair_csv(cfg["dataset"], c["a"], c["b"], c["y"], roles=tuple(entry["roles"]))
+    return load_table(cfg["dataset"])
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML run configuration (``yaml.safe_load``); unknown keys are errors naming the file and key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ZooError(f"{path}: cannot read config ({error})") from error
+    except yaml.YAMLError as error:
+        raise ZooError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ZooError(f"{path}: a run config must be a mapping of keys")
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ZooError(f"{path}: unknown config key(s) {', '.join(map(repr, unknown))} "
+                       f"(known: {', '.join(sorted(DEFAULTS))})")
+    return data
+
+
+def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -> dict[str, Any]:
+    """Merge defaults, the dataset's registry defaults, the config file and CLI values (None = not given)."""
+    cfg = dict(DEFAULTS)
+    file_cfg = load_config_file(config_file) if config_file else {}
+    given = {k: v for k, v in cli.items() if v is not None}
+    dataset = given.get("dataset") or file_cfg.get("dataset") or cfg["dataset"]
+    entry = _entry_of({"dataset": dataset, "columns": given.get("columns") or file_cfg.get("columns")})
+    train = dict(entry.get("train") or {})
+    # The featurizer comes from the model's registry entry unless the config or CLI names one.
+    cfg.update({"dataset": dataset, "explicit_h": entry["explicit_h"],
+                "split": entry["split"], "lr": train.get("lr", 1e-3), "batch_size": train.get("batch_size", 256)})
+    for key in ("epochs", "patience", "plateau_patience"):
+        if key in train:
+            cfg[key] = train[key]
+    cfg.update(file_cfg)
+    cfg.update(given)
+    if cfg["encoder"] is None:
+        raise ZooError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
+    return cfg
+
+
+def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Execute a resolved configuration; returns (run directory, metrics)."""
+    import numpy as np
+    import torch
+
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.data.splits import make_splits
+    from zoo_core.models import build_model, model_spec
+    from zoo_core.train.trainer import TrainConfig, log, summarize, train_fold
+    from zoo_core.weights import save_model
+
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    entry = _entry_of(cfg)
+    task = entry["task"]
+    table = _table_of(cfg, entry)
+    t0 = time.perf_counter()
+    spec = model_spec(cfg["encoder"], cfg["pair_model"], cfg["featurizer"], cfg["encoder_params"], cfg["pair_params"],
+                      task=task, explicit_h=bool(cfg["explicit_h"]))
+    dataset = PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=not quiet)
+    feat_stats = dict(dataset.store.stats, seconds=time.perf_counter() - t0)
+    report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
+    cfg = dict(cfg, pair_model=spec["pair_model"], encoder=spec["encoder"], featurizer=spec["featurizer"]["name"])
+    run_dir = make_run_dir(cfg)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    tcfg = TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
+                       weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
+                       plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]))
+    log(f"zoo run: {spec['pair_model']}({spec['encoder']}) on {cfg['dataset']} ({len(dataset)} pairs, "
+        f"{len(dataset.store)} molecules, featurizer {spec['featurizer']['name']}, "
+        f"{'explicit H' if cfg['explicit_h'] else 'heavy atoms'}) -> {run_dir}", quiet)
+    results = []
+    only = set(cfg["only_folds"]) if cfg.get("only_folds") else None
+    first_state = None
+    for repeat in range(int(cfg["repeats"])):
+        seed = int(cfg["seed"]) + repeat
+        folds = make_splits(cfg["split"], len(dataset), seed, dataset.table.a, dataset.table.b,
+                            n_folds=int(cfg["folds"]), held_out=cfg.get("held_out"))
+        for k, (tr, va, te) in enumerate(folds):
+            if only is not None and k not in only:
+                continue
+            fold_seed = seed * 1000 + k
+            torch.manual_seed(fold_seed)
+            model = build_model(spec)
+            result = train_fold(model, dataset, tr, va, te, tcfg, task, fold_seed, cfg["device"],
+                                progress=_epoch_progress(quiet), repeat=repeat, fold=k)
+            results.append(result)
+            main = "rmse" if task == "regression" else "auroc"
+            log(f"  repeat {repeat} fold {k}: test {main} {result.test.get(main, float('nan')):.4f} "
+                f"(best epoch {result.best_epoch}/{result.epochs_run}, {result.seconds:.1f} s, "
+                f"{result.train_pairs_per_s:.0f} train pairs/s)", quiet)
+            meta = {"dataset": cfg["dataset"], "repeat": repeat, "fold": k, "seed": seed, "split": cfg["split"],
+                    "n_folds": int(cfg["folds"]), "test_metrics": result.test, "valid_metrics": result.valid}
+            if first_state is None:
+                first_state = (result, meta)
+                model.load_state_dict(result.state)
+                save_model(run_dir / "model.safetensors", model, spec, _provenance(meta))
+            if cfg.get("save_all_folds"):
+                model.load_state_dict(result.state)
+                save_model(run_dir / "folds" / f"r{repeat}-f{k}.safetensors", model, spec, _provenance(meta))
+            result.state = {}
+    metrics = summarize(results, task)
+    metrics.update({"dataset": cfg["dataset"], "pair_model": spec["pair_model"], "encoder": spec["encoder"],
+                    "pretrainer": cfg.get("pretrainer"), "task": task, "n_pairs": len(dataset),
+                    "bad_rows": len(dataset.bad), "featurization": feat_stats, "epochs_budget": int(cfg["epochs"])})
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
+    write_predictions(run_dir / "predictions.csv", dataset, results)
+    return run_dir, metrics
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    return str(o)
+
+
+def _provenance(meta: dict) -> dict:
+    import torch
+
+    from zoo_core import __version__
+
+    try:
+        from rdkit import rdBase
+        rdkit_version = rdBase.rdkitVersion
+    except ImportError:  # pragma: no cover
+        rdkit_version = None
+    return dict(meta, zoo_version=__version__, torch_version=torch.__version__, rdkit_version=rdkit_version,
+                created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def _epoch_progress(quiet: bool):
+    if quiet or not os.isatty(2):
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def show(epoch: int, val: float, best: float) -> None:
+        console.print(f"    epoch {epoch:4d}  valid loss {val:.4f}  best {best:.4f}", end="\r", highlight=False)
+    return show
+
+
+def report_bad_rows(bad: list, n_kept: int, strict: bool, quiet: bool) -> None:
+    """Say how many rows were skipped and which (first 20), even with --quiet; raise under ``strict``."""
+    if not bad:
+        return
+    lines = [str(b) for b in bad]
+    if strict:
+        raise DataError(f"{len(bad)} bad row(s) (strict mode):\n  " + "\n  ".join(lines[:20]))
+    from zoo_core.train.trainer import log
+
+    shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+    log(f"zoo: skipped {len(bad)} bad row(s), kept {n_kept}:\n  {shown}")
+
+
+def make_run_dir(cfg: dict) -> Path:
+    name = cfg.get("run_name") or (f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg['pair_model']}-{cfg['encoder']}-"
+                                   f"{cfg['dataset']}-{os.getpid()}")
+    path = Path(cfg.get("output") or "runs") / name
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def write_predictions(path: Path, dataset, results) -> None:
+    roles = dataset.table.roles
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["repeat", "fold", "line", roles[0], roles[1], "target", "prediction"])
+        for r in results:
+            for row, pred in zip(r.test_rows, r.test_pred):
+                w.writerow([r.repeat, r.fold, int(dataset.table.lines[row]), dataset.table.a[row],
+                            dataset.table.b[row], f"{float(dataset.y[row, 0]):.6g}", f"{float(pred[0]):.6g}"])

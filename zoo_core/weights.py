@@ -1,0 +1,59 @@
+"""Weight files: a safetensors state dict whose metadata carries the model spec and provenance (no pickle).
+
+Metadata keys: ``zoo_spec`` (JSON model spec: names, params, featurizer spec) and ``zoo_meta`` (JSON: dataset,
+metrics, split, zoo/torch/RDKit versions, ...). Loading checks the featurizer spec when one is expected.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo_core.errors import FeaturizerMismatch, ZooError
+
+
+def save_model(path: str | Path, model, spec: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights with ``spec`` and ``meta`` to ``path`` (safetensors)."""
+    from safetensors.torch import save_model as _save
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(model, str(path), metadata={"zoo_spec": json.dumps(spec, sort_keys=True),
+                                      "zoo_meta": json.dumps(meta or {}, sort_keys=True, default=str)})
+    return path
+
+
+def read_metadata(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(spec, meta) of a weight file, without loading tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = f.metadata() or {}
+    if "zoo_spec" not in raw:
+        raise ZooError(f"{path}: not a zoo weight file (no 'zoo_spec' metadata)")
+    return json.loads(raw["zoo_spec"]), json.loads(raw.get("zoo_meta", "{}"))
+
+
+def check_featurizer(expected: dict[str, Any], found: dict[str, Any], where: str) -> None:
+    """Raise FeaturizerMismatch naming every key where the two featurizer specs differ."""
+    keys = sorted(set(expected) | set(found))
+    diffs = [f"{k}: weights have {found.get(k)!r}, requested {expected.get(k)!r}" for k in keys
+             if expected.get(k) != found.get(k)]
+    if diffs:
+        raise FeaturizerMismatch(f"{where}: featurizer mismatch; " + "; ".join(diffs))
+
+
+def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = None, device: str = "cpu"):
+    """Rebuild the model of a weight file and load its weights; returns (model in eval mode, spec, meta)."""
+    from safetensors.torch import load_model as _load
+
+    from zoo_core.models import build_model
+
+    spec, meta = read_metadata(path)
+    if expected_featurizer is not None:
+        check_featurizer(expected_featurizer, spec["featurizer"], str(path))
+    model = build_model(spec)
+    _load(model, str(path), strict=True, device=device)
+    model.eval()
+    return model, spec, meta
