@@ -268,6 +268,37 @@ def predict_cmd(
                    + (f", {counts['failed']} with a reason instead" if counts["failed"] else ""))
 
 
+@app.command("explain")
+def explain_cmd(
+    solute: str = typer.Option(..., "--solute", "--a", help="molecule A (solute / chromophore) SMILES"),
+    solvent: str = typer.Option(..., "--solvent", "--b", help="molecule B (solvent) SMILES"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="picture to write (.png or .svg)"),
+    run: Optional[Path] = typer.Option(None, "--run", help="a run directory of `zoo run`"),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="weights name or file"),
+    as_json: bool = typer.Option(False, "--json", help="print the numbers (importances, map, prediction)"),
+):
+    """Draw which atoms drive a prediction: atoms coloured by importance and the atom-by-atom interaction map."""
+    from zoo_core.explain import draw_explanation, explain_pair
+
+    if (run is None) == (weights is None):
+        _fail("give exactly one of --run DIR or --weights NAME")
+    if output is None and not as_json:
+        _fail("give --output picture.png|svg, --json, or both")
+    if output is not None and output.suffix.lower() not in {".png", ".svg"}:
+        _fail(f"{output}: the picture must end in .png or .svg")
+    try:
+        model, spec, _ = _load_for_inference(run, weights)
+        result = explain_pair(model, spec, solute, solvent)
+        if output is not None:
+            draw_explanation(result, output)
+    except ZooError as error:
+        _fail(str(error))
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"prediction {result.get('prediction'):.4g}; wrote {output}")
+
+
 def _load_for_inference(run: Path | None, weights: str | None):
     from zoo_core.weights import load_model
 

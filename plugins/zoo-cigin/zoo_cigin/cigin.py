@@ -55,7 +55,7 @@ class CIGIN(PairModel):
         self.pair_dim = 8 * d
         self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
         self.projector = nn.Linear(self.pair_dim, projector_dim)
-        if variant == "3dmrl" if xavier is None else xavier:
+        if (variant == "3dmrl") if xavier is None else xavier:
             xavier_init(self)  # every Linear, encoders included (3DMRL/CGIB convention)
 
     def forward(self, batch) -> PairOutput:

@@ -1,0 +1,204 @@
+"""Benchmarks. Each subcommand writes machine-readable records to bench/results/<name>.json; `render` writes
+BENCHMARKS.md from those files only (numbers are never typed by hand).
+
+  python bench/run_bench.py accuracy --models mpnn,attentivefp --datasets freesolv,compsol --epochs 300
+  python bench/run_bench.py throughput
+  python bench/run_bench.py render
+
+Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
+repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
+each); results are identical to a sequential run because every fold is seeded by (repeat, fold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _fold_job(args: tuple) -> dict:
+    encoder, pair_model, dataset, repeat, fold, epochs, patience, out = args
+    import torch
+
+    torch.set_num_threads(1)
+    from zoo_core.train.run import resolve_config, run
+
+    cfg = resolve_config({"encoder": encoder, "pair_model": pair_model, "dataset": dataset, "seed": repeat,
+                          "repeats": 1, "folds": 5, "only_folds": [fold], "epochs": epochs, "patience": patience,
+                          "output": out, "threads": 1})
+    run_dir, metrics = run(cfg, quiet=True)
+    f = metrics["folds"][0]
+    return {"repeat": repeat, "fold": fold, "test": f["test"], "best_epoch": f["best_epoch"],
+            "epochs_run": f["epochs_run"], "seconds": f["seconds"], "run_dir": str(run_dir)}
+
+
+def accuracy(args) -> None:
+    import numpy as np
+
+    from targets import PAPER_RMSE
+
+    models = [m.strip() for m in args.models.split(",")]
+    datasets = [d.strip() for d in args.datasets.split(",")]
+    out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
+    records = []
+    for dataset in datasets:
+        for model in models:
+            encoder, _, pair_model = model.partition("@")
+            jobs = [(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, out)
+                    for r in range(args.repeats) for k in range(5)]
+            t0 = time.time()
+            with ProcessPoolExecutor(max_workers=args.workers) as pool:
+                folds = list(pool.map(_fold_job, jobs))
+            per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
+                          for r in range(args.repeats)]
+            paper = PAPER_RMSE.get(model, {}).get(dataset)
+            rec = {"model": model, "pretrainer": None, "dataset": dataset, "metric": "rmse",
+                   "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
+                   "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
+                   "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
+                   "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
+                   "wall_seconds": round(time.time() - t0, 1),
+                   "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
+                              f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}",
+                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds}
+            records.append(rec)
+            print(f"{model:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
+                  + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]",
+                  flush=True)
+            _save(args.name, records)
+
+
+def _save(name: str, records: list) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(records, indent=1))
+
+
+def _child(code: str) -> dict:
+    """Run a measurement in a fresh process (so peak memory is its own) and return its JSON line."""
+    env = dict(os.environ)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(ROOT))
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+FEATURIZE = r'''
+import json, os, time, resource
+from zoo_core.data.datasets import load_table
+from zoo_core.data.pairs import PairDataset
+t = load_table("chromophore-absorption")
+t0 = time.perf_counter(); ds = PairDataset.from_table(t, "mrl56", False, progress=False); dt = time.perf_counter() - t0
+print(json.dumps({"pairs": len(t), "molecules": ds.store.stats["unique_inputs"], "featurized": ds.store.stats["featurized"],
+                  "seconds": dt}))
+'''
+
+TRAIN = r'''
+import json, time, resource, numpy as np, torch
+torch.set_num_threads({threads})
+from zoo_core.data.datasets import load_table
+from zoo_core.data.pairs import PairDataset
+from zoo_core.models import model_spec, build_model
+from zoo_core.train.trainer import model_loss, task_loss_fn
+t = load_table("compsol")
+spec = model_spec("{encoder}", {pair_model!r}, task="regression", explicit_h=True)
+ds = PairDataset.from_table(t, spec["featurizer"]["name"], True, progress=False)
+torch.manual_seed(0); m = build_model(spec); opt = torch.optim.Adam(m.parameters(), 1e-3); lf = task_loss_fn("regression")
+rng = np.random.default_rng(0); rows = np.arange(len(ds))
+times = []
+for epoch in range({epochs}):
+    t0 = time.perf_counter()
+    for b in ds.batches(rows, 256, shuffle=True, generator=rng):
+        opt.zero_grad(); loss, _ = model_loss(m, b, lf); loss.backward(); opt.step()
+    times.append(time.perf_counter() - t0)
+best = min(times[1:]) if len(times) > 1 else times[0]
+print(json.dumps({{"pairs": len(ds), "seconds_per_epoch": best, "pairs_per_s": len(ds) / best,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}}))
+'''
+
+
+def throughput(args) -> None:
+    from targets import ORIGINAL_CIGIN_COMPSOL
+
+    home = tempfile.mkdtemp(prefix="zoo-bench-home-")
+    os.environ["ZOO_HOME"] = home
+    date, mach = time.strftime("%Y-%m-%d"), machine()
+    cmd = "python bench/run_bench.py throughput"
+    records = []
+    cold = _child(FEATURIZE)
+    warm = _child(FEATURIZE)
+    records.append({"model": None, "dataset": "chromophore-absorption", "figure": "featurization, cold cache",
+                    "value": cold["molecules"] / cold["seconds"], "unit": "molecules/s", "seconds": cold["seconds"],
+                    "detail": cold, "command": cmd, "date": date, "machine": mach})
+    records.append({"model": None, "dataset": "chromophore-absorption", "figure": "featurization, warm cache",
+                    "value": warm["seconds"], "unit": "s (molecules featurized: %d)" % warm["featurized"],
+                    "detail": warm, "command": cmd, "date": date, "machine": mach})
+    for model, encoder, pair_model in [(m, *(m.split("@") + [None])[:2]) for m in args.models.split(",")]:
+        res = _child(TRAIN.format(encoder=encoder, pair_model=pair_model, threads=2, epochs=args.epochs))
+        name = model if pair_model is None else f"{pair_model}({encoder})"
+        for figure, value, unit in (("training pairs/s", res["pairs_per_s"], "pairs/s"),
+                                    ("seconds per epoch", res["seconds_per_epoch"], "s"),
+                                    ("peak memory", res["peak_rss_gb"], "GB (process max RSS)")):
+            records.append({"model": name, "dataset": "compsol", "figure": figure, "value": value, "unit": unit,
+                            "settings": "explicit H, batch 256, T=3, 2 threads",
+                            "original_3dmrl_cigin": {"training pairs/s": ORIGINAL_CIGIN_COMPSOL["pairs_per_s"],
+                                                     "seconds per epoch": ORIGINAL_CIGIN_COMPSOL["seconds_per_epoch"],
+                                                     "peak memory": ORIGINAL_CIGIN_COMPSOL["peak_memory_gb"]}[figure],
+                            "command": cmd, "date": date, "machine": mach})
+        print(f"{name}: {res}", flush=True)
+    _save(args.name, records)
+
+
+def render(args) -> None:
+    from render import render_markdown
+
+    text = render_markdown(RESULTS)
+    (ROOT / "BENCHMARKS.md").write_text(text)
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("accuracy")
+    a.add_argument("--models", default="mpnn,attentivefp", help="encoder or encoder@pair_model, comma-separated")
+    a.add_argument("--datasets", default="freesolv,compsol")
+    a.add_argument("--epochs", type=int, default=500)
+    a.add_argument("--patience", type=int, default=50)
+    a.add_argument("--repeats", type=int, default=3)
+    a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    a.add_argument("--name", default="accuracy")
+    t = sub.add_parser("throughput")
+    t.add_argument("--models", default="mpnn")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--name", default="throughput")
+    sub.add_parser("render")
+    args = p.parse_args()
+    {"accuracy": accuracy, "throughput": throughput, "render": render}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

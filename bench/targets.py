@@ -1,0 +1,25 @@
+"""Published numbers the benchmarks are compared with (../shared/design/TARGETS.md §1, 3DMRL Table, RMSE mean (std)
+over 5-fold CV x 3 repeats), and the original implementation's measured speed (issues #2/#3)."""
+
+PAPER_RMSE = {
+    # model: {dataset: (mean, std)}
+    "mpnn": {"chromophore-absorption": (22.00, 0.30), "chromophore-emission": (26.34, 0.41),
+             "chromophore-lifetime": (0.789, 0.021), "mnsol": (0.643, 0.005), "freesolv": (1.127, 0.110),
+             "compsol": (0.420, 0.018), "abraham": (0.640, 0.008), "combisolv": (0.614, 0.031)},
+    "attentivefp": {"chromophore-absorption": (22.86, 0.30), "chromophore-emission": (28.70, 0.23),
+                    "chromophore-lifetime": (0.871, 0.010), "mnsol": (0.570, 0.021), "freesolv": (1.019, 0.070),
+                    "compsol": (0.350, 0.008), "abraham": (0.426, 0.042), "combisolv": (0.471, 0.028)},
+    "cigin": {"chromophore-absorption": (19.66, 0.69), "chromophore-emission": (25.84, 0.23),
+              "chromophore-lifetime": (0.821, 0.017), "mnsol": (0.582, 0.022), "freesolv": (0.958, 0.116),
+              "compsol": (0.369, 0.018), "abraham": (0.421, 0.018), "combisolv": (0.464, 0.002)},
+    "cgib": {"chromophore-absorption": (18.37, 0.35), "chromophore-emission": (24.52, 0.25),
+             "chromophore-lifetime": (0.808, 0.015), "mnsol": (0.562, 0.008), "freesolv": (0.876, 0.037),
+             "compsol": (0.321, 0.002), "abraham": (0.404, 0.037), "combisolv": (0.448, 0.008)},
+    "cgib_cont": {"chromophore-absorption": (18.59, 0.24), "chromophore-emission": (24.68, 0.49),
+                  "chromophore-lifetime": (0.803, 0.019), "mnsol": (0.561, 0.012), "freesolv": (0.897, 0.098),
+                  "compsol": (0.333, 0.005), "abraham": (0.404, 0.039), "combisolv": (0.452, 0.015)},
+}
+
+# The original 3DMRL implementation training CIGIN on CompSol (explicit H, batch 256, T=3, 2 threads), measured on
+# this machine class by the issue's author (issues #2 and #3).
+ORIGINAL_CIGIN_COMPSOL = {"pairs_per_s": 148.0, "seconds_per_epoch": 19.2, "peak_memory_gb": 1.9}
