@@ -2,7 +2,7 @@
 
 Disk cache: ``ZOO_HOME/features/<featurizer>-v<version>-<H|noH>/chunk-*.safetensors``. Each chunk holds the
 concatenated tensors of some molecules and, in its metadata, their canonical SMILES, the input strings that
-map to them and the inputs that failed (with the reason). A warm run reads chunks and never calls RDKit.
+map to them and the inputs that failed (with the reason). A warm run reads chunks and featurizes nothing.
 Chunks are written to a temp file and renamed, so concurrent runs never see a half-written chunk.
 """
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from zoo_core.nn.base import PairModel
 from zoo_core.nn.mlp import l2_normalize
 from zoo_core.nn.segment import segment_ids
 
@@ -129,3 +130,24 @@ def pair_interaction(h_a: torch.Tensor, counts_a: torch.Tensor, h_b: torch.Tenso
     b_prime = pad_b.unpad(torch.bmm(imap.transpose(1, 2), xa))
     return InteractionResult(torch.cat([h_a, a_prime], -1), torch.cat([h_b, b_prime], -1), imap, scores,
                              pad_a, pad_b)
+
+
+class InteractionPairModel(PairModel):
+    """The backbone shared by CIGIN and CGIB (METHODS §5.2, §6.1): two separate encoders of equal width d, the
+    per-pair interaction (features become 2d), a Set2Set per molecule (4d each) and an MLP head on the 8d pair
+    embedding. Subclasses add their interaction kind and losses; attribute names fix the weight-file keys."""
+
+    def __init__(self, encoder_factory, n_tasks: int = 1, mlp_hidden=(256, 128), set2set_steps: int = 2):
+        from zoo_core.nn.mlp import MLP
+        from zoo_core.nn.set2set import Set2Set
+
+        super().__init__()
+        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
+        d = self.enc_a.out_dim
+        if self.enc_b.out_dim != d:
+            raise ValueError(f"the two encoders' widths differ ({d} vs {self.enc_b.out_dim})")
+        self.node_dim = 2 * d
+        self.set2set_a = Set2Set(2 * d, set2set_steps)
+        self.set2set_b = Set2Set(2 * d, set2set_steps)
+        self.pair_dim = 8 * d
+        self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])

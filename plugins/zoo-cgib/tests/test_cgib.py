@@ -10,7 +10,7 @@ from zoo_core.models import build_model, model_spec
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.gate import ConcreteGate, relaxed_bernoulli_gate
 from zoo_core.nn.segment import segment_ids, segment_std
-from zoo_core.testing import PAIRS, build, check_all, make_dataset
+from zoo_core.testing import PAIRS, build, check_all, make_dataset, overfit_tiny_set
 from zoo_cgib.bottleneck import gaussian_kl, inject_noise, legacy_kl
 
 PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
@@ -165,25 +165,6 @@ def test_no_leakage_across_pairs(name):
 
 @pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
 def test_overfits_tiny_set(name):
-    from zoo_core.train.trainer import model_loss
-
-    spec = model_spec(name)
-    torch.manual_seed(0)
-    model = build_model(spec)
-    data = make_dataset(spec, PAIRS)
-    batch = data.batch(np.arange(len(data)))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.eval()
-    with torch.no_grad():
-        start = float(MSE(model(batch).pred, batch.y))
-    model.train()
-    for _ in range(150):
-        opt.zero_grad()
-        loss, _ = model_loss(model, batch, MSE)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        end = float(MSE(model(batch).pred, batch.y))
+    start, end = overfit_tiny_set(model_spec(name), PAIRS)
     # β·KL and β·L_cond compete with the fit on 7 pairs: ~3e-4 to 0.025 over seeds, from ~0.45
     assert end < 0.05 and end < 0.15 * start, (start, end)

@@ -33,15 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
+from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
 from zoo_core.nn.contrastive import info_nce
-from zoo_core.nn.interaction import InteractionResult, pair_interaction
-from zoo_core.nn.mlp import MLP, xavier_init
-from zoo_core.nn.set2set import Set2Set
+from zoo_core.nn.interaction import InteractionPairModel, InteractionResult, pair_interaction
+from zoo_core.nn.mlp import xavier_init
 from zoo_cgib.bottleneck import inject_noise
 
 
-class CGIB(PairModel):
+class CGIB(InteractionPairModel):
     """CGIB (conditional term: predict the solvent embedding from the compressed solute subgraph, MSE)."""
 
     conditional = "mse"
@@ -49,18 +48,10 @@ class CGIB(PairModel):
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, beta: float = 1.0, legacy: bool = False,
                  gate_temperature: float = 1.0, mlp_hidden: Sequence[int] = (256, 128), projector_dim: int = 64,
                  set2set_steps: int = 2, separate_passes: bool = False):
-        super().__init__()
+        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
         self.beta, self.legacy = float(beta), bool(legacy)
         self.gate_temperature, self.separate_passes = float(gate_temperature), bool(separate_passes)
-        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
         d = self.enc_a.out_dim
-        if self.enc_b.out_dim != d:
-            raise ValueError(f"the two encoders' widths differ ({d} vs {self.enc_b.out_dim})")
-        self.node_dim = 2 * d
-        self.set2set_a = Set2Set(2 * d, set2set_steps)
-        self.set2set_b = Set2Set(2 * d, set2set_steps)
-        self.pair_dim = 8 * d
-        self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
         self.compressor = nn.Sequential(nn.Linear(2 * d, d), nn.BatchNorm1d(d), nn.ReLU(), nn.Linear(d, 1))
         if self.conditional == "mse":
             self.solvent_predictor = nn.Linear(4 * d, 4 * d)

@@ -13,7 +13,7 @@ from zoo_core.nn.interaction import Padding, interaction_maps, pair_interaction
 from zoo_core.nn.mlp import l2_normalize
 from zoo_core.nn.segment import segment_ids
 from zoo_core.plugins import get_catalog
-from zoo_core.testing import PAIRS, build, check_all, make_dataset
+from zoo_core.testing import PAIRS, build, check_all, make_dataset, overfit_tiny_set
 
 PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
 
@@ -148,24 +148,5 @@ def test_no_leakage_across_pairs(name):
 
 @pytest.mark.parametrize("name", ["cigin", "cigin-original"])
 def test_overfits_tiny_set(name):
-    from zoo_core.train.trainer import model_loss
-
-    spec = model_spec(name)
-    torch.manual_seed(0)
-    model = build_model(spec)
-    data = make_dataset(spec, PAIRS)
-    batch = data.batch(np.arange(len(data)))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.eval()
-    with torch.no_grad():
-        start = float(torch.nn.functional.mse_loss(model(batch).pred, batch.y))
-    model.train()
-    for _ in range(150):
-        opt.zero_grad()
-        loss, _ = model_loss(model, batch, torch.nn.functional.mse_loss)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        end = float(torch.nn.functional.mse_loss(model(batch).pred, batch.y))
+    start, end = overfit_tiny_set(model_spec(name), PAIRS)
     assert end < 0.01 and end < 0.05 * start, (start, end)

@@ -24,36 +24,26 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
-from zoo_core.nn.interaction import pair_interaction
-from zoo_core.nn.mlp import MLP, xavier_init
-from zoo_core.nn.set2set import Set2Set
+from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
+from zoo_core.nn.interaction import InteractionPairModel, pair_interaction
+from zoo_core.nn.mlp import xavier_init
 
 VARIANTS = ("3dmrl", "original")
 
 
-class CIGIN(PairModel):
+class CIGIN(InteractionPairModel):
     """CIGIN over any pair of (separate) encoders."""
 
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, variant: str = "3dmrl",
                  scaled: bool = False, map_penalty: float | None = None, mlp_hidden: Sequence[int] = (256, 128),
                  projector_dim: int = 64, set2set_steps: int = 2, xavier: bool | None = None):
-        super().__init__()
+        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
         if variant not in VARIANTS:
             raise ValueError(f"unknown CIGIN variant {variant!r} (expected one of {', '.join(VARIANTS)})")
         self.variant = variant
         self.kind = "cosine" if variant == "3dmrl" else "tanh"
         self.scaled = bool(scaled)
         self.map_penalty = float((1e-4 if variant == "original" else 0.0) if map_penalty is None else map_penalty)
-        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
-        d = self.enc_a.out_dim
-        if self.enc_b.out_dim != d:
-            raise ValueError(f"the two encoders' widths differ ({d} vs {self.enc_b.out_dim})")
-        self.node_dim = 2 * d
-        self.set2set_a = Set2Set(2 * d, set2set_steps)
-        self.set2set_b = Set2Set(2 * d, set2set_steps)
-        self.pair_dim = 8 * d
-        self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
         self.projector = nn.Linear(self.pair_dim, projector_dim)
         if (variant == "3dmrl") if xavier is None else xavier:
             xavier_init(self)  # every Linear, encoders included (3DMRL/CGIB convention)

@@ -6,7 +6,7 @@ import torch
 
 from zoo_core.models import model_spec
 from zoo_core.nn.edge_conv import EdgeConditionedConv, EdgeTypePlan
-from zoo_core.testing import check_all, make_dataset
+from zoo_core.testing import check_all, make_dataset, overfit_tiny_set
 
 
 @pytest.mark.parametrize("explicit_h", [False, True])
@@ -61,19 +61,5 @@ def test_encoder_output_adds_raw_input_skip():
 
 
 def test_tiny_set_is_overfit():
-    torch.manual_seed(0)
-    spec = model_spec("mpnn", task="regression")
-    data = make_dataset(spec)
-    from zoo_core.models import build_model
-
-    model = build_model(spec)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    batch = data.batch(np.arange(len(data)))
-    first = None
-    for _ in range(150):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(batch).pred, batch.y)
-        first = first if first is not None else loss.item()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 1e-2 < first
+    start, end = overfit_tiny_set(model_spec("mpnn", task="regression"), lr=3e-3)
+    assert end < 1e-2 < start

@@ -1,0 +1,66 @@
+"""Featurization cache: each unique molecule featurized once; a warm run reads the cache and never calls RDKit."""
+
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from zoo_core.data.store import build_store, cache_dir
+
+SMILES = ["CCO", "OCC", "O", "c1ccccc1", "[Na+]", "not_a_smiles", "CCO"]
+
+
+def test_unique_molecules_featurized_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    store, ids, failures = build_store(SMILES, "mrl56", explicit_h=False, progress=False)
+    assert store.stats["featurized"] == 5 and store.stats["from_cache"] == 0   # 6 unique inputs, 1 fails
+    assert ids["CCO"] == ids["OCC"]                                               # same canonical molecule
+    assert len(store) == 4 and set(failures) == {"not_a_smiles"}
+    chunks = list(cache_dir(store.stats["spec"]).glob("chunk-*.safetensors"))
+    assert len(chunks) == 1
+    warm, ids2, failures2 = build_store(SMILES, "mrl56", explicit_h=False, progress=False)
+    assert warm.stats["featurized"] == 0 and warm.stats["from_cache"] == 6
+    assert ids2 == ids and failures2 == failures
+    assert torch.equal(warm.x, store.x) and torch.equal(warm.edge_index, store.edge_index)
+    other, _, _ = build_store(["CCO"], "mrl56", explicit_h=True, progress=False)   # H mode is part of the key
+    assert other.stats["featurized"] == 1 and other.x.shape[0] == 9
+
+
+def test_gather_builds_batched_graph_with_offsets(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    store, ids, _ = build_store(["CCO", "O", "c1ccccc1"], "mrl56", explicit_h=False, progress=False)
+    g = store.gather(torch.tensor([ids["c1ccccc1"], ids["O"], ids["CCO"]]))
+    assert g.batch_num_nodes().tolist() == [6, 1, 3]
+    assert g.batch_num_edges().tolist() == [12, 0, 4]
+    src, dst = g.edges()
+    assert src[12:].min() >= 7 and dst[:12].max() < 6          # ethanol's edges point at nodes 7..9
+    assert g.ndata["x"].shape == (10, 56) and g.edata["e"].shape == (16, 10)
+
+
+def test_warm_run_never_featurizes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    build_store(["CCO", "c1ccccc1", "xx"], "mrl56", False, progress=False)
+    from zoo_core.chem import featurizers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("featurize called on a warm cache")
+
+    monkeypatch.setattr(featurizers.Featurizer, "featurize", refuse)
+    store, ids, failures = build_store(["CCO", "c1ccccc1", "xx"], "mrl56", False, progress=False)
+    assert store.stats["featurized"] == 0 and set(failures) == {"xx"} and len(store) == 2
+
+
+def test_dgl_is_loaded_through_the_compat_loader():
+    from zoo_core.dglcompat import dgl
+
+    g = dgl.graph((torch.tensor([0]), torch.tensor([1])), num_nodes=2)
+    assert g.num_edges() == 1
+    import pathlib
+
+    import zoo_core
+
+    offenders = [str(p) for p in pathlib.Path(zoo_core.__file__).parent.parent.rglob("*.py")
+                 if ".venv" not in p.parts and p.name != "dglcompat.py"
+                 and any(line.strip().startswith(("import dgl", "from dgl")) for line in p.read_text().splitlines())]
+    assert offenders == []
