@@ -268,6 +268,19 @@ def predict_cmd(
                    + (f", {counts['failed']} with a reason instead" if counts["failed"] else ""))
 
 
+@app.command("download")
+def download_cmd(name: str = typer.Argument(..., help="a weights name from `zoo list weights`"),
+                 quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Download weights into the cache (sha256-verified; a local file named by the registry is used in place)."""
+    from zoo_core.hub import weights_path
+
+    try:
+        path = weights_path(name, progress=not quiet)
+    except ZooError as error:
+        _fail(str(error))
+    typer.echo(str(path))
+
+
 @app.command("explain")
 def explain_cmd(
     solute: str = typer.Option(..., "--solute", "--a", help="molecule A (solute / chromophore) SMILES"),

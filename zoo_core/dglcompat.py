@@ -2,7 +2,8 @@
 
 PyPI's last DGL (2.1.0) ships GraphBolt libraries only for torch <= 2.2.1, and importing ``dgl`` imports
 ``dgl.graphbolt``. The zoo does not use GraphBolt, so when the library matching the installed torch is
-missing, a stand-in module is installed for ``dgl.graphbolt`` before ``dgl`` is imported. ``dgl.sparse``
+missing, a stand-in module is installed for ``dgl.graphbolt`` before ``dgl`` is imported. ``import dgl`` also
+imports pandas (through ``dgl.data``) without declaring it, so zoo-core depends on pandas. ``dgl.sparse``
 is never imported. Everything else in the zoo does ``from zoo_core.dglcompat import dgl``.
 """
 
