@@ -192,7 +192,7 @@ def main() -> None:
     a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a.add_argument("--name", default="accuracy")
     t = sub.add_parser("throughput")
-    t.add_argument("--models", default="mpnn")
+    t.add_argument("--models", default="mpnn,cigin,cgib")
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--name", default="throughput")
     sub.add_parser("render")

@@ -7,6 +7,7 @@ that need them.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -77,7 +78,10 @@ def list_cmd(
             current = r["section"]
             typer.echo(f"{current.replace('_', '-')}:")
         flag = "" if r["available"] else f"  [not installed: pip install {r['plugin']}]"
-        typer.echo(f"  {r['name']:<{width}}  {r['description']}{flag}")
+        text = " ".join(str(r["description"]).split())
+        room = max(20, shutil.get_terminal_size((120, 20)).columns - width - 4 - len(flag))
+        text = text if len(text) <= room else text[: room - 1] + "…"
+        typer.echo(f"  {r['name']:<{width}}  {text}{flag}")
 
 
 @app.command("info")
@@ -112,7 +116,8 @@ def info_cmd(name: str = typer.Argument(..., help="an entry name, e.g. attentive
     import yaml
 
     for record in out:
-        typer.echo(yaml.safe_dump(record, sort_keys=False, default_flow_style=False).rstrip())
+        typer.echo(yaml.safe_dump(record, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                                  width=110).rstrip())
 
 
 def _featurizer_spec(catalog, name: str) -> dict | str:
@@ -154,7 +159,8 @@ def data_list(as_json: bool = typer.Option(False, "--json")):
         _print_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['name']:<24} {r.get('task', ''):<14} {str(r.get('size', '')):>7} pairs  {r.get('status', '')}")
+        size = f"{r['size']:>7,} pairs" if isinstance(r.get("size"), int) else "   (your file)"
+        typer.echo(f"{r['name']:<24} {r.get('task', ''):<14} {size}  {r.get('status', '')}")
 
 
 @data_app.command("fetch")
