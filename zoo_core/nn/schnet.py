@@ -1,0 +1,153 @@
+"""SchNet 3D encoder in plain torch (METHODS §7.2; shared by 3DMRL and MolInteract).
+
+PyG-style SchNet: atom-type embedding -> ``n_interactions`` continuous-filter convolution blocks with a residual
+``h = h + block(h)`` -> per-atom head Linear -> shifted softplus -> Linear. Each block: filter network
+Linear(n_gaussians -> filters) -> ssp -> Linear(filters -> filters), multiplied by the cosine cutoff
+C(d) = ½(cos(πd/cutoff) + 1); CFConv = Linear(hidden -> filters, no bias), Σ_j x_j ⊙ W_ij, Linear(filters -> hidden);
+then ssp and Linear(hidden -> hidden). Distances are expanded on ``n_gaussians`` Gaussians on [0, cutoff].
+
+The radius graph is computed here, without torch_cluster: all ordered pairs (i, j), i != j, inside each segment
+(molecule or VIE system) with ‖x_i − x_j‖ < cutoff. ``max_neighbors`` (default None = uncapped) keeps the
+``max_neighbors`` *nearest* neighbours of each atom (torch_cluster keeps the first ones it finds, which depends
+on atom order; nearest is order-independent). Memory is Σ_g n_g² pairs, fine for molecules and VIE systems.
+
+Everything depends on coordinates only through distances, so the per-atom output is invariant to rotations and
+translations of each segment and equivariant to atom renumbering; :func:`masked_mean` is the 3DMRL readout
+(mean over solute atoms only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from zoo_core.nn.segment import segment_ids, segment_sum
+
+
+class ShiftedSoftplus(nn.Module):
+    """ssp(x) = softplus(x) − log 2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(x) - math.log(2.0)
+
+
+def radius_graph(pos: torch.Tensor, counts: torch.Tensor, cutoff: float,
+                 max_neighbors: int | None = None) -> torch.Tensor:
+    """Edges [2, E] (row 0 = source j, row 1 = target i) between distinct atoms of the same segment closer
+    than ``cutoff``. ``counts`` [G] are the atoms per segment, ``pos`` [Σ counts, 3] is segment-contiguous."""
+    counts = counts.to(torch.long).to(pos.device)
+    n = int(pos.shape[0])
+    if n == 0:
+        return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
+    seg = segment_ids(counts)
+    starts = torch.cumsum(counts, 0) - counts
+    per_node = counts[seg]                                       # partners of each atom (incl. itself)
+    dst = torch.repeat_interleave(torch.arange(n, device=pos.device), per_node)
+    first = torch.repeat_interleave(starts[seg], per_node)
+    offset = torch.arange(int(per_node.sum()), device=pos.device) - torch.repeat_interleave(
+        torch.cumsum(per_node, 0) - per_node, per_node)
+    src = first + offset
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    dist = (pos[src] - pos[dst]).norm(dim=-1)
+    close = dist < cutoff
+    src, dst, dist = src[close], dst[close], dist[close]
+    if max_neighbors is not None and src.numel():
+        order = torch.argsort(dist.detach(), stable=True)
+        order = order[torch.argsort(dst[order], stable=True)]   # grouped by target, nearest first
+        src, dst = src[order], dst[order]
+        deg = torch.bincount(dst, minlength=n)
+        rank = torch.arange(dst.numel(), device=pos.device) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+        keep = rank < max_neighbors
+        src, dst = src[keep], dst[keep]
+    return torch.stack([src, dst])
+
+
+class GaussianSmearing(nn.Module):
+    """exp(−½ (d − μ_k)² / Δ²) with μ_k = linspace(start, stop, n), Δ the spacing (PyG)."""
+
+    def __init__(self, start: float = 0.0, stop: float = 5.0, n: int = 50):
+        super().__init__()
+        offset = torch.linspace(start, stop, n)
+        self.coeff = -0.5 / float(offset[1] - offset[0]) ** 2
+        self.register_buffer("offset", offset)
+
+    def forward(self, dist: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.coeff * (dist.view(-1, 1) - self.offset.view(1, -1)) ** 2)
+
+
+class CFConv(nn.Module):
+    """Continuous-filter convolution (PyG ``CFConv``): sum aggregation of x_j ⊙ W(d_ij) · C(d_ij)."""
+
+    def __init__(self, hidden: int, filters: int, n_gaussians: int, cutoff: float):
+        super().__init__()
+        self.filter_net = nn.Sequential(nn.Linear(n_gaussians, filters), ShiftedSoftplus(), nn.Linear(filters, filters))
+        self.lin1 = nn.Linear(hidden, filters, bias=False)
+        self.lin2 = nn.Linear(filters, hidden)
+        self.cutoff = cutoff
+
+    def forward(self, h, edge_index, dist, rbf):
+        c = 0.5 * (torch.cos(dist * math.pi / self.cutoff) + 1.0)
+        w = self.filter_net(rbf) * c.view(-1, 1)
+        x = self.lin1(h)
+        msg = x[edge_index[0]] * w
+        return self.lin2(segment_sum(msg, edge_index[1], h.shape[0]))
+
+
+class InteractionBlock(nn.Module):
+    """CFConv -> ssp -> Linear (the residual is added by :class:`SchNet`)."""
+
+    def __init__(self, hidden: int, filters: int, n_gaussians: int, cutoff: float):
+        super().__init__()
+        self.conv = CFConv(hidden, filters, n_gaussians, cutoff)
+        self.act = ShiftedSoftplus()
+        self.lin = nn.Linear(hidden, hidden)
+
+    def forward(self, h, edge_index, dist, rbf):
+        return self.lin(self.act(self.conv(h, edge_index, dist, rbf)))
+
+
+class SchNet(nn.Module):
+    """Per-atom SchNet features ``[N, out_dim]`` of one or more segments (molecules / VIE systems).
+
+    ``forward(z, pos, counts)``: ``z`` [N] atom-type tokens in [0, num_atom_types), ``pos`` [N, 3], ``counts`` [G]
+    atoms per segment (segments contiguous). 3DMRL's defaults: hidden 64, 128 filters, 50 Gaussians, cutoff 5 Å,
+    6 blocks; the 3DMRL script caps the radius graph at 32 neighbours (pass ``max_neighbors=32``).
+    """
+
+    def __init__(self, hidden: int = 64, filters: int = 128, n_interactions: int = 6, n_gaussians: int = 50,
+                 cutoff: float = 5.0, num_atom_types: int = 100, out_dim: int | None = None,
+                 max_neighbors: int | None = None):
+        super().__init__()
+        self.hidden, self.cutoff, self.max_neighbors = hidden, float(cutoff), max_neighbors
+        self.out_dim = out_dim or hidden
+        self.embedding = nn.Embedding(num_atom_types, hidden)
+        self.smearing = GaussianSmearing(0.0, cutoff, n_gaussians)
+        self.interactions = nn.ModuleList(
+            InteractionBlock(hidden, filters, n_gaussians, cutoff) for _ in range(n_interactions))
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), ShiftedSoftplus(), nn.Linear(hidden, self.out_dim))
+
+    def forward(self, z: torch.Tensor, pos: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        edge_index = radius_graph(pos, counts, self.cutoff, self.max_neighbors)
+        dist = (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
+        rbf = self.smearing(dist)
+        h = self.embedding(z)
+        for block in self.interactions:
+            h = h + block(h, edge_index, dist, rbf)
+        return self.head(h)
+
+
+def masked_mean(h: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of the rows of ``h`` per segment over the rows where ``mask`` is true ([G, d]; 0 for a segment with
+    no selected row). 3DMRL's z_3D is ``masked_mean(schnet(...), counts, is_solute)``."""
+    counts = counts.to(torch.long).to(h.device)
+    ids = segment_ids(counts)
+    if mask is None:
+        mask = torch.ones(h.shape[0], dtype=torch.bool, device=h.device)
+    m = mask.to(h.dtype).view(-1, 1)
+    total = segment_sum(h * m, ids, len(counts))
+    n = segment_sum(m, ids, len(counts)).clamp(min=1.0)
+    return total / n
