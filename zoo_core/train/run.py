@@ -25,7 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "only_folds": None, "epochs": 500, "patience": 50, "plateau_patience": 20, "plateau_factor": 0.1,
     "lr": None, "batch_size": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
     "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
-    "held_out": None, "save_all_folds": False, "columns": None,
+    "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
+    "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
+    "pairs": "train_split", "pairs_ratio": 1.0,
 }
 
 
@@ -156,6 +158,8 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
             fold_seed = seed * 1000 + k
             torch.manual_seed(fold_seed)
             model = build_model(spec)
+            if cfg.get("pretrainer") or cfg.get("pretrained_weights"):
+                _pretrain_into(model, cfg, spec, entry, dataset, tr, seed, quiet)
             result = train_fold(model, dataset, tr, va, te, tcfg, task, fold_seed, cfg["device"],
                                 progress=_epoch_progress(quiet), repeat=repeat, fold=k)
             results.append(result)
@@ -180,6 +184,23 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     write_predictions(run_dir / "predictions.csv", dataset, results)
     return run_dir, metrics
+
+
+def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, seed: int, quiet: bool) -> None:
+    """Load pretrained backbone weights into a fresh model: a given file, or pretrain (or reuse) on the pair set."""
+    from zoo_core.train.pretraining import default_lr, load_backbone, pair_set, pretrained_backbone
+
+    if cfg.get("pretrained_weights"):
+        load_backbone(model, cfg["pretrained_weights"], spec)
+        return
+    if cfg["pairs"] == "train_split":
+        pairs = list(dict.fromkeys((dataset.table.a[i], dataset.table.b[i]) for i in train_rows))
+    else:
+        pairs = pair_set(cfg["pairs"], float(cfg["pairs_ratio"]), seed=0)
+    path, _ = pretrained_backbone(cfg["pretrainer"], spec, pairs, int(cfg["pretrain_epochs"]),
+                                  int(cfg["pretrain_batch_size"]), float(cfg["pretrain_lr"] or default_lr(entry)),
+                                  seed=0, params=cfg.get("pretrain_params"), quiet=quiet)
+    load_backbone(model, path, spec)
 
 
 def _json_default(o):
