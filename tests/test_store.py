@@ -1,9 +1,5 @@
 """Featurization cache: each unique molecule featurized once; a warm run reads the cache and never calls RDKit."""
 
-import subprocess
-import sys
-
-import numpy as np
 import torch
 
 from zoo_core.data.store import build_store, cache_dir

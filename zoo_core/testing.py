@@ -8,6 +8,7 @@ water, sodium, HCl) and raises AssertionError with a clear message when a proper
 * permutation invariance: renumbering the atoms of every molecule leaves predictions unchanged;
 * batch equals single: predicting pairs together equals predicting them one at a time;
 * batch-order independence: shuffling the pairs of a batch permutes the predictions and nothing else;
+* no leakage across pairs: changing one pair's molecule leaves the other pairs' predictions unchanged;
 * save/load round trip: a safetensors round trip reproduces predictions.
 
 Use ``conformance_cases()`` to parametrize over every registered model, ``check_all(spec)`` to run them all.
@@ -136,6 +137,19 @@ def check_batch_equals_single(spec: dict) -> None:
     assert torch.allclose(shuffled, together[order], atol=ATOL, rtol=1e-4), "batch order changed predictions"
 
 
+def check_no_leakage_across_pairs(spec: dict) -> None:
+    """Changing pair 1's molecule B (to a bigger one, so padded sizes change) leaves every other pair's prediction
+    unchanged and changes pair 1's."""
+    model = build(spec)
+    changed = [PAIRS[0], (PAIRS[1][0], "CCCCCCCCCCCCCCCCO")] + PAIRS[2:]
+    before = _pred(model, make_dataset(spec, PAIRS), np.arange(len(PAIRS)))
+    after = _pred(model, make_dataset(spec, changed), np.arange(len(PAIRS)))
+    others = [0] + list(range(2, len(PAIRS)))
+    assert torch.allclose(before[others], after[others], atol=1e-6, rtol=0), \
+        f"changing pair 1 moved other pairs' predictions by {(before[others] - after[others]).abs().max():.2e}"
+    assert not torch.allclose(before[1], after[1], atol=1e-6), "changing pair 1's molecule B did not change it"
+
+
 def check_save_load(spec: dict) -> None:
     from zoo_core.weights import load_model, save_model
 
@@ -172,7 +186,8 @@ def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3
     return start, end
 
 
-CHECKS = [check_forward, check_backward, check_permutation_invariance, check_batch_equals_single, check_save_load]
+CHECKS = [check_forward, check_backward, check_permutation_invariance, check_batch_equals_single,
+          check_no_leakage_across_pairs, check_save_load]
 
 
 def check_all(spec: dict) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,6 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
 
 def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
     """Execute a resolved configuration; returns (run directory, metrics)."""
-    import numpy as np
     import torch
 
     from zoo_core.data.pairs import PairDataset

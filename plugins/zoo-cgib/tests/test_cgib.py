@@ -10,7 +10,7 @@ from zoo_core.models import build_model, model_spec
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.gate import ConcreteGate, relaxed_bernoulli_gate
 from zoo_core.nn.segment import segment_ids, segment_std
-from zoo_core.testing import PAIRS, build, check_all, make_dataset, overfit_tiny_set
+from zoo_core.testing import PAIRS, build, check_all, check_no_leakage_across_pairs, make_dataset, overfit_tiny_set
 from zoo_cgib.bottleneck import gaussian_kl, inject_noise, legacy_kl
 
 PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
@@ -151,16 +151,7 @@ def test_inference_uses_the_full_path_and_explains_with_the_gate():
 
 @pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
 def test_no_leakage_across_pairs(name):
-    spec = model_spec(name)
-    model = build(spec)
-    changed = [PAIR_SET[0], (PAIR_SET[1][0], "CCCCCCCCCCCCCCCCO")] + PAIR_SET[2:]
-    preds = []
-    for pairs in (PAIR_SET, changed):
-        data = make_dataset(spec, pairs)
-        with torch.no_grad():
-            preds.append(model(data.batch(np.arange(len(data)))).pred)
-    assert torch.allclose(preds[0][0], preds[1][0], atol=1e-6, rtol=0)
-    assert torch.allclose(preds[0][2:], preds[1][2:], atol=1e-6, rtol=0)
+    check_no_leakage_across_pairs(model_spec(name))
 
 
 @pytest.mark.parametrize("name", ["cgib", "cgib_cont"])
