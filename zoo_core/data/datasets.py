@@ -21,7 +21,6 @@ The file is parsed by the reader that a plugin registered under the entry's ``im
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
 from importlib import resources
@@ -29,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping
 
 from zoo_core.errors import DataError, RegistryError
+from zoo_core.hub import sha256_file
 from zoo_core.paths import data_dir, zoo_home
 from zoo_core.registry import Entry, get_registry
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # numpy stays out of `zoo data list`
     from zoo_core.data.table import PairTable
 
 __all__ = [
-    "ChecksumMismatch", "DatasetNotFound", "check_entry", "dataset_entry", "fetch", "file_sha256",
+    "ChecksumMismatch", "DatasetNotFound", "check_entry", "dataset_entry", "fetch",
     "list_datasets", "load_table", "locate", "source_of", "user_env",
 ]
 
@@ -134,15 +134,6 @@ def user_env(name: str, what: str) -> str:
 
 # --- files and hashes -------------------------------------------------------------------------------------
 
-def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cache_path(entry: Entry) -> Path:
     return zoo_home() / "data" / source_of(entry)["file"]
 
@@ -202,7 +193,7 @@ def _verify(entry: Entry, path: Path, kind: str) -> Path:
     expected = source_of(entry).get("sha256")
     if not expected:
         return path
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise ChecksumMismatch(
             f"{path}: sha256 mismatch for dataset {entry.name!r} ({kind} copy of {source_of(entry).get('file', path.name)}): "

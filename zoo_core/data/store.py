@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo_core.console import track
 from zoo_core.paths import zoo_home
 
 _TENSORS = ("x", "edge_index", "edge_attr", "atomic_num", "node_ptr", "edge_ptr")
@@ -175,7 +175,8 @@ def build_store(inputs: list[str], featurizer_name: str, explicit_h: bool, use_c
     if missing:
         from zoo_core.chem.featurizers import FeaturizationError
 
-        iterator = _progress(missing, f"featurizing {len(missing)} molecules ({featurizer_name})", progress)
+        iterator = track(missing, len(missing), f"featurizing {len(missing)} molecules ({featurizer_name})",
+                         progress, min_items=200)
         seen_canon: dict[str, int] = {}
         for s in iterator:
             try:
@@ -236,23 +237,3 @@ def _assemble(order: list[str], graphs_by_canon: dict, spec: dict) -> MolStore:
         edge_attr=torch.cat(parts["edge_attr"]) if order else torch.zeros(0, spec["bond_dim"]),
         atomic_num=torch.cat(parts["atomic_num"]) if order else torch.zeros(0, dtype=torch.long),
         node_ptr=torch.cumsum(n, 0), edge_ptr=torch.cumsum(e, 0))
-
-
-def _progress(items: list, description: str, enabled: bool):
-    if not enabled or len(items) < 200:
-        return items
-    from rich.progress import Progress
-    from rich.console import Console
-
-    def gen():
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(description, total=len(items))
-            for i, item in enumerate(items):
-                yield item
-                if i % 100 == 99:
-                    bar.update(task, advance=100)
-    return gen()
-
-
-def warn(message: str) -> None:
-    print(f"zoo: {message}", file=sys.stderr)

@@ -122,7 +122,7 @@ def build_conformers(smiles: list[str], explicit_h: bool, seed: int = 0, workers
     that is not a plain ETKDG one) and ``unparsable`` (inputs RDKit cannot read; they get no conformer).
     """
     from zoo_core.chem.featurizers import canonical_smiles
-    from zoo_core.data.store import warn
+    from zoo_core.console import track, warn
 
     unparsable = []
     canon: list[str] = []
@@ -140,8 +140,8 @@ def build_conformers(smiles: list[str], explicit_h: bool, seed: int = 0, workers
     if missing:
         tasks = [(c, bool(explicit_h), int(seed)) for c in missing]
         n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
-        for c, pos, method in _progress(_run(tasks, n_workers), len(tasks),
-                                        f"embedding {len(tasks)} conformers (ETKDG, seed {seed})", progress):
+        for c, pos, method in track(_run(tasks, n_workers), len(tasks),
+                                    f"embedding {len(tasks)} conformers (ETKDG, seed {seed})", progress):
             new[c] = (pos, method)
         if use_cache:
             _write_cache(folder, new)
@@ -164,17 +164,3 @@ def _run(tasks, n_workers):
 
     with multiprocessing.get_context("spawn").Pool(min(n_workers, len(tasks))) as pool:
         yield from pool.imap_unordered(_embed_task, tasks, chunksize=max(1, min(64, len(tasks) // (4 * n_workers))))
-
-
-def _progress(iterator, total: int, description: str, enabled: bool):
-    if not enabled or total < 50:
-        yield from iterator
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        for item in iterator:
-            yield item
-            bar.advance(task)

@@ -24,6 +24,7 @@ except ImportError:  # running from a source tree without `pip install -e plugin
     sys.path.insert(0, str(PLUGIN_ROOT))
 
 from zoo_core.data import datasets as ds  # noqa: E402
+from zoo_core.hub import sha256_file  # noqa: E402
 from zoo_core.errors import DataError, RegistryError  # noqa: E402
 from zoo_core.registry import Entry  # noqa: E402
 from zoo_datasets import readers  # noqa: E402
@@ -203,7 +204,7 @@ def test_embedded_freesolv_without_data_dir(env):
     env.delenv("ZOO_DATA_DIR", raising=False)
     path = ds.locate("freesolv")
     assert path.is_relative_to(Path(zoo_datasets_path()))
-    assert ds.file_sha256(path) == ds.source_of(ds.dataset_entry("freesolv"))["sha256"]
+    assert sha256_file(path) == ds.source_of(ds.dataset_entry("freesolv"))["sha256"]
     table = ds.load_table("freesolv")
     assert len(table) == 560 and set(table.b) == {"O"}
     row = {r["name"]: r for r in ds.list_datasets()}
@@ -227,7 +228,7 @@ def test_corrupted_copy_is_refused(env, tmp_path):
     message = str(info.value)
     assert "Compsol.csv" in message and "sha256" in message
     assert ds.source_of(ds.dataset_entry("compsol"))["sha256"] in message      # expected
-    assert ds.file_sha256(bad_dir / "solvation" / "Compsol.csv") in message    # actual
+    assert sha256_file(bad_dir / "solvation" / "Compsol.csv") in message    # actual
     assert "ZOO_DATA_DIR" in message                                          # what to do
     with pytest.raises(DataError, match="sha256"):
         ds.fetch("compsol", progress=False)   # the zoo does not overwrite the user's data dir
