@@ -250,10 +250,18 @@ def report_bad_rows(bad: list, n_kept: int, strict: bool, quiet: bool) -> None:
 
 def make_run_dir(cfg: dict) -> Path:
     name = cfg.get("run_name") or (f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg['pair_model']}-{cfg['encoder']}-"
-                                   f"{cfg['dataset']}-{os.getpid()}")
-    path = Path(cfg.get("output") or "runs") / name
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+                                   f"{Path(str(cfg['dataset'])).name}-{os.getpid()}")  # a CSV path contributes its file name
+    parent = Path(cfg.get("output") or "runs")
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):  # two runs started in the same second by one process get -2, -3, ...
+        path = parent / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            if cfg.get("run_name"):
+                raise ZooError(f"{path}: run directory exists; choose another run_name") from None
+    raise ZooError(f"{parent}: could not create a new run directory for {name}")
 
 
 def write_predictions(path: Path, dataset, results) -> None:
