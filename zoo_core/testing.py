@@ -165,13 +165,14 @@ def check_save_load(spec: dict) -> None:
 
 def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3, seed: int = 0) -> tuple[float, float]:
     """Train on ``pairs`` with the model's own training loss; return the eval-mode MSE before and after."""
+    from zoo_core.train.optim import Adam
     from zoo_core.train.trainer import model_loss, task_loss_fn
 
     torch.manual_seed(seed)
     model, data = build(spec, seed), make_dataset(spec, pairs)
     batch = data.batch(np.arange(len(data)))
     loss_fn = task_loss_fn(spec["task"])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = Adam(model.parameters(), lr=lr)
     with torch.no_grad():
         start = loss_fn(model(batch).pred, batch.y).item()
     model.train()

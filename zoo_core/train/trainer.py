@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from zoo_core.train import metrics as M
+from zoo_core.train.optim import Adam, ReduceLROnPlateau
 
 
 @dataclass
@@ -90,10 +91,8 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     model.to(device)
     rng = np.random.default_rng(seed)
     loss_fn = task_loss_fn(task)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    mode = "min"
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=cfg.plateau_factor,
-                                                       patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
     best_val, best_epoch, best_state = math.inf, -1, None
     train_seconds, train_pairs = 0.0, 0
