@@ -22,7 +22,8 @@ data_app = typer.Typer(help="Datasets: list them and fetch their files (sha256-v
 app.add_typer(data_app, name="data")
 
 SECTION_NAMES = {"encoders": "encoders", "pair-models": "pair_models", "pair_models": "pair_models",
-                 "pretrainers": "pretrainers", "datasets": "datasets", "weights": "weights"}
+                 "pretrainers": "pretrainers", "pair-sets": "pair_sets", "pair_sets": "pair_sets",
+                 "datasets": "datasets", "weights": "weights"}
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -44,8 +45,8 @@ def _available(section: str, entry, catalog) -> bool:
 
 @app.command("list")
 def list_cmd(
-    section: Optional[str] = typer.Argument(None, help="encoders | pair-models | pretrainers | datasets | weights, "
-                                                         "or a name pattern"),
+    section: Optional[str] = typer.Argument(None, help="encoders | pair-models | pretrainers | pair-sets | datasets | "
+                                                         "weights, or a name pattern"),
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'cigin*'"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
@@ -79,6 +80,9 @@ def list_cmd(
             typer.echo(f"{current.replace('_', '-')}:")
         flag = "" if r["available"] else f"  [not installed: pip install {r['plugin']}]"
         text = " ".join(str(r["description"]).split())
+        if r["section"] == "pair_sets":
+            e = reg.sections["pair_sets"][r["name"]]
+            text = f"[{'transductive' if e['transductive'] else 'inductive'}] {text}"
         room = max(20, shutil.get_terminal_size((120, 20)).columns - width - 4 - len(flag))
         text = text if len(text) <= room else text[: room - 1] + "…"
         typer.echo(f"  {r['name']:<{width}}  {text}{flag}")
@@ -97,8 +101,11 @@ def info_cmd(name: str = typer.Argument(..., help="an entry name, e.g. attentive
         _fail(f"no entry named {name!r}; try `zoo list '*{name}*'`")
     out = []
     for e in entries:
+        if e.section == "weights":
+            out.append(_weights_record(e))
+            continue
         record = {"name": e.name, "section": e.section, **e.data, "registry_file": str(e.source)}
-        kind = e.section if e.section != "weights" else None
+        kind = e.section if e.section in ("encoders", "pair_models", "pretrainers", "datasets") else None
         if kind and e.get("impl") in catalog.implementations.get(kind, {}):
             reg_ = catalog.implementations[kind][e["impl"]]
             info = catalog.plugins.get(reg_.plugin)
@@ -116,8 +123,49 @@ def info_cmd(name: str = typer.Argument(..., help="an entry name, e.g. attentive
     import yaml
 
     for record in out:
+        card = record.pop("card", None) if record["section"] == "weights" else None
         typer.echo(yaml.safe_dump(record, sort_keys=False, default_flow_style=False, allow_unicode=True,
                                   width=110).rstrip())
+        if card:
+            typer.echo("card: |")
+            typer.echo("\n".join(("  " + line).rstrip() for line in str(card).rstrip().splitlines()))
+
+
+def _human_size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def _weights_record(e) -> dict:
+    """A weights entry for `zoo info`: the registry keys in a reading order, the size in words, where the file is."""
+    import urllib.parse
+
+    from zoo_core.hub import cached_path
+
+    data = dict(e.data)
+    first = ("description", "model", "encoder", "pair_model", "pretrainer", "dataset", "metrics", "training",
+             "pretraining", "featurizer", "license", "paper", "citation", "sha256", "size_bytes", "url")
+    record: dict[str, Any] = {"name": e.name, "section": e.section}
+    record.update({k: data.pop(k) for k in first if k in data})
+    if isinstance(record.get("size_bytes"), int):
+        record["size"] = _human_size(record["size_bytes"])
+    url = str(record.get("url", ""))
+    where = []
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https", "file"):
+        local = Path(url).expanduser()
+        local = local if local.is_absolute() else Path(e.source).resolve().parent / local
+        where.append(f"local file {local}" + ("" if local.is_file() else " (missing)"))
+    cached = cached_path("weights", f"{e.name}.safetensors")
+    if cached.is_file():
+        where.append(f"cached {cached}")
+    record["file"] = "; ".join(where) or f"not downloaded yet (`zoo download {e.name}` fetches {url})"
+    record.update(data)  # anything else, card last
+    record["registry_file"] = str(e.source)
+    if "card" in record:
+        record["card"] = record.pop("card")
+    return record
 
 
 def _featurizer_spec(catalog, name: str) -> dict | str:
@@ -198,8 +246,14 @@ def run_cmd(
     pretrained_weights: Optional[Path] = typer.Option(None, "--pretrained-weights",
                                                       help="backbone weights from `zoo pretrain` (skips pretraining)"),
     pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
-    pairs: Optional[str] = typer.Option(None, "--pairs", help="pretraining pairs: train_split (default), a dataset "
-                                                                "name, or DATASET:product"),
+    pairs: Optional[str] = typer.Option(None, "--pretrain-pairs", "--pairs",
+                                        help="pretraining pair set (`zoo list pair-sets`): train-split (default), "
+                                             "combisolv-product, solvation-qm, chromophore-product; or DATASET, "
+                                             "DATASET:product"),
+    pairs_ratio: Optional[float] = typer.Option(None, "--pairs-ratio", help="override the pair set's seeded "
+                                                                            "subsample ratio"),
+    pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param",
+                                                       help="pretrainer KEY=VALUE (e.g. role_order=larger)"),
     folds: Optional[int] = typer.Option(None, "--folds"),
     repeats: Optional[int] = typer.Option(None, "--repeats"),
     only_fold: Optional[list[int]] = typer.Option(None, "--only-fold", help="run only these fold indices"),
@@ -228,7 +282,8 @@ def run_cmd(
            "explicit_h": explicit_h, "threads": threads,
            "columns": [c.strip() for c in columns.split(",")] if columns else None,
            "pretrained_weights": str(pretrained_weights) if pretrained_weights else None,
-           "pretrain_epochs": pretrain_epochs, "pairs": pairs, "device": device,
+           "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,
+           "pretrain_params": _parse_params(pretrain_param, "--pretrain-param") or None, "device": device,
            "output": str(output) if output else None, "strict": strict,
            "encoder_params": _parse_params(encoder_param, "--encoder-param") or None,
            "pair_params": _parse_params(pair_param, "--pair-param") or None}
@@ -241,12 +296,19 @@ def run_cmd(
         _fail(str(error))
     result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],
               "encoder": metrics["encoder"], "summary": metrics["summary"], "bad_rows": metrics["bad_rows"]}
+    pre = metrics.get("pretraining")
+    if pre:
+        result["pretraining"] = {k: v for k, v in pre.items() if k != "folds"}
     if as_json:
         _print_json(result)
         return
     for name, s in metrics["summary"].items():
         typer.echo(f"test {name}: {s['mean']:.4f} ± {s['std']:.4f} (over {metrics['n_repeats']} repeat(s); "
                    f"fold mean {s['fold_mean']:.4f} ± {s['fold_std']:.4f})")
+    if pre and pre.get("pair_set"):
+        typer.echo(f"pretraining: {pre.get('pretrainer')} on pair set {pre['pair_set']}"
+                   f"{' (TRANSDUCTIVE: test molecules without labels)' if pre.get('transductive') else ''}, "
+                   f"{pre.get('epochs')} epochs, {pre['pairs_per_fold']} pairs per fold")
     typer.echo(f"run directory: {run_dir}")
 
 
@@ -264,22 +326,35 @@ def pretrain_cmd(
     pretrainer: str = typer.Option(..., "--pretrainer", help="e.g. 3dmrl"),
     encoder: str = typer.Option(..., "--encoder", "-e", help="encoder or pair-model name"),
     pair_model: Optional[str] = typer.Option(None, "--pair-model", "-p"),
-    pairs: str = typer.Option(..., "--pairs", help="a dataset name (e.g. solvation-qm) or DATASET:product"),
-    pairs_ratio: float = typer.Option(1.0, "--pairs-ratio", help="seeded subsample of the pair set"),
+    pairs: str = typer.Option(..., "--pairs", "--pretrain-pairs",
+                              help="pair set (`zoo list pair-sets`: train-split, combisolv-product, solvation-qm, "
+                                   "chromophore-product) or DATASET / DATASET:product"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d",
+                                          help="downstream dataset: required for train-split; sets the H mode"),
+    fold: int = typer.Option(0, "--fold", help="train-split: the fold whose training pairs are used"),
+    split_seed: int = typer.Option(0, "--split-seed", help="train-split: the split seed (zoo run's --seed + repeat)"),
+    folds: int = typer.Option(5, "--folds", help="train-split: number of folds of the split protocol"),
+    pairs_ratio: Optional[float] = typer.Option(None, "--pairs-ratio", help="override the set's subsample ratio"),
     epochs: int = typer.Option(100, "--epochs"),
     batch_size: int = typer.Option(48, "--batch-size"),
     lr: Optional[float] = typer.Option(None, "--lr", help="default: 1e-4 solvation, 5e-4 chromophores"),
     seed: int = typer.Option(0, "--seed"),
+    pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param", help="pretrainer KEY=VALUE"),
     output: Path = typer.Option(Path("runs"), "--output", "-o", help="parent folder of the run directory"),
     threads: Optional[int] = typer.Option(None, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help="print the record (weights, pair set, budget)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Pretrain a 2D backbone on a pair set; writes <run>/backbone.safetensors for `zoo run --pretrained-weights`."""
+    """Pretrain a 2D backbone on a pair set; writes <run>/backbone.safetensors for `zoo run --pretrained-weights`.
+
+    With `--pairs train-split --dataset D` the pairs are exactly those `zoo run --pretrainer ... --dataset D` uses
+    for that fold, so the cached backbone is reused by the run."""
     import time as _time
 
-    from zoo_core.data.datasets import dataset_entry
+    from zoo_core.data.pair_sets import first_dataset, is_train_split, pairs_of_rows, resolve
     from zoo_core.models import model_spec
-    from zoo_core.train.pretraining import default_lr, pair_set, pretrained_backbone
+    from zoo_core.train.pretraining import default_lr, pretrained_backbone
+    from zoo_core.train.run import _entry_of, _table_of
 
     try:
         _check_pretrainer(pretrainer)
@@ -287,15 +362,51 @@ def pretrain_cmd(
             import torch
 
             torch.set_num_threads(threads)
-        entry = dataset_entry(pairs.partition(":")[0])
+        train_split = is_train_split(pairs)
+        if train_split and not dataset:
+            raise ZooError("--pairs train-split needs --dataset NAME (the downstream dataset whose fold is used)")
+        source = dataset or first_dataset(pairs)
+        if source is None:
+            raise ZooError(f"pair set {pairs!r} names no dataset; pass --dataset NAME")
+        entry = _entry_of({"dataset": source, "columns": None})
         spec = model_spec(encoder, pair_model, task=entry["task"], explicit_h=bool(entry["explicit_h"]))
-        pair_list = pair_set(pairs, pairs_ratio, seed)
-        run_dir = output / f"{_time.strftime('%Y%m%d-%H%M%S')}-pretrain-{pretrainer}-{spec['pair_model']}-{pairs}"
-        path, reused = pretrained_backbone(pretrainer, spec, pair_list, epochs, batch_size, lr or default_lr(entry),
-                                           seed, quiet=quiet, out=run_dir / "backbone.safetensors")
+        if train_split:
+            from zoo_core.data.pairs import PairDataset
+            from zoo_core.data.splits import make_splits
+
+            data = PairDataset.from_table(_table_of({"dataset": dataset}, entry), spec["featurizer"]["name"],
+                                          bool(entry["explicit_h"]), progress=not quiet)
+            splits = make_splits(entry["split"], len(data), split_seed, data.table.a, data.table.b, n_folds=folds)
+            if not 0 <= fold < len(splits):
+                raise ZooError(f"--fold {fold}: the {entry['split']} split has {len(splits)} fold(s)")
+            pset = resolve(pairs, ratio=pairs_ratio, downstream=dataset,
+                           train_pairs=pairs_of_rows(data.table, splits[fold][0]))
+        else:
+            pset = resolve(pairs, ratio=pairs_ratio, downstream=dataset)
+        if pset.transductive:
+            typer.echo(f"zoo: warning: pair set {pset.name!r} is TRANSDUCTIVE (it holds downstream test molecules, "
+                       f"without labels)", err=True)
+        label = pset.name.replace(":", "-") + (f"-{dataset}-s{split_seed}f{fold}" if train_split else "")
+        run_dir = output / f"{_time.strftime('%Y%m%d-%H%M%S')}-pretrain-{pretrainer}-{spec['pair_model']}-{label}"
+        lr = lr or default_lr(entry)
+        params = _parse_params(pretrain_param, "--pretrain-param")
+        t0 = _time.perf_counter()
+        path, reused = pretrained_backbone(pretrainer, spec, pset.pairs, epochs, batch_size, lr, seed,
+                                           params=params, quiet=quiet, out=run_dir / "backbone.safetensors",
+                                           pair_set=pset.record())
+        record = {"weights": str(run_dir / "backbone.safetensors"), "cache": str(path), "reused": reused,
+                  "pretrainer": pretrainer, "pair_model": spec["pair_model"], "encoder": spec["encoder"],
+                  **pset.record(), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "params": params, "seconds": round(_time.perf_counter() - t0, 3)}
+        if train_split:
+            record.update(fold=fold, split_seed=split_seed, n_folds=folds)
+        (run_dir / "pretraining.json").write_text(json.dumps(record, indent=2))
     except ZooError as error:
         _fail(str(error))
-    typer.echo(str(run_dir / "backbone.safetensors"))
+    if as_json:
+        _print_json(record)
+    else:
+        typer.echo(record["weights"])
 
 
 @app.command("predict")

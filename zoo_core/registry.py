@@ -1,7 +1,8 @@
 """The catalogue: ``registry.yaml`` plus fragments from plugins, loaded with ``yaml.safe_load``.
 
-Sections: ``encoders``, ``pair_models``, ``pretrainers``, ``datasets``, ``weights``. Every error names
-the file, the entry, the key and (where known) the line.
+Sections: ``encoders``, ``pair_models``, ``pretrainers``, ``pair_sets`` (pretraining pair sets, built by
+``zoo_core.data.pair_sets``), ``datasets``, ``weights``. Every error names the file, the entry, the key and (where
+known) the line.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from zoo_core.errors import RegistryError
 
-SECTIONS = ("encoders", "pair_models", "pretrainers", "datasets", "weights")
+SECTIONS = ("encoders", "pair_models", "pretrainers", "pair_sets", "datasets", "weights")
 
 # key -> (required, allowed types) per section; unknown keys are errors (they are usually typos).
 _COMMON = {
@@ -27,6 +28,8 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
     "encoders": {**_COMMON, "featurizer": (True, str), "requires_3d": (False, bool)},
     "pair_models": {**_COMMON, "default_encoder": (False, str), "featurizer": (False, str)},
     "pretrainers": {**_COMMON, "target": (False, str), "pairs": (False, dict)},
+    # impl: a builder of zoo_core.data.pair_sets (train_split | product | pairs); `transductive` must be stated.
+    "pair_sets": {**_COMMON, "datasets": (False, list), "transductive": (True, bool)},
     "datasets": {
         **_COMMON, "task": (True, str), "roles": (True, list), "target": (True, str), "units": (False, str),
         "metric": (True, str), "split": (True, str), "explicit_h": (True, bool), "featurizer": (False, str),
@@ -37,9 +40,10 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
     "weights": {
         "impl": (False, str), "plugin": (False, str), "description": (False, str), "paper": (False, str),
         "license": (False, str), "citation": (False, str),
-        "encoder": (True, str), "pair_model": (True, str), "pretrainer": (False, (str, type(None))),
-        "dataset": (True, str), "url": (True, str), "sha256": (True, str), "size": (False, int),
-        "featurizer": (True, dict), "metrics": (False, dict), "card": (False, str),
+        "model": (False, str), "encoder": (True, str), "pair_model": (True, str),
+        "pretrainer": (False, (str, type(None))), "dataset": (True, str), "url": (True, str), "sha256": (True, str),
+        "size_bytes": (False, int), "featurizer": (True, dict), "metrics": (False, dict), "training": (False, dict),
+        "pretraining": (False, (dict, type(None))), "card": (False, str),
     },
 }
 _TASKS = {"regression", "classification"}
@@ -176,6 +180,14 @@ def _validate(section: str, name: str, data: dict, path: Path, lines: dict) -> N
     if section == "datasets" and data["task"] not in _TASKS:
         raise RegistryError(f"{_where(path, lines, section, name, 'task')}: entry {section}.{name}: "
                             f"key 'task' must be one of {sorted(_TASKS)}")
+    if section == "pair_sets":
+        sets = data.get("datasets", [])
+        if not all(isinstance(d, str) for d in sets):
+            raise RegistryError(f"{_where(path, lines, section, name, 'datasets')}: entry {section}.{name}: "
+                                f"key 'datasets' must be a list of dataset names")
+        if data["impl"] in ("product", "pairs") and not sets:
+            raise RegistryError(f"{_where(path, lines, section, name)}: entry {section}.{name}: impl "
+                                f"{data['impl']!r} needs a non-empty 'datasets' list")
     if section == "weights":
         if "." not in name:
             raise RegistryError(f"{_where(path, lines, section, name)}: weights entry {name!r} must be named 'model.tag'")

@@ -1,104 +1,130 @@
 """Pretraining orchestration for ``zoo pretrain`` and ``zoo run --pretrainer NAME``.
 
-Pair sets (``--pairs``): ``train_split`` (default for ``zoo run``: the pairs of the current fold's training part,
-so no test pair is seen, METHODS §10 item 2), or the name of any registry dataset (e.g. ``solvation-qm``), or
-``<dataset>:product`` (every unique A molecule x every unique B molecule of a dataset, the 3DMRL label-free
-product; it contains test molecules without labels, i.e. it is transductive). ``--pairs-ratio`` subsamples
-with a fixed seed (3DMRL: 20 % for solvation, 1 % for chromophores).
+Pair sets (``--pairs`` / ``--pretrain-pairs``) are registry entries (section ``pair_sets``, built by
+``zoo_core.data.pair_sets``; ``zoo list pair-sets``): ``train-split`` (default: the pairs of the current fold's
+training part, so no test pair is seen, METHODS §10 item 2), ``combisolv-product`` and ``chromophore-product``
+(3DMRL's label-free products; TRANSDUCTIVE: they hold the test molecules without labels), ``solvation-qm``.
+The old spellings ``DATASET`` and ``DATASET:product`` still work. ``--pairs-ratio`` overrides an entry's
+seeded subsample ratio.
 
 Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``, keyed by the model spec, the
-pretrainer and its parameters, the exact pair list, epochs, batch size, learning rate and seed: a second run on
-the same data reuses them instead of pretraining again.
+pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
+a second run on the same data reuses them instead of pretraining again. A lock file per key makes concurrent
+processes (benchmark workers) wait for one pretraining instead of repeating it. The weight file's metadata
+records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import inspect
 import json
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from zoo_core.errors import ZooError
 from zoo_core.paths import zoo_home
 
 DEFAULTS = {"pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
-            "pairs": "train_split", "pairs_ratio": 1.0}
+            "pairs": "train-split", "pairs_ratio": None}
 
 
-def pair_set(source: str, ratio: float = 1.0, seed: int = 0) -> list[tuple[str, str]]:
-    """The pretraining pairs named by ``source`` (a dataset name or ``dataset:product``), subsampled to ``ratio``."""
-    from zoo_core.data.datasets import load_table
+def pair_set(source: str, ratio: float | None = None, seed: int | None = None) -> list[tuple[str, str]]:
+    """The pairs of a (non train-split) pair set; see :func:`zoo_core.data.pair_sets.resolve`."""
+    from zoo_core.data.pair_sets import resolve
 
-    name, _, mode = source.partition(":")
-    table = load_table(name)
-    if mode == "product":
-        a, b = sorted(set(table.a)), sorted(set(table.b))
-        pairs = [(x, y) for x in a for y in b]
-    elif mode:
-        raise ZooError(f"unknown pair-set mode {mode!r} in {source!r} (use DATASET or DATASET:product)")
-    else:
-        pairs = list(dict.fromkeys(zip(table.a, table.b)))
-    if ratio < 1.0:
-        keep = np.random.RandomState(seed).permutation(len(pairs))[: max(1, int(round(ratio * len(pairs))))]
-        pairs = [pairs[i] for i in sorted(keep)]
-    return pairs
+    return resolve(source, ratio=ratio, seed=seed).pairs
 
 
-def _key(spec: dict, pretrainer: str, params: dict, pairs: list, epochs: int, batch: int, lr: float, seed: int) -> str:
+def _key(spec: dict, pretrainer: str, params: dict, pairs: list, epochs: int, batch: int, lr: float, seed: int,
+         set_name: str | None = None) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([spec, pretrainer, params, epochs, batch, lr, seed], sort_keys=True).encode())
+    head = [spec, pretrainer, params, epochs, batch, lr, seed] + ([set_name] if set_name else [])
+    digest.update(json.dumps(head, sort_keys=True).encode())
     for a, b in pairs:
         digest.update(f"{a}\t{b}\n".encode())
     return digest.hexdigest()[:24]
 
 
+@contextmanager
+def _exclusive(path: Path):
+    """Blocking ``fcntl.flock`` on ``path`` (released on exit or process death)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]], epochs: int, batch_size: int,
                         lr: float, seed: int, params: dict | None = None, quiet: bool = False,
-                        out: Path | None = None) -> tuple[Path, bool]:
+                        out: Path | None = None, pair_set: dict | None = None) -> tuple[Path, bool]:
     """Path of backbone weights pretrained with ``pretrainer`` on ``pairs`` (from the cache when present) and
-    whether they were reused. ``out`` also copies the file there."""
+    whether they were reused. ``out`` also copies the file there. ``pair_set``: the set's ``record()`` (its name
+    joins the cache key; the record goes into the weight file's metadata)."""
     from zoo_core.plugins import get_catalog
     from zoo_core.registry import get_registry
     from zoo_core.train.trainer import log
 
     entry = get_registry().entry("pretrainers", pretrainer)
     params = {**entry.params, **(params or {})}
-    path = zoo_home() / "pretrained" / f"{_key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed)}.safetensors"
-    reused = path.exists()
-    if reused:
-        log(f"zoo: reusing pretrained backbone {path}", quiet)
-    else:
-        cls = get_catalog().get("pretrainers", entry["impl"]).load()
-        log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs, "
-            f"{epochs} epochs", quiet)
-        t0 = time.perf_counter()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part.safetensors")
-        cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
-                     params=params, progress=not quiet)
-        tmp.replace(path)
-        log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
+    set_name = (pair_set or {}).get("pair_set")
+    key = _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
+    path = zoo_home() / "pretrained" / f"{key}.safetensors"
+    with _exclusive(path.with_name(f".{key}.lock")):
+        reused = path.exists()
+        if reused:
+            log(f"zoo: reusing pretrained backbone {path}", quiet)
+        else:
+            cls = get_catalog().get("pretrainers", entry["impl"]).load()
+            log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs"
+                + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
+                   if set_name else "") + f", {epochs} epochs", quiet)
+            t0 = time.perf_counter()
+            tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
+            kwargs = {}
+            if pair_set is not None and "meta" in inspect.signature(cls.pretrain).parameters:
+                kwargs["meta"] = {"pair_set": pair_set}
+            try:
+                cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
+                             params=params, progress=not quiet, **kwargs)
+                tmp.replace(path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
 
 
-def load_backbone(model, path: str | Path, spec: dict) -> None:
-    """Load pretrained backbone weights into ``model`` (same model spec; the featurizer must match)."""
+def load_backbone(model, path: str | Path, spec: dict) -> dict:
+    """Load pretrained backbone weights into ``model`` (same model spec; the featurizer must match); returns the
+    file's metadata (pretrainer, pair set, budget)."""
     from safetensors.torch import load_model
 
     from zoo_core.weights import check_featurizer, read_metadata
 
-    saved, _ = read_metadata(path)
+    saved, meta = read_metadata(path)
     check_featurizer(spec["featurizer"], saved["featurizer"], str(path))
     if (saved["pair_model"], saved["encoder"]) != (spec["pair_model"], spec["encoder"]):
         raise ZooError(f"{path}: pretrained for {saved['pair_model']}({saved['encoder']}), "
                        f"not {spec['pair_model']}({spec['encoder']})")
     load_model(model, str(path), strict=True)
+    return meta
+
+
+def budget(meta: dict) -> dict:
+    """The pretraining budget and pair set stated by a backbone file's metadata (for run records)."""
+    keys = ("pretrainer", "pair_set", "epochs", "pretrain_pairs", "batch_size", "lr", "seed")
+    return {k: meta.get(k) for k in keys if k in meta}
 
 
 def default_lr(dataset_entry: Any) -> float:

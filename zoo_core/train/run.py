@@ -3,6 +3,9 @@
 Configuration precedence: built-in defaults < dataset registry entry (``train``) < ``--config`` file < CLI flags.
 Run directory: ``config.yaml`` (resolved), ``metrics.json``, ``predictions.csv``, ``model.safetensors`` (repeat 0,
 fold 0: the best-validation weights, carrying the model spec and featurizer spec), ``bad_rows.csv`` when any.
+With a pretrainer (or ``pretrained_weights``), ``metrics.json`` has a ``pretraining`` block (pretrainer, pair set,
+transductive flag, budget: epochs, pairs per fold, batch size, learning rate; per fold whether the backbone was
+reused and the pretraining-stage seconds) and each fold's weight metadata its own ``pretraining`` record.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
-    "pairs": "train_split", "pairs_ratio": 1.0,
+    "pairs": "train-split", "pairs_ratio": None,
 }
 
 
@@ -146,6 +149,8 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     results = []
     only = set(cfg["only_folds"]) if cfg.get("only_folds") else None
     first_state = None
+    pre_folds: list[dict] = []
+    shared: dict = {}
     for repeat in range(int(cfg["repeats"])):
         seed = int(cfg["seed"]) + repeat
         folds = make_splits(cfg["split"], len(dataset), seed, dataset.table.a, dataset.table.b,
@@ -156,8 +161,10 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
             fold_seed = seed * 1000 + k
             torch.manual_seed(fold_seed)
             model = build_model(spec)
+            pre = None
             if cfg.get("pretrainer") or cfg.get("pretrained_weights"):
-                _pretrain_into(model, cfg, spec, entry, dataset, tr, seed, quiet)
+                pre = dict(_pretrain_into(model, cfg, spec, entry, dataset, tr, quiet, shared), repeat=repeat, fold=k)
+                pre_folds.append(pre)
             result = train_fold(model, dataset, tr, va, te, tcfg, task, fold_seed, cfg["device"],
                                 progress=_epoch_progress(quiet), repeat=repeat, fold=k)
             results.append(result)
@@ -167,6 +174,8 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
                 f"{result.train_pairs_per_s:.0f} train pairs/s)", quiet)
             meta = {"dataset": cfg["dataset"], "repeat": repeat, "fold": k, "seed": seed, "split": cfg["split"],
                     "n_folds": int(cfg["folds"]), "test_metrics": result.test, "valid_metrics": result.valid}
+            if pre is not None:
+                meta["pretraining"] = pre
             if first_state is None:
                 first_state = (result, meta)
                 model.load_state_dict(result.state)
@@ -179,26 +188,54 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     metrics.update({"dataset": cfg["dataset"], "pair_model": spec["pair_model"], "encoder": spec["encoder"],
                     "pretrainer": cfg.get("pretrainer"), "task": task, "n_pairs": len(dataset),
                     "bad_rows": len(dataset.bad), "featurization": feat_stats, "epochs_budget": int(cfg["epochs"])})
+    if pre_folds:
+        metrics["pretraining"] = _pretraining_summary(pre_folds)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     write_predictions(run_dir / "predictions.csv", dataset, results)
     return run_dir, metrics
 
 
-def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, seed: int, quiet: bool) -> None:
-    """Load pretrained backbone weights into a fresh model: a given file, or pretrain (or reuse) on the pair set."""
-    from zoo_core.train.pretraining import default_lr, load_backbone, pair_set, pretrained_backbone
+def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, quiet: bool, shared: dict) -> dict:
+    """Load pretrained backbone weights into a fresh model: a given file, or pretrain (or reuse) on the pair set.
+    Returns this fold's pretraining record. ``shared`` keeps a resolved non-train-split pair set across folds."""
+    from zoo_core.console import warn
+    from zoo_core.data.pair_sets import is_train_split, pairs_of_rows, resolve
+    from zoo_core.train.pretraining import budget, default_lr, load_backbone, pretrained_backbone
 
+    t0 = time.perf_counter()
     if cfg.get("pretrained_weights"):
-        load_backbone(model, cfg["pretrained_weights"], spec)
-        return
-    if cfg["pairs"] == "train_split":
-        pairs = list(dict.fromkeys((dataset.table.a[i], dataset.table.b[i]) for i in train_rows))
+        meta = load_backbone(model, cfg["pretrained_weights"], spec)
+        return {"pretrained_weights": str(cfg["pretrained_weights"]), **budget(meta),
+                "seconds": round(time.perf_counter() - t0, 3)}
+    if is_train_split(cfg["pairs"]):
+        pset = resolve(cfg["pairs"], ratio=cfg.get("pairs_ratio"), downstream=str(cfg["dataset"]),
+                       train_pairs=pairs_of_rows(dataset.table, train_rows))
     else:
-        pairs = pair_set(cfg["pairs"], float(cfg["pairs_ratio"]), seed=0)
-    path, _ = pretrained_backbone(cfg["pretrainer"], spec, pairs, int(cfg["pretrain_epochs"]),
-                                  int(cfg["pretrain_batch_size"]), float(cfg["pretrain_lr"] or default_lr(entry)),
-                                  seed=0, params=cfg.get("pretrain_params"), quiet=quiet)
+        if "pair_set" not in shared:
+            shared["pair_set"] = resolve(cfg["pairs"], ratio=cfg.get("pairs_ratio"), downstream=str(cfg["dataset"]))
+            if shared["pair_set"].transductive:
+                warn(f"warning: pretraining pair set {shared['pair_set'].name!r} is TRANSDUCTIVE: it holds the test "
+                     f"molecules of {cfg['dataset']} (without labels); the records say so")
+        pset = shared["pair_set"]
+    record = pset.record()
+    epochs, batch, lr = (int(cfg["pretrain_epochs"]), int(cfg["pretrain_batch_size"]),
+                         float(cfg["pretrain_lr"] or default_lr(entry)))
+    params = dict(cfg.get("pretrain_params") or {})
+    path, reused = pretrained_backbone(cfg["pretrainer"], spec, pset.pairs, epochs, batch, lr, seed=0,
+                                       params=params, quiet=quiet, pair_set=record)
     load_backbone(model, path, spec)
+    return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,
+            "params": params, "reused": reused, "weights": str(path), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _pretraining_summary(folds: list[dict]) -> dict:
+    """The run-level ``pretraining`` block: what every fold shares, plus per-fold pairs, reuse and seconds."""
+    first = folds[0]
+    shared = {k: v for k, v in first.items() if k not in ("repeat", "fold", "pairs", "reused", "seconds", "weights")
+              and all(f.get(k) == v for f in folds)}
+    return {**shared, "pairs_per_fold": [f.get("pairs", f.get("pretrain_pairs")) for f in folds],
+            "reused": [f.get("reused") for f in folds], "seconds": [f["seconds"] for f in folds],
+            "folds": folds}
 
 
 def _json_default(o):

@@ -210,11 +210,26 @@ def test_pretraining_steps_lower_the_loss(name):
     assert np.isfinite(parts["force"]) and float(last) < float(first)
 
 
-def test_roles_larger_molecule_first():
+def test_roles_keep_the_solute_first_by_default():
+    """MI convention (METHODS §7.1): molecule A (solute/chromophore) is the 3D solute even when it is smaller, so
+    pretraining sees the pair the way the downstream model does; the solvent copies are of molecule B."""
     spec = model_spec("cigin")
     data = PretrainData(spec, [("O", "CCCCCCCCO"), ("CCCCCCCCO", "O")], workers=1, use_cache=False, progress=False)
+    water, octanol = data.store.smiles.index("O"), data.store.smiles.index("CCCCCCCCO")
+    assert data.role_order == "given" and data.swapped == 0
+    assert data.data.ids_a.tolist() == [water, octanol] and data.data.ids_b.tolist() == [octanol, water]
+    vie = data.vie(0, epoch=0)  # heavy atoms: water (1 atom) is the solute, octanol (9 atoms) copies surround it
+    assert vie.n_solute == 1 and vie.copy_atom.max() == 8
+
+
+def test_roles_larger_molecule_first_is_the_ddi_option():
+    spec = model_spec("cigin")
+    data = PretrainData(spec, [("O", "CCCCCCCCO"), ("CCCCCCCCO", "O")], workers=1, use_cache=False, progress=False,
+                        role_order="larger")
     big = data.store.smiles.index("CCCCCCCCO")
     assert data.data.ids_a.tolist() == [big, big] and data.swapped == 1
+    with pytest.raises(ValueError, match="role_order"):
+        PretrainData(spec, PAIRS[:1], workers=1, use_cache=False, progress=False, role_order="smaller")
 
 
 def test_legacy_frozen_force_head_is_not_updated():
@@ -250,7 +265,7 @@ def test_pretrain_saves_only_the_backbone(tmp_path):
     batch = data.batch(np.arange(len(data)))
     with torch.no_grad():
         assert torch.allclose(model(batch).pred, loaded(batch).pred, atol=1e-6)
-    assert read_metadata(path)[1]["epochs"] == 2
+    assert read_metadata(path)[1]["epochs"] == 2 and read_metadata(path)[1]["role_order"] == "given"
 
 
 def test_parallel_workers_match_serial():

@@ -19,17 +19,58 @@ def _tiny_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_run_with_3dmrl_pretrains_then_reuses(tmp_path):
+def test_run_with_3dmrl_pretrains_then_reuses(tmp_path, monkeypatch):
+    from zoo_core.data.splits import mi5fold
+    from zoo_core.train import pretraining
+
+    seen = []
+    real = pretraining.pretrained_backbone
+    monkeypatch.setattr(pretraining, "pretrained_backbone", lambda *a, **k: seen.append(a[2]) or real(*a, **k))
     csv = _tiny_csv(tmp_path)
     args = ["run", "--encoder", "cigin", "--pretrainer", "3dmrl", "--dataset", str(csv), "--explicit-h",
             "--folds", "2", "--repeats", "1", "--only-fold", "0", "--epochs", "1", "--pretrain-epochs", "1",
             "--output", str(tmp_path / "runs"), "--json"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "pretraining cigin(mpnn) with 3dmrl" in first.stderr
+    assert "pretraining cigin(mpnn) with 3dmrl on 6 pairs (pair set train-split)" in first.stderr
+    lines = csv.read_text().splitlines()[1:]
+    train = {tuple(lines[i].split(",")[:2]) for i in mi5fold(len(lines), seed=0, n_folds=2)[0][0]}
+    assert set(seen[0]) == train and len(seen[0]) == 6  # only the fold's training pairs, no valid/test pair
+    pre = json.loads(first.stdout)["pretraining"]
+    assert (pre["pair_set"], pre["transductive"], pre["epochs"], pre["pairs_per_fold"], pre["reused"]) == \
+        ("train-split", False, 1, [6], [False])
+    metrics = json.loads((Path(json.loads(first.stdout)["run_dir"]) / "metrics.json").read_text())
+    assert metrics["pretraining"]["folds"][0]["fold"] == 0
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "reusing pretrained backbone" in second.stderr and "pretraining cigin" not in second.stderr
+    assert json.loads(second.stdout)["pretraining"]["reused"] == [True]
+
+
+def test_pretrain_train_split_is_what_run_reuses_and_records_the_pair_set(tmp_path):
+    from zoo_core.weights import read_metadata
+
+    csv = _tiny_csv(tmp_path)
+    r = runner.invoke(app, ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split",
+                            "--dataset", str(csv), "--folds", "2", "--fold", "1", "--epochs", "1",
+                            "--output", str(tmp_path / "pre"), "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert (record["pair_set"], record["transductive"], record["pairs"], record["fold"]) == ("train-split", False, 6, 1)
+    meta = read_metadata(record["weights"])[1]
+    assert meta["pair_set"]["pair_set"] == "train-split" and meta["epochs"] == 1 and meta["pretrain_pairs"] == 6
+    r = runner.invoke(app, ["run", "--encoder", "cigin", "--pretrainer", "3dmrl", "--dataset", str(csv), "--folds", "2",
+                            "--repeats", "1", "--only-fold", "1", "--epochs", "1", "--pretrain-epochs", "1",
+                            "--output", str(tmp_path / "runs"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "reusing pretrained backbone" in r.stderr
+
+
+def test_list_pair_sets_and_pretrain_needs_a_dataset_for_train_split(tmp_path):
+    r = runner.invoke(app, ["list", "pair-sets"])
+    assert r.exit_code == 0 and "combisolv-product" in r.stdout and "[transductive]" in r.stdout
+    r = runner.invoke(app, ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split"])
+    assert r.exit_code == 1 and "needs --dataset" in r.stderr
 
 
 def test_pretrain_command_weights_load_into_run(tmp_path, monkeypatch):

@@ -22,8 +22,11 @@ Fixes and simplifications (documented; see also vie.py and conformers.py):
   LayerNorm) on the replicated solvent bonds, invariant edge geometry = MLP([c_k, c_l, ‖x_k − x_l‖, cos, sin])
   (c = the projected coordinates [e₁·x, |e₂·x|, e₃·x]), and an MLP (2h → 128 → 3) giving γ ∈ ℝ³ per edge; the
   vector message γ₁e₁ + γ₂e₂ + γ₃e₃ is mean-aggregated at the edge's target atom. The edge MLP has no BatchNorm.
-* Roles: molecule A of every pair is made the larger one (conformer radius; ties keep the given order), in the
-  2D model too (§10 item 19). Fine-tuning should use the same order convention.
+* Roles (``role_order``): ``"given"`` (default) keeps each pair's dataset order, so molecule A, the
+  solute/chromophore, is the 3D "solute" that the solvent copies surround, exactly the A the downstream model
+  sees: 3DMRL's convention for molecular-interaction data (§7.1: "MI: chromophore/solute vs solvent"), whatever
+  the sizes. ``"larger"`` makes the molecule with the larger conformer radius A (ties keep the given order), in
+  the 2D model too: 3DMRL's DDI convention (§7.1, §10 item 19), for symmetric drug-drug pairs only.
 * 3D atom tokens: the solute/solvent flag (``node_feature="flag"``, the 3DMRL scripts) or the element
   (``"element"``). Conformer H mode = the model spec's featurizer ``explicit_h`` (atoms must match the 2D graph).
 * Single-atom solvents have no bonds, so their predicted force is 0 (as the original).
@@ -52,7 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "tau": 0.2, "alpha": 0.1, "cutoff": 5.0, "hidden": 64, "filters": 128, "n_interactions": 6, "n_gaussians": 50,
     "max_neighbors": 32, "force_hidden": 56, "force_rounds": 2, "node_feature": "flag", "n_targets": 5,
     "fixed_direction": False, "rotation": True, "min_radius": 1.0, "legacy_frozen_force_head": False,
+    "role_order": "given",
 }
+ROLE_ORDERS = ("given", "larger")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -105,13 +110,15 @@ def collate_vie(systems: list[VIESystem], tokens: list[np.ndarray], counts_a: np
 class PretrainData:
     """Pairs featurized for the spec's 2D model, one conformer per molecule, VIEs on demand.
 
-    Molecule A of every pair is the larger one (conformer radius). ``batch(rows, epoch)`` -> (PairBatch, VIEBatch);
-    the VIE of row r in epoch e uses ``item_rng(seed, e, r)``.
+    Molecule A is the 3D solute: the pair's first molecule (``role_order="given"``, MI data) or the one with the
+    larger conformer radius (``"larger"``, DDI). ``batch(rows, epoch)`` -> (PairBatch, VIEBatch); the VIE of row
+    r in epoch e uses ``item_rng(seed, e, r)``.
     """
 
     def __init__(self, spec: dict, pairs: list[tuple[str, str]], seed: int = 0, workers: int | None = None,
                  use_cache: bool = True, progress: bool = True, n_targets: int = 5, fixed_direction: bool = False,
-                 rotation: bool = True, min_radius: float = 1.0, node_feature: str = "flag"):
+                 rotation: bool = True, min_radius: float = 1.0, node_feature: str = "flag",
+                 role_order: str = "given"):
         from zoo_core.chem.featurizers import prepare_mol
         from zoo_core.data.pairs import PairDataset
         from zoo_core.data.table import PairTable
@@ -120,6 +127,8 @@ class PretrainData:
 
         if node_feature not in ("flag", "element"):
             raise ValueError(f"node_feature must be 'flag' or 'element', not {node_feature!r}")
+        if role_order not in ROLE_ORDERS:
+            raise ValueError(f"role_order must be one of {ROLE_ORDERS}, not {role_order!r}")
         feat = spec["featurizer"]
         pairs = list(pairs)
         table = PairTable("pretraining", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
@@ -137,10 +146,14 @@ class PretrainData:
                 raise RuntimeError(f"conformer of {smi!r} does not match its 2D graph ({n} atoms)")
             self.pos.append(pos)
             self.in_ring.append(np.array([a.IsInRing() for a in mol.GetAtoms()], dtype=bool))
-        radii = torch.tensor([radius(p) for p in self.pos], dtype=torch.float64)
-        swap = radii[data.ids_b] > radii[data.ids_a]
-        data.ids_a, data.ids_b = torch.where(swap, data.ids_b, data.ids_a), torch.where(swap, data.ids_a, data.ids_b)
-        self.swapped = int(swap.sum())
+        self.role_order = role_order
+        self.swapped = 0
+        if role_order == "larger":
+            radii = torch.tensor([radius(p) for p in self.pos], dtype=torch.float64)
+            swap = radii[data.ids_b] > radii[data.ids_a]
+            data.ids_a, data.ids_b = (torch.where(swap, data.ids_b, data.ids_a),
+                                      torch.where(swap, data.ids_a, data.ids_b))
+            self.swapped = int(swap.sum())
         self.data, self.store, self.seed = data, store, int(seed)
         self.vie_params = {"n_targets": n_targets, "fixed_direction": fixed_direction, "rotation": rotation,
                            "min_radius": min_radius}
@@ -308,13 +321,14 @@ class ThreeDMRL(nn.Module):
 
 def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_size: int = 48, lr: float = 5e-4,
              seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
-             use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None):
+             use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None):
     """Pretrain the 2D model of ``spec`` with 3DMRL on ``pairs``; returns (model, history).
 
     ``params`` override :data:`DEFAULTS` (loss, SchNet, force head and VIE settings). Adam without weight decay;
     rows are shuffled per epoch with ``default_rng([seed, epoch])`` and every VIE is drawn from
     ``item_rng(seed, epoch, row)``, so a run is reproducible. ``out``: where to save the backbone only
-    (zoo_core.weights.save_model; metadata ``pretrainer: 3dmrl``). ``log(dict)`` is called after each epoch.
+    (zoo_core.weights.save_model; metadata ``pretrainer: 3dmrl``, the budget, the role order and ``meta``, e.g. the
+    pair set). ``log(dict)`` is called after each epoch.
     """
     from zoo_core.models import build_model
     from zoo_core.weights import save_model
@@ -323,7 +337,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown 3dmrl parameters: {', '.join(sorted(unknown))}")
-    vie_keys = ("n_targets", "fixed_direction", "rotation", "min_radius")
+    vie_keys = ("n_targets", "fixed_direction", "rotation", "min_radius", "role_order")
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
     data = PretrainData(spec, pairs, seed, workers, use_cache, progress, node_feature=cfg["node_feature"],
@@ -354,10 +368,11 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
             log(record)
     model.eval()
     if out is not None:
-        meta = {"pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data), "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "seed": seed, "swapped_pairs": data.swapped,
-                "conformer_fallbacks": len(data.conformer_stats["fallback"])}
-        save_model(out, model, spec, meta)
+        info = {**(meta or {}), "pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data),
+                "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
+                "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
+                "seconds": round(sum(r["seconds"] for r in history), 3)}
+        save_model(out, model, spec, info)
     return model, history
 
 

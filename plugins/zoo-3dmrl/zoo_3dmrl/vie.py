@@ -1,7 +1,9 @@
 """Virtual interaction environment (VIE, METHODS §7.1), with the original code's bugs fixed.
 
-Roles: the *solute* is the larger molecule (larger conformer radius = max atom distance from the centroid), the
-*solvent* the smaller one; the caller orders the pair (:func:`radius`). For one pair:
+Roles: the caller orders the pair. For molecular-interaction data the *solute* is the pair's solute/chromophore
+(molecule A) and the *solvent* molecule B, as 3DMRL does for MI; for DDI 3DMRL makes the drug with the larger
+conformer radius (:func:`radius`, max atom distance from the centroid) the solute (pretrainer ``role_order``).
+For one pair:
 
 1. Both conformers are centred on their own centroid (the original relies on ETKDG's centring).
    r_solv = max distance of a solvent atom from its centroid, floored at ``min_radius`` (default 1 Å; a one-atom
