@@ -149,8 +149,10 @@ def _weights_record(e) -> dict:
              "pretraining", "featurizer", "license", "paper", "citation", "sha256", "size_bytes", "url")
     record: dict[str, Any] = {"name": e.name, "section": e.section}
     record.update({k: data.pop(k) for k in first if k in data})
-    if isinstance(record.get("size_bytes"), int):
-        record["size"] = _human_size(record["size_bytes"])
+    if isinstance(record.get("size_bytes"), int):  # the size in words next to the hash, the byte count after it
+        record = {**{k: v for k, v in record.items() if k not in ("size_bytes", "url")},
+                  "size": _human_size(record["size_bytes"]), "size_bytes": record["size_bytes"],
+                  **({"url": record["url"]} if "url" in record else {})}
     url = str(record.get("url", ""))
     where = []
     if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https", "file"):
@@ -484,16 +486,18 @@ def explain_cmd(
 
 
 def _load_for_inference(run: Path | None, weights: str | None):
+    """(model, spec, meta) of a run directory or a weights name/file; weights whose featurizer differs from the
+    installed one are refused with the differences named."""
     from zoo_core.weights import load_model
 
     if run is not None:
         path = run / "model.safetensors"
         if not path.exists():
             raise ZooError(f"{run}: no model.safetensors (is this a `zoo run` directory?)")
-        return load_model(path)
+        return load_model(path, check_installed=True)
     from zoo_core.hub import weights_path
 
-    return load_model(weights_path(weights))
+    return load_model(weights_path(weights), check_installed=True)
 
 
 def _roles_for(dataset: str | None) -> tuple[str, str] | None:

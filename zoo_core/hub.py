@@ -269,7 +269,8 @@ def weights_path(name_or_path: str, progress: bool = True) -> Path:
     """The local, verified file of a registry weights entry ``name.tag``, or an existing ``.safetensors`` path.
 
     Resolution order for a registry name: the entry's url when it is a local file (relative to the registry file
-    that names it) > the cache ``ZOO_HOME/weights/<name>.safetensors`` > download from the url.
+    that names it, symlinks resolved: ``zoo_core/registry.yaml`` links to the repository's ``registry.yaml``, whose
+    folder holds ``weights/``) > the cache ``ZOO_HOME/weights/<name>.safetensors`` > download from the url.
     """
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".safetensors" and candidate.exists():
@@ -278,13 +279,14 @@ def weights_path(name_or_path: str, progress: bool = True) -> Path:
 
     entry = get_registry().entry("weights", name_or_path)
     return resolve(entry["url"], entry["sha256"], f"{entry.name}.safetensors", kind="weights",
-                   base_dir=entry.source.parent, progress=progress)
+                   base_dir=Path(entry.source).resolve().parent, progress=progress)
 
 
 def load_pretrained(name: str, device: str = "cpu", progress: bool = True):
-    """A ready, eval-mode model for a weights name (or file); its spec and metadata are on ``model.zoo_spec``."""
+    """A ready, eval-mode model for a weights name (or file); its spec and metadata are on ``model.zoo_spec`` and
+    ``model.zoo_meta``. Weights whose featurizer differs from the installed one are refused (FeaturizerMismatch)."""
     from zoo_core.weights import load_model
 
-    model, spec, meta = load_model(weights_path(name, progress=progress), device=device)
+    model, spec, meta = load_model(weights_path(name, progress=progress), device=device, check_installed=True)
     model.zoo_spec, model.zoo_meta = spec, meta
     return model

@@ -44,8 +44,26 @@ def check_featurizer(expected: dict[str, Any], found: dict[str, Any], where: str
         raise FeaturizerMismatch(f"{where}: featurizer mismatch; " + "; ".join(diffs))
 
 
-def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = None, device: str = "cpu"):
-    """Rebuild the model of a weight file and load its weights; returns (model in eval mode, spec, meta)."""
+def installed_featurizer_spec(saved: dict[str, Any]) -> dict[str, Any]:
+    """The installed featurizer's spec for the name and hydrogen mode of ``saved`` (a weight file's featurizer)."""
+    from zoo_core.plugins import get_catalog
+
+    try:
+        cls = get_catalog().get("featurizers", saved["name"]).load()
+    except KeyError as error:
+        raise FeaturizerMismatch(f"the weights need featurizer {saved.get('name')!r}, which is not installed "
+                                 f"({error.args[0]})") from None
+    return cls().spec(bool(saved.get("explicit_h")))
+
+
+def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = None, device: str = "cpu",
+               check_installed: bool = False):
+    """Rebuild the model of a weight file and load its weights; returns (model in eval mode, spec, meta).
+
+    ``expected_featurizer``: refuse (FeaturizerMismatch naming every difference) unless the file's featurizer spec
+    equals it. ``check_installed``: the same against the installed featurizer of that name and hydrogen mode, i.e.
+    refuse weights whose inputs this installation would featurize differently.
+    """
     from safetensors.torch import load_model as _load
 
     from zoo_core.models import build_model
@@ -53,6 +71,8 @@ def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = No
     spec, meta = read_metadata(path)
     if expected_featurizer is not None:
         check_featurizer(expected_featurizer, spec["featurizer"], str(path))
+    if check_installed:
+        check_featurizer(installed_featurizer_spec(spec["featurizer"]), spec["featurizer"], str(path))
     model = build_model(spec)
     _load(model, str(path), strict=True, device=device)
     model.eval()

@@ -1,0 +1,448 @@
+"""Train the zoo's own pretrained weights and publish them: ``weights/<name>.safetensors`` + ``registry.yaml``.
+
+  python bench/publish_weights.py                                   # every recipe below
+  python bench/publish_weights.py --only cigin.compsol,mpnn.freesolv --workers 2
+  python bench/publish_weights.py --only mpnn.freesolv --epochs 3 \\
+      --output-dir /tmp/w/weights --registry /tmp/w/registry.yaml    # smoke test (never into the repository)
+
+Every recipe trains repeat 0 (seed 0), fold 0 of the paper protocol (mi5fold, 5 folds: the pairs shuffled with
+seed 0, fold 0's fifth split into validation and test halves, the other four fifths train) with the recipe's
+epoch budget and early-stopping patience, exactly as
+``zoo run --encoder E --dataset D --seed 0 --repeats 1 --folds 5 --only-fold 0 --epochs N --patience P`` would.
+The best-validation weights are written to ``<output-dir>/<name>.safetensors`` (state dict + model spec +
+provenance: dataset, split, test metrics, zoo/torch/RDKit versions; no pickle), which must stay under 5 MB.
+
+The registry metrics are those ``zoo predict --weights NAME`` reproduces: the written file is loaded again with
+``zoo_core.weights.load_model``, the test-fold pairs are predicted with ``zoo_core.predict.predict_pairs``, and
+that RMSE is recorded (it must agree with the run's own test RMSE to 1e-4, or nothing is published). Then the
+``weights:`` section of the registry gets the entry ``<name>`` (url relative to the registry file, sha256, size,
+featurizer, metrics, license, model card); every other byte of the registry file is left as it was.
+
+Each recipe runs with one torch thread; ``--workers N`` runs N recipes at once in separate processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REGISTRY = ROOT / "registry.yaml"
+DEFAULT_OUTPUT = ROOT / "weights"
+MAX_BYTES = 5_000_000  # 5 MB: the weights live in the repository
+TOLERANCE = 1e-4  # |RMSE recomputed from the file - the run's own test RMSE|
+SEED, FOLD, FOLDS = 0, 0, 5
+
+
+@dataclass(frozen=True)
+class Recipe:
+    encoder: str  # what `zoo run --encoder` takes (an encoder, or a pair model with its default encoder)
+    dataset: str
+    epochs: int
+    patience: int
+    what: str  # one line: the model
+    paper: str
+    pair_model: str | None = None
+    pretrainer: str | None = None  # trained with `zoo run --pretrainer` (its default settings)
+
+
+RECIPES: dict[str, Recipe] = {
+    "mpnn.freesolv": Recipe(
+        "mpnn", "freesolv", 500, 50,
+        "late fusion of two CIGIN-style gather MPNN encoders (solute, solvent): readouts concatenated, MLP",
+        "Gilmer et al. 2017 (ICML); the DualMPNN baseline of Lee et al. 2025 (3DMRL, NeurIPS)"),
+    "attentivefp.compsol": Recipe(
+        "attentivefp", "compsol", 300, 50,
+        "late fusion of two AttentiveFP encoders (PyG/3DMRL semantics): readouts concatenated, MLP",
+        "Xiong et al. 2019 (J. Med. Chem.); the AttentiveFP baseline of Lee et al. 2025 (3DMRL, NeurIPS)"),
+    "cigin.compsol": Recipe(
+        "cigin", "compsol", 300, 50,
+        "CIGIN as re-implemented by 3DMRL/CGIB over two MPNN encoders: cosine atom-by-atom interaction map, "
+        "Set2Set per molecule, MLP",
+        "Pathak et al. 2020 (AAAI), CIGIN; the 3DMRL/CGIB re-implementation"),
+    "cgib.abraham": Recipe(
+        "cgib", "abraham", 300, 50,
+        "CGIB: conditional graph information bottleneck on the solute over the CIGIN (cosine) interaction, "
+        "MPNN encoders",
+        "Lee et al. 2023 (ICML), CGIB"),
+    "cigin.3dmrl-compsol": Recipe(
+        "cigin", "compsol", 300, 50,
+        "CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) whose 2D backbone was first pretrained with 3DMRL, "
+        "then fine-tuned",
+        "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN", pretrainer="3dmrl"),
+}
+
+
+# --- training and verification (one recipe, in a worker process) ----------------------------------------
+
+def split_description() -> str:
+    return f"mi5fold seed {SEED} fold {FOLD}"
+
+
+def build(name: str, recipe: Recipe, output_dir: str, registry_dir: str, epochs: int | None,
+          pretrain_epochs: int | None, runs_dir: str, quiet: bool) -> dict:
+    """Train one recipe, write and verify its weight file; return the registry entry and a summary."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.data.splits import make_splits
+    from zoo_core.predict import predict_pairs
+    from zoo_core.registry import get_registry
+    from zoo_core.train import metrics as M
+    from zoo_core.train.run import _entry_of, _table_of, resolve_config, run
+    from zoo_core.weights import load_model, save_model
+
+    t0 = time.time()
+    n_epochs = epochs if epochs is not None else recipe.epochs
+    cli = {"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
+           "dataset": recipe.dataset, "seed": SEED, "repeats": 1, "folds": FOLDS, "only_folds": [FOLD],
+           "epochs": n_epochs, "patience": recipe.patience, "output": runs_dir, "threads": 1,
+           "pretrain_epochs": pretrain_epochs if recipe.pretrainer else None}
+    cfg = resolve_config(cli)
+    if cfg["split"] != "mi5fold":
+        raise RuntimeError(f"{name}: dataset {recipe.dataset} uses split {cfg['split']!r}, the recipes assume mi5fold")
+    run_dir, run_metrics = run(cfg, quiet=quiet)
+    fold = run_metrics["folds"][0]
+    assert (fold.get("repeat", 0), fold["fold"]) == (0, FOLD), fold
+
+    # The weight file: the run's best-validation state dict and spec, with the publication's provenance added.
+    model, spec, meta = load_model(Path(run_dir) / "model.safetensors")
+    reg = get_registry()
+    entry = _entry_of(cfg)
+    table = _table_of(cfg, entry)
+    dataset = PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=False)
+    train_rows, valid_rows, test_rows = make_splits(cfg["split"], len(dataset), SEED, dataset.table.a,
+                                                    dataset.table.b, n_folds=FOLDS)[FOLD]
+    _check_test_rows(Path(run_dir) / "predictions.csv", dataset.table.lines[test_rows], name)
+    pretraining = None
+    if recipe.pretrainer:
+        pretraining = pretraining_record(cfg, entry, meta, dataset, train_rows,
+                                         reg.entry("pretrainers", recipe.pretrainer).params)
+    training = {"split": cfg["split"], "seed": SEED, "repeat": 0, "fold": FOLD, "folds": FOLDS,
+                "epochs": n_epochs, "patience": int(cfg["patience"]), "best_epoch": int(fold["best_epoch"]),
+                "epochs_run": int(fold["epochs_run"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
+                "train_pairs": int(len(train_rows)), "valid_pairs": int(len(valid_rows)),
+                "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1}
+    meta = dict(meta, name=name, split_description=split_description(), training=training, pretraining=pretraining,
+                regenerate=f"python bench/publish_weights.py --only {name}")
+    path = Path(output_dir) / f"{name}.safetensors"
+    tmp = path.with_name(path.name + ".part")
+    save_model(tmp, model, spec, meta)
+    size = tmp.stat().st_size
+    if size >= MAX_BYTES:
+        tmp.unlink()
+        raise RuntimeError(f"{name}: the weight file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit")
+
+    # Verify as `zoo predict --weights` will: load the written file, predict the test-fold pairs.
+    model2, spec2, meta2 = load_model(tmp, check_installed=True)
+    a = [dataset.table.a[i] for i in test_rows]
+    b = [dataset.table.b[i] for i in test_rows]
+    preds, reasons = predict_pairs(model2, spec2, a, b)
+    failed = [(a[i], b[i], why) for i, (p, why) in enumerate(zip(preds, reasons)) if p is None]
+    if failed:
+        raise RuntimeError(f"{name}: {len(failed)} test pairs could not be predicted, e.g. {failed[:3]}")
+    y = dataset.y.numpy()[test_rows, 0].astype(np.float64)
+    recomputed = M.compute(spec["task"], y, np.asarray(preds, dtype=np.float64))
+    run_rmse = float(meta["test_metrics"]["rmse"])
+    if abs(recomputed["rmse"] - run_rmse) > TOLERANCE:
+        tmp.unlink()
+        raise RuntimeError(f"{name}: RMSE recomputed from the weight file ({recomputed['rmse']:.6f}) differs from "
+                           f"the run's own test RMSE ({run_rmse:.6f}) by more than {TOLERANCE}")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+    from zoo_core.hub import sha256_file
+
+    url = os.path.relpath(path.resolve(), Path(registry_dir).resolve())
+    record = registry_entry(name, recipe, spec, entry, url, sha256_file(path), size, recomputed, training,
+                            pretraining, len(dataset))
+    return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "run_rmse": run_rmse,
+            "rmse": recomputed["rmse"], "wall_seconds": round(time.time() - t0, 1)}
+
+
+_RUN_LOCAL = ("weights", "reused", "seconds", "repeat", "fold")  # this machine's cache path and timings
+
+
+def pretraining_record(cfg: dict, entry, meta: dict, dataset, train_rows, registry_params: dict) -> dict:
+    """What the backbone was pretrained on and with: the run's own record when it wrote one, else the config."""
+    from zoo_core.train.pretraining import default_lr
+
+    record = {"pretrainer": cfg["pretrainer"], "pair_set": str(cfg["pairs"]),
+              "epochs": int(cfg["pretrain_epochs"]), "batch_size": int(cfg["pretrain_batch_size"]),
+              "lr": float(cfg.get("pretrain_lr") or default_lr(entry)), "seed": 0}
+    if str(cfg["pairs"]).replace("-", "_") == "train_split":
+        record["pairs"] = len(dict.fromkeys((dataset.table.a[i], dataset.table.b[i]) for i in train_rows))
+        record["transductive"] = False
+    record.update({k: v for k, v in (meta.get("pretraining") or {}).items() if k not in _RUN_LOCAL})
+    record["params"] = {**registry_params, **(record.get("params") or {}), **(cfg.get("pretrain_params") or {})}
+    return record
+
+
+def _check_test_rows(predictions: Path, lines, name: str) -> None:
+    """The test fold rebuilt here is the one the run evaluated (same data-file lines)."""
+    with open(predictions, newline="") as f:
+        run_lines = sorted(int(r["line"]) for r in csv.DictReader(f) if r["repeat"] == "0" and r["fold"] == str(FOLD))
+    if run_lines != sorted(int(x) for x in lines):
+        raise RuntimeError(f"{name}: the rebuilt test fold ({len(lines)} pairs) is not the run's "
+                           f"({len(run_lines)} pairs in {predictions})")
+
+
+# --- the registry entry and its model card ----------------------------------------------------------------
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
+
+
+def registry_entry(name: str, recipe: Recipe, spec: dict, data_entry, url: str, sha256: str, size: int,
+                   metrics: dict, training: dict, pretraining: dict | None, n_pairs: int) -> dict:
+    feat = spec["featurizer"]
+    units = data_entry.get("units", "")
+    rmse = metrics["rmse"]
+    pm, enc = spec["pair_model"], spec["encoder"]
+    source = data_entry.get("source") or {}
+    data_license = " ".join(str(source.get("license", "not stated")).split())
+    desc = (f"{pm}({enc}){' pretrained with ' + recipe.pretrainer + ', then' if recipe.pretrainer else ''} "
+            f"trained on {recipe.dataset} ({split_description()}); test RMSE {rmse:.3f} {units}").strip()
+    out = {
+        "description": desc,
+        "model": recipe.encoder,
+        "encoder": enc,
+        "pair_model": pm,
+        "pretrainer": recipe.pretrainer,
+        "dataset": recipe.dataset,
+        "url": url,
+        "sha256": sha256,
+        "size_bytes": int(size),
+        "featurizer": {"name": feat["name"], "version": feat["version"], "explicit_h": bool(feat["explicit_h"]),
+                       "atom_dim": feat["atom_dim"], "bond_dim": feat["bond_dim"]},
+        "metrics": {"split": f"{split_description()}, test part", "test_pairs": training["test_pairs"],
+                    **{k: _r(v) for k, v in metrics.items()}},
+        "training": training,
+    }
+    if pretraining is not None:
+        out["pretraining"] = pretraining
+    out["license"] = (f"MIT (the zoo's license) for the weights; the training data ({recipe.dataset}) keep their "
+                      f"own terms: {data_license}")
+    out["paper"] = recipe.paper
+    out["card"] = model_card(name, recipe, spec, data_entry, metrics, training, pretraining, n_pairs, data_license)
+    return out
+
+
+def _para(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), width=100, break_on_hyphens=False, break_long_words=False)
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text.split(". ", 1)[0].rstrip(".") + "." if text else ""
+
+
+def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict, training: dict,
+               pretraining: dict | None, n_pairs: int, data_license: str) -> str:
+    feat = spec["featurizer"]
+    source = data_entry.get("source") or {}
+    roles = list(data_entry.get("roles") or ["A", "B"])
+    units = data_entry.get("units", "")
+    cmd = (f"zoo run --encoder {recipe.encoder} --dataset {recipe.dataset}"
+           + (f" --pretrainer {recipe.pretrainer}" if recipe.pretrainer else "")
+           + f" --seed {SEED} --folds {FOLDS} --repeats 1 --only-fold {FOLD} --epochs {training['epochs']} "
+             f"--patience {training['patience']}")
+    parts = [
+        f"{name}: {recipe.what}. Predicts the {data_entry['target']} in {units} of a {roles[0]} (molecule A) in a "
+        f"{roles[1]} (molecule B) from their SMILES; features {feat['name']} v{feat['version']}, "
+        f"{'explicit hydrogens' if feat['explicit_h'] else 'heavy atoms'}. Paper: {recipe.paper}.",
+        f"Data: {recipe.dataset}, {n_pairs:,} pairs. {_first_sentence(data_entry.get('description', ''))} Source: "
+        f"{source.get('url', 'see the dataset entry')} (sha256 {str(source.get('sha256', '?'))[:12]}...). "
+        f"Data license (PROVENANCE.md): {data_license}. Cite: {source.get('citation', 'see the dataset entry')}",
+        f"Protocol: {split_description()} of the paper protocol (pairs shuffled with seed {SEED} into {FOLDS} "
+        f"folds; fold {FOLD}'s fifth halved into validation and test): trained on {training['train_pairs']:,} "
+        f"pairs, {training['valid_pairs']:,} validation, {training['test_pairs']:,} test; budget "
+        f"{training['epochs']} epochs, early-stopping patience {training['patience']}, Adam lr {training['lr']:g}, "
+        f"batch {training['batch_size']}; the weights are the best-validation epoch ({training['best_epoch']} of "
+        f"{training['epochs_run']} run). Test metrics, recomputed from this file with zoo predict: RMSE "
+        f"{metrics['rmse']:.4f}, MAE {metrics['mae']:.4f}, R2 {metrics['r2']:.4f}. Same as: {cmd}.",
+    ]
+    if pretraining is not None:
+        p = pretraining
+        n = p.get("pairs")
+        which = (f"the {n:,} unique training pairs of this fold (no validation or test pair is seen)"
+                 if str(p["pair_set"]).replace("-", "_") == "train_split" and isinstance(n, int)
+                 else f"{n:,} pairs" if isinstance(n, int) else "its pairs")
+        parts.append(
+            f"Pretraining: {p['pretrainer']} on the pair set '{p['pair_set']}', i.e. {which}"
+            + (", TRANSDUCTIVE (it holds test molecules without labels)" if p.get("transductive") else "")
+            + f"; budget {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the "
+            f"registry's {p['pretrainer']} parameters (seeded ETKDG conformers, virtual interaction environment, "
+            f"contrastive + pseudo-force losses). Only the 2D backbone is kept, then fine-tuned as above. These are "
+            f"the zoo's default pretraining settings (zoo run --pretrainer {p['pretrainer']}), not the paper's "
+            f"large-scale pretraining.")
+    parts.append(
+        f"Intended use: quick predictions and explanations (zoo predict / zoo explain) for pairs like those of "
+        f"{recipe.dataset}, a starting point for fine-tuning, and a reference for reproducing the zoo's numbers. "
+        f"Limits: one fold of one repeat (the papers report the mean over 5 folds x several repeats, so compare "
+        f"with BENCHMARKS.md, not with this single number); pairs of small neutral organic molecules only, "
+        f"predictions for chemistry far from the training set (ions, metals, polymers, unusual solvents) are "
+        f"extrapolations; no uncertainty estimate; not validated for safety-critical or regulatory use.")
+    parts.append(f"Regenerate: python bench/publish_weights.py --only {name}")
+    return "\n\n".join(_para(p) for p in parts) + "\n"
+
+
+# --- rewriting the `weights:` section only ----------------------------------------------------------------
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper, s: str):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None)
+
+
+_Dumper.add_representer(str, _str)
+_ENTRY_KEY = re.compile(r"^  (?P<name>[^\s#'\"][^:#]*):[ \t]*(#.*)?$")
+
+
+def entry_block(name: str, entry: dict) -> str:
+    body = yaml.dump(entry, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=96, default_flow_style=None)
+    return f"  {name}:\n" + textwrap.indent(body, "    ")
+
+
+def set_weights_entries(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with the entries ``blocks`` (name -> text of ``entry_block``) set in its top-level ``weights:``
+    section, replacing entries of the same name and appending new ones; every byte outside the section is kept."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if re.match(r"weights:(\s|$)", line)]
+    if len(starts) != 1:
+        raise ValueError(f"expected one top-level 'weights:' section, found {len(starts)}")
+    start = starts[0]
+    end = next((j for j in range(start + 1, len(lines)) if lines[j][:1] not in ("", " ", "\t", "\n", "\r", "#")),
+               len(lines))
+    while end < len(lines) and end - 1 > start and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+        end -= 1  # blank lines and column-0 comments just above the next section belong to it
+    header = lines[start].split("#", 1)[0].strip()
+    body = lines[start + 1:end]
+    if header not in ("weights:", "weights: {}", "weights: null", "weights: ~"):
+        raise ValueError(f"the weights section must be in block style (found {header!r})")
+    preamble: list[str] = []
+    existing: dict[str, list[str]] = {}
+    current = None
+    for line in body:
+        m = _ENTRY_KEY.match(line.rstrip("\r\n"))
+        if m:
+            current = m.group("name").strip()
+            existing[current] = [line]
+        elif current is None:
+            if line.strip() and not line.lstrip().startswith("#"):
+                raise ValueError(f"unexpected line in the weights section: {line!r}")
+            preamble.append(line)
+        else:
+            existing[current].append(line)
+    if header != "weights:" and existing:
+        raise ValueError("the weights section is written as empty but has entries below it")
+    merged = {n: "".join(ls).rstrip() + "\n" for n, ls in existing.items()}
+    merged.update(blocks)
+    section = "weights:\n" + "".join(preamble) + "\n".join(merged.values()) if merged else "weights: {}\n"
+    after = "".join(lines[end:])
+    sep = "\n" if after and not after.startswith(("\n", "\r\n")) else ""
+    return "".join(lines[:start]) + section + sep + after
+
+
+def publish_entry(registry: Path, name: str, entry: dict) -> None:
+    """Write ``entry`` as ``weights.<name>`` of ``registry`` (atomically), then check what was written."""
+    from zoo_core.registry import parse_registry_file
+
+    registry = registry.resolve()  # a symlinked registry is rewritten where it lives
+    old_text = registry.read_text(encoding="utf-8")
+    new_text = set_weights_entries(old_text, {name: entry_block(name, entry)})
+    old_doc, new_doc = yaml.safe_load(old_text), yaml.safe_load(new_text)
+    if {k: v for k, v in old_doc.items() if k != "weights"} != {k: v for k, v in new_doc.items() if k != "weights"}:
+        raise RuntimeError("rewriting the weights section changed another section; nothing was written")
+    others = {k: v for k, v in (old_doc.get("weights") or {}).items() if k != name}
+    if {k: v for k, v in (new_doc.get("weights") or {}).items() if k != name} != others:
+        raise RuntimeError("rewriting the weights section changed another weights entry; nothing was written")
+    if new_doc["weights"][name] != entry:
+        raise RuntimeError(f"weights.{name} does not read back as written; nothing was written")
+    tmp = registry.with_name(registry.name + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    parse_registry_file(tmp)  # the zoo's own validation (schema, sha256 format)
+    os.replace(tmp, registry)
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", help=f"comma-separated recipe names (default: all of {', '.join(RECIPES)})")
+    p.add_argument("--epochs", type=int, help="override every recipe's epoch budget (smoke tests)")
+    p.add_argument("--pretrain-epochs", type=int, help="override the pretraining epochs (smoke tests)")
+    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where <name>.safetensors go")
+    p.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY, help="registry whose weights: section is "
+                                                                            "rewritten")
+    p.add_argument("--workers", type=int, default=1, help="recipes trained at once (processes, 1 torch thread each)")
+    p.add_argument("--runs-dir", type=Path, help="parent of the training run directories (default: a temp folder)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--list", action="store_true", help="print the recipe table and exit")
+    args = p.parse_args(argv)
+    if args.list:
+        for n, r in RECIPES.items():
+            print(json.dumps({"name": n, **asdict(r)}))
+        return 0
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(RECIPES)
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        p.error(f"unknown recipe(s) {', '.join(unknown)} (known: {', '.join(RECIPES)})")
+    registry, output = args.registry.resolve(), args.output_dir.resolve()
+    if (args.epochs is not None or args.pretrain_epochs is not None) and (
+            registry == DEFAULT_REGISTRY.resolve() or output == DEFAULT_OUTPUT.resolve()):
+        p.error("--epochs/--pretrain-epochs make smoke weights: give --registry and --output-dir outside the "
+                "repository's registry.yaml and weights/")
+    if not registry.is_file():
+        p.error(f"{registry}: no such registry file")
+    output.mkdir(parents=True, exist_ok=True)
+    runs = str(args.runs_dir or tempfile.mkdtemp(prefix="zoo-publish-runs-"))
+    jobs = [(n, RECIPES[n], str(output), str(registry.parent), args.epochs, args.pretrain_epochs, runs, args.quiet)
+            for n in names]
+    print(f"publishing {', '.join(names)} -> {output}, registry {registry} (runs under {runs})", file=sys.stderr)
+    failures = 0
+
+    def done(result: dict) -> None:
+        publish_entry(registry, result["name"], result["entry"])
+        print(f"{result['name']}: test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f}), "
+              f"{result['entry']['size_bytes']:,} bytes, {result['wall_seconds']} s -> {result['path']}", flush=True)
+
+    if args.workers <= 1:
+        for job in jobs:
+            try:
+                done(build(*job))
+            except Exception:  # report, go on with the next recipe
+                failures += 1
+                print(f"{job[0]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    else:
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(build, *job): job[0] for job in jobs}
+            for fut in as_completed(futures):
+                try:
+                    done(fut.result())
+                except Exception:
+                    failures += 1
+                    print(f"{futures[fut]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

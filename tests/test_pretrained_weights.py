@@ -1,0 +1,347 @@
+"""Pretrained weights (issue #5): the registry's weight files, `zoo predict --weights` reproducing the recorded test
+RMSE, offline use, featurizer refusal, `load_pretrained`, `zoo info`/`zoo list` for weights, and
+bench/publish_weights.py (section rewrite and a smoke run end to end). No network.
+
+The registry checked is the zoo's own (``registry.yaml``, read through the ``zoo_core/registry.yaml`` symlink as in
+normal use); ``ZOO_WEIGHTS_TEST_REGISTRY=/path/registry.yaml`` checks another one (e.g. a smoke run's copy made
+with ``python bench/publish_weights.py --only cigin.compsol,mpnn.freesolv --epochs 3 --registry ...``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from zoo_cli.main import app
+from zoo_core import registry as R
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_BYTES = 5_000_000
+TOLERANCE = 1e-4
+REPRODUCE = ("cigin.compsol", "mpnn.freesolv")  # at least these must be published and reproducible
+runner = CliRunner()
+
+
+def _main_registry_path() -> Path | None:
+    value = os.environ.get("ZOO_WEIGHTS_TEST_REGISTRY")
+    return Path(value).expanduser().resolve() if value else None  # None: the zoo's own (the symlink)
+
+
+def _weights_entries() -> dict:
+    return R.parse_registry_file(_main_registry_path() or R.default_registry_path())["weights"]
+
+
+def use_registry(monkeypatch, main: Path | None = None, fragments=()):
+    """Make the process-wide registry (what the CLI sees) = ``main`` (default: the zoo's own) + plugin fragments
+    + ``fragments``; a fragment that fails to load is an error here, not a warning."""
+    from zoo_core.plugins import get_catalog
+
+    extra = list(get_catalog().registry_files) + [(str(f), "test") for f in fragments]
+    reg = R.load_registry(extra, strict_fragments=True, main=main)
+    monkeypatch.setattr(R, "_REGISTRY", reg)
+    return reg
+
+
+def _local_file(entry) -> Path | None:
+    """The local file an entry's url names (relative to the real registry file), or None for a URL."""
+    url = entry["url"]
+    if urllib.parse.urlsplit(url).scheme.lower() in ("http", "https", "file"):
+        return None
+    path = Path(url).expanduser()
+    return path if path.is_absolute() else Path(entry.source).resolve().parent / path
+
+
+# --- every published weight file matches its registry entry -----------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(_weights_entries()))
+def test_registry_weight_file_matches_entry(name):
+    from zoo_core.hub import cached_path, sha256_file
+    from zoo_core.weights import read_metadata
+
+    entry = _weights_entries()[name]
+    path = _local_file(entry)
+    if path is None:  # a release URL: check the copy in the cache when there is one
+        path = cached_path("weights", f"{name}.safetensors")
+        if not path.is_file():
+            pytest.skip(f"{name}: url {entry['url']} is remote and not in the cache; nothing local to check")
+    assert path.is_file(), (f"registry entry weights.{name} names {entry['url']}, but {path} does not exist: run "
+                            f"`python bench/publish_weights.py --only {name}` and commit the file")
+    assert sha256_file(path) == entry["sha256"], f"{path}: sha256 differs from the registry entry"
+    size = path.stat().st_size
+    assert entry.get("size_bytes") == size, f"{path}: {size} bytes, the registry says {entry.get('size_bytes')}"
+    assert size < MAX_BYTES, f"{path}: {size:,} bytes, over the 5 MB limit for weights kept in the repository"
+    spec, meta = read_metadata(path)
+    assert (spec["pair_model"], spec["encoder"]) == (entry["pair_model"], entry["encoder"])
+    assert {k: spec["featurizer"][k] for k in entry["featurizer"]} == entry["featurizer"]
+    assert meta["dataset"] == entry["dataset"]
+    for key in ("license", "card", "metrics"):
+        assert entry.get(key), f"weights.{name} has no {key}"
+
+
+# --- `zoo predict --weights NAME` reproduces the recorded test RMSE ---------------------------------------
+
+def predict_reproduces_registry_rmse(name: str, tmp_path: Path, monkeypatch, main: Path | None = None) -> float:
+    """Rebuild the entry's test fold (as zoo_core.train.run does), predict it with the CLI, compare the RMSE."""
+    from zoo_core.data.datasets import dataset_entry, load_table
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.data.splits import make_splits
+
+    reg = use_registry(monkeypatch, main=main)
+    entry = reg.sections["weights"].get(name)
+    if entry is None:
+        pytest.fail(f"the registry has no weights entry {name!r}: generate it with "
+                    f"`python bench/publish_weights.py --only {name}` (writes weights/ and registry.yaml)")
+    training, metrics = entry["training"], entry["metrics"]
+    split, seed, fold, n_folds = training["split"], training["seed"], training["fold"], training["folds"]
+    said = re.match(r"(\S+) seed (\d+) fold (\d+)", metrics["split"])
+    assert said and (said[1], int(said[2]), int(said[3])) == (split, seed, fold), metrics["split"]
+    data = dataset_entry(entry["dataset"])
+    assert data["split"] == split and bool(data["explicit_h"]) == entry["featurizer"]["explicit_h"]
+    ds = PairDataset.from_table(load_table(entry["dataset"]), entry["featurizer"]["name"], bool(data["explicit_h"]),
+                                progress=False)
+    test_rows = make_splits(split, len(ds), seed, ds.table.a, ds.table.b, n_folds=n_folds)[fold][2]
+    assert len(test_rows) == metrics["test_pairs"]
+    a_col, b_col = data["roles"]
+    pairs = tmp_path / f"{name}-test-fold.csv"
+    with open(pairs, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([a_col, b_col, "target"])
+        w.writerows([ds.table.a[i], ds.table.b[i], repr(float(ds.y[i, 0]))] for i in test_rows)
+    out = tmp_path / f"{name}-predictions.csv"
+    r = runner.invoke(app, ["predict", "--weights", name, "--input", str(pairs), "--output", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["failed"] == 0
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert len(rows) == len(test_rows) and all(row["prediction"] for row in rows)
+    rmse = math.sqrt(sum((float(row["target"]) - float(row["prediction"])) ** 2 for row in rows) / len(rows))
+    assert abs(rmse - metrics["rmse"]) <= TOLERANCE, (name, rmse, metrics["rmse"])
+    return rmse
+
+
+@pytest.mark.parametrize("name", REPRODUCE)
+def test_zoo_predict_reproduces_registry_rmse(name, tmp_path, monkeypatch):
+    predict_reproduces_registry_rmse(name, tmp_path, monkeypatch, main=_main_registry_path())
+
+
+# --- a tiny weight file (untrained late_fusion(mpnn)) for the hub, CLI and load_pretrained tests ----------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, str]:
+    """(file, sha256) of freshly initialised late_fusion(mpnn) weights with a featurizer spec of today."""
+    import torch
+
+    from zoo_core.hub import sha256_file
+    from zoo_core.models import build_model, model_spec
+    from zoo_core.weights import save_model
+
+    torch.manual_seed(0)
+    spec = model_spec("mpnn", explicit_h=True, encoder_params={"steps": 1}, pair_params={"mlp_hidden": [8]})
+    path = save_model(tmp_path_factory.mktemp("tiny") / "tiny.safetensors", build_model(spec), spec,
+                      {"dataset": "freesolv"})
+    return path, sha256_file(path)
+
+
+def _fragment(folder: Path, entries: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "registry.yaml"
+    path.write_text(yaml.safe_dump({"weights": entries}, sort_keys=False))
+    return path
+
+
+def _entry(url: str, sha: str, **more) -> dict:
+    return {"description": "unit-test weights", "encoder": "mpnn", "pair_model": "late_fusion", "dataset": "freesolv",
+            "url": url, "sha256": sha, "featurizer": {"name": "mrl56", "version": "1", "explicit_h": True}, **more}
+
+
+def _pairs_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "mine.csv"
+    path.write_text("solute,solvent\nCCO,O\nc1ccccc1,O\n")
+    return path
+
+
+def _no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was touched")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_offline_cold_cache_says_how_to_pre_seed_then_warm_cache_predicts(tiny, tmp_path, monkeypatch):
+    from zoo_core.hub import cached_path
+
+    path, sha = tiny
+    frag = _fragment(tmp_path / "frag", {"tiny.remote": _entry("https://127.0.0.1:9/tiny.safetensors", sha)})
+    use_registry(monkeypatch, fragments=[frag])
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    _no_network(monkeypatch)
+    args = ["predict", "--weights", "tiny.remote", "--input", str(_pairs_csv(tmp_path)),
+            "--output", str(tmp_path / "out.csv")]
+    r = runner.invoke(app, args)
+    dest = cached_path("weights", "tiny.remote.safetensors")
+    assert r.exit_code == 1 and not (tmp_path / "out.csv").exists()
+    message = " ".join(r.stderr.split())
+    assert "ZOO_OFFLINE" in message and "pre-seed" in message and str(dest) in message and sha in message, message
+    dest.parent.mkdir(parents=True)
+    shutil.copyfile(path, dest)  # pre-seed the cache as the message says
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    assert [bool(row["prediction"]) for row in rows] == [True, True]
+
+
+def test_featurizer_mismatch_is_refused_naming_the_difference(tiny, tmp_path, monkeypatch):
+    from zoo_core.errors import FeaturizerMismatch
+    from zoo_core.weights import load_model, read_metadata, save_model
+
+    path, _ = tiny
+    model, spec, meta = load_model(path)
+    spec = dict(spec, featurizer=dict(spec["featurizer"], version="0-old"))
+    old = save_model(tmp_path / "old.safetensors", model, spec, meta)
+    assert read_metadata(old)[0]["featurizer"]["version"] == "0-old"
+    with pytest.raises(FeaturizerMismatch, match=r"version: weights have '0-old', requested '1'"):
+        load_model(old, check_installed=True)
+    current = read_metadata(path)[0]["featurizer"]
+    with pytest.raises(FeaturizerMismatch, match="version"):
+        load_model(old, expected_featurizer=current)
+    r = runner.invoke(app, ["predict", "--weights", str(old), "--input", str(_pairs_csv(tmp_path)),
+                            "--output", str(tmp_path / "out.csv")])
+    assert r.exit_code == 1 and "featurizer mismatch" in r.stderr and "'0-old'" in r.stderr, r.output
+    r = runner.invoke(app, ["explain", "--weights", str(old), "--solute", "CCO", "--solvent", "O", "--json"])
+    assert r.exit_code == 1 and "featurizer mismatch" in r.stderr, r.output
+    frag = _fragment(tmp_path / "frag", {"tiny.old": _entry(str(old), hashlib.sha256(old.read_bytes()).hexdigest())})
+    use_registry(monkeypatch, fragments=[frag])
+    import zoo_core
+
+    with pytest.raises(FeaturizerMismatch, match="version"):
+        zoo_core.load_pretrained("tiny.old")
+
+
+def test_load_pretrained_resolves_relative_url_through_a_symlinked_registry(tiny, tmp_path, monkeypatch):
+    import torch
+
+    import zoo_core
+    from zoo_core.hub import weights_path
+    from zoo_core.weights import read_metadata
+
+    path, sha = tiny
+    real = tmp_path / "repo"
+    (real / "weights").mkdir(parents=True)
+    shutil.copyfile(path, real / "weights" / "tiny.local.safetensors")
+    _fragment(real, {"tiny.local": _entry("weights/tiny.local.safetensors", sha)})
+    (tmp_path / "pkg").mkdir()
+    link = tmp_path / "pkg" / "registry.yaml"  # like zoo_core/registry.yaml -> ../registry.yaml
+    link.symlink_to(real / "registry.yaml")
+    use_registry(monkeypatch, fragments=[link])
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    _no_network(monkeypatch)
+    assert weights_path("tiny.local") == real / "weights" / "tiny.local.safetensors"  # local file, not the cache
+    assert "load_pretrained" in zoo_core.__all__
+    model = zoo_core.load_pretrained("tiny.local")
+    assert not model.training and not any(m.training for m in model.modules())
+    assert model.zoo_spec == read_metadata(path)[0] and model.zoo_meta["dataset"] == "freesolv"
+    from safetensors.torch import load_file
+
+    saved = load_file(str(path))
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
+
+
+def test_info_and_list_for_weights(tiny, tmp_path, monkeypatch):
+    path, sha = tiny
+    size = path.stat().st_size
+    card = "What it is.\n\nLimits: a unit test.\n"
+    entries = {name: _entry(str(path), sha, size_bytes=size, license="MIT", card=card,
+                            metrics={"split": "mi5fold seed 0 fold 0, test part", "test_pairs": 56, "rmse": 1.25})
+               for name in ("cigin.unit-test", "cigin.3dmrl-unit-test", "mpnn.unit-test")}
+    use_registry(monkeypatch, fragments=[_fragment(tmp_path / "frag", entries)])
+    r = runner.invoke(app, ["list", "weights", "cigin*", "--json"])
+    assert r.exit_code == 0, r.output
+    names = {row["name"] for row in json.loads(r.stdout)}
+    assert {"cigin.unit-test", "cigin.3dmrl-unit-test"} <= names and not any(n.startswith("mpnn.") for n in names)
+    r = runner.invoke(app, ["list", "weights", "*.unit-test", "--json"])
+    assert {row["name"] for row in json.loads(r.stdout)} == {"cigin.unit-test", "mpnn.unit-test"}
+    r = runner.invoke(app, ["list", "weights", "cigin*"])
+    assert r.exit_code == 0 and "weights:" in r.stdout and "cigin.3dmrl-unit-test" in r.stdout
+    r = runner.invoke(app, ["info", "cigin.unit-test"])
+    assert r.exit_code == 0, r.output
+    for text in ("rmse: 1.25", "mi5fold seed 0 fold 0", "dataset: freesolv", "name: mrl56", "license: MIT", sha,
+                 f"url: {path}", "card: |", "  Limits: a unit test."):
+        assert text in r.stdout, (text, r.stdout)
+    assert re.search(rf"size: '?{size / 1e3:.1f} kB \({size:,} bytes\)", r.stdout), r.stdout  # the tiny file is < 1 MB
+    r = runner.invoke(app, ["info", "cigin.unit-test", "--json"])
+    info = json.loads(r.stdout)
+    assert info["card"] == card and info["sha256"] == sha and info["size_bytes"] == size and "kB" in info["size"]
+
+
+# --- bench/publish_weights.py ------------------------------------------------------------------------------
+
+def _publisher():
+    spec = importlib.util.spec_from_file_location("publish_weights", ROOT / "bench" / "publish_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_publisher_rewrites_only_the_weights_section():
+    pw = _publisher()
+    text = (ROOT / "registry.yaml").read_text(encoding="utf-8")
+    before = text[: re.search(r"^weights:", text, re.M).start()]
+    block = pw.entry_block("a.b", _entry("weights/a.b.safetensors", "0" * 64, card="line 1\n\nline 2\n"))
+    once = pw.set_weights_entries(text, {"a.b": block})
+    assert once.startswith(before) and yaml.safe_load(once)["weights"]["a.b"]["card"] == "line 1\n\nline 2\n"
+    twice = pw.set_weights_entries(once, {"c.d": pw.entry_block("c.d", _entry("x", "1" * 64))})
+    again = pw.set_weights_entries(twice, {"a.b": pw.entry_block("a.b", _entry("y", "2" * 64))})
+    weights = yaml.safe_load(again)["weights"]
+    assert list(weights) == ["a.b", "c.d"] and weights["a.b"]["url"] == "y" and weights["c.d"]["url"] == "x"
+    assert again.startswith(before)
+    middle = "version: 1\n# head\nweights: {}\n\n# about datasets\ndatasets:\n  x: {a: 1}   # kept\n"
+    out = pw.set_weights_entries(middle, {"a.b": block})
+    assert out.startswith("version: 1\n# head\nweights:\n  a.b:\n")
+    assert out.endswith("\n\n# about datasets\ndatasets:\n  x: {a: 1}   # kept\n")
+
+
+def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
+    """--only mpnn.freesolv --epochs 1 into a registry copy: file, entry, untouched rest, reproducible RMSE."""
+    from zoo_core.hub import sha256_file
+    from zoo_core.weights import read_metadata
+
+    pw = _publisher()
+    registry = tmp_path / "registry.yaml"
+    original = (ROOT / "registry.yaml").read_text(encoding="utf-8")
+    registry.write_text(original, encoding="utf-8")
+    args = ["--only", "mpnn.freesolv", "--epochs", "1", "--output-dir", str(tmp_path / "weights"),
+            "--registry", str(registry), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    with pytest.raises(SystemExit):  # smoke budgets never go into the repository's registry and weights/
+        pw.main(args[:4])
+    assert pw.main(args) == 0
+    text = registry.read_text(encoding="utf-8")
+    head = original[: re.search(r"^weights:", original, re.M).start()]
+    assert text.startswith(head) and text.count("\nweights:") == 1
+    entry = R.parse_registry_file(registry)["weights"]["mpnn.freesolv"]
+    file = tmp_path / "weights" / "mpnn.freesolv.safetensors"
+    assert entry["url"] == "weights/mpnn.freesolv.safetensors" and entry["sha256"] == sha256_file(file)
+    assert entry["size_bytes"] == file.stat().st_size < MAX_BYTES
+    assert (entry["model"], entry["encoder"], entry["pair_model"], entry["dataset"]) == (
+        "mpnn", "mpnn", "late_fusion", "freesolv")
+    assert entry["training"]["epochs"] == 1 and "FreeSolv" in entry["card"] and entry["license"]
+    spec, meta = read_metadata(file)
+    assert meta["split_description"] == "mi5fold seed 0 fold 0" and meta["dataset"] == "freesolv"
+    assert {"zoo_version", "torch_version", "rdkit_version", "test_metrics"} <= set(meta)
+    assert abs(meta["test_metrics"]["rmse"] - entry["metrics"]["rmse"]) <= TOLERANCE
+    predict_reproduces_registry_rmse("mpnn.freesolv", tmp_path, monkeypatch, main=registry)
