@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "tau": 0.2, "alpha": 0.1, "cutoff": 5.0, "hidden": 64, "filters": 128, "n_interactions": 6, "n_gaussians": 50,
     "max_neighbors": 32, "force_hidden": 56, "force_rounds": 2, "node_feature": "flag", "n_targets": 5,
     "fixed_direction": False, "rotation": True, "min_radius": 1.0, "legacy_frozen_force_head": False,
-    "role_order": "given",
+    "role_order": "given", "filter_table": 4096,
 }
 ROLE_ORDERS = ("given", "larger")
 
@@ -270,6 +270,7 @@ class ThreeDMRL(nn.Module):
     def __init__(self, model, tau: float = 0.2, alpha: float = 0.1, cutoff: float = 5.0, hidden: int = 64,
                  filters: int = 128, n_interactions: int = 6, n_gaussians: int = 50, max_neighbors: int | None = 32,
                  force_hidden: int = 56, force_rounds: int = 2, node_feature: str = "flag",
+                 filter_table: int | None = 4096,
                  legacy_frozen_force_head: bool = False, **vie_params):
         super().__init__()
         if not isinstance(getattr(model, "projector", None), nn.Linear):
@@ -280,7 +281,8 @@ class ThreeDMRL(nn.Module):
         self.vie_params = vie_params
         self.schnet = SchNet(hidden=hidden, filters=filters, n_interactions=n_interactions, n_gaussians=n_gaussians,
                              cutoff=cutoff, num_atom_types=2 if node_feature == "flag" else 119,
-                             out_dim=model.projector.out_features, max_neighbors=max_neighbors)
+                             out_dim=model.projector.out_features, max_neighbors=max_neighbors,
+                             filter_table=filter_table)
         self.node_dim = backbone_node_dim(model)
         self.force_head = ForceHead(self.node_dim, force_hidden, force_rounds)
 
@@ -331,6 +333,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     pair set). ``log(dict)`` is called after each epoch.
     """
     from zoo_core.models import build_model
+    from zoo_core.train.optim import Adam
     from zoo_core.weights import save_model
 
     cfg = {**DEFAULTS, **(params or {})}
@@ -343,7 +346,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     data = PretrainData(spec, pairs, seed, workers, use_cache, progress, node_feature=cfg["node_feature"],
                         **{k: cfg[k] for k in vie_keys})
     aux = ThreeDMRL(model, **{k: v for k, v in cfg.items() if k not in vie_keys}).to(device)
-    opt = torch.optim.Adam(aux.optimised_parameters(model), lr=lr)
+    opt = Adam(aux.optimised_parameters(model), lr=lr)
     history = []
     for epoch in range(epochs):
         t0 = time.perf_counter()
