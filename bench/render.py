@@ -20,12 +20,54 @@ def _fmt(x, digits=3):
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def _pct(x):
+    return "—" if x is None else f"{x:+.1f} %"
+
+
+def _pretraining_section(records: list[dict]) -> list[str]:
+    """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
+    out = ["## Pretraining: without vs with (RMSE, lower is better)\n",
+           "Both arms ran in one invocation on the same folds and seeds (`python bench/run_bench.py pretraining`). "
+           "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
+           "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
+           "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
+           "arm's jobs of their wall time, one torch thread each (pretraining included).\n",
+           "| model | pretrainer | dataset | ours without | ours with | ours improvement | paper without | "
+           "paper with | paper improvement | pair set | pretraining budget | fine-tuning epochs (patience) | "
+           "folds × repeats | CPU s without / with | record |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        wo, wi = r["without"], r["with"]
+        pw, pp = r.get("paper_without"), r.get("paper_with")
+        pair_set = f"`{r['pair_set']}`" + (" (**TRANSDUCTIVE**)" if r.get("transductive") else "")
+        lr = r.get("pretrain_lr")
+        budget = (f"{r['pretrain_epochs']} epoch{'s' if r['pretrain_epochs'] != 1 else ''} × "
+                  f"{r['pretrain_pairs_mean']:,.0f} pairs" + (" per fold" if r["pair_set"] == "train-split" else "")
+                  + (f" (batch {r.get('pretrain_batch_size', '—')}, lr {lr:g})" if lr else ""))
+        folds = f"{r['folds']}" + (f" of {r['folds_total']}" if r.get("folds_total", r["folds"]) != r["folds"] else "")
+        out.append(f"| {r['model']} | {r['pretrainer']} | {r['dataset']} | {_fmt(wo['mean'])} ± {_fmt(wo['std'])} | "
+                   f"{_fmt(wi['mean'])} ± {_fmt(wi['std'])} | {_pct(r.get('improvement_pct'))} | "
+                   f"{_fmt(pw[0]) + ' ± ' + _fmt(pw[1]) if pw else '—'} | "
+                   f"{_fmt(pp[0]) + ' ± ' + _fmt(pp[1]) if pp else '—'} | {_pct(r.get('paper_improvement_pct'))} | "
+                   f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}) | {folds} × {r['repeats']} | "
+                   f"{_fmt(wo.get('cpu_seconds'), 0)} / {_fmt(wi.get('cpu_seconds'), 0)} | `{r['_file']}` |")
+    out.append("")
+    out.append("Commands, machines and dates:\n")
+    for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records}):
+        out.append(f"- `{cmd}` — {mach}, {date}")
+    out.append("")
+    return out
+
+
 def render_markdown(results_dir: Path) -> str:
-    accuracy, throughput = [], []
+    accuracy, throughput, pretraining = [], [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         for rec in json.loads(path.read_text()):
             rec["_file"] = path.name
-            (accuracy if "mean" in rec else throughput).append(rec)
+            if rec.get("kind") == "pretraining":
+                pretraining.append(rec)
+            else:
+                (accuracy if "mean" in rec else throughput).append(rec)
     out = [HEADER]
     if accuracy:
         out.append("## Accuracy (RMSE, lower is better)\n")
@@ -47,6 +89,8 @@ def render_markdown(results_dir: Path) -> str:
         for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in accuracy}):
             out.append(f"- `{cmd}` — {mach}, {date}")
         out.append("")
+    if pretraining:
+        out.extend(_pretraining_section(pretraining))
     if throughput:
         out.append("## Throughput and memory\n")
         out.append("| figure | model | dataset | ours | unit | original 3DMRL CIGIN | ratio | settings | record |")

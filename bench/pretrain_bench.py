@@ -1,0 +1,311 @@
+"""Pretraining benchmarks (issue #4), subcommands of bench/run_bench.py.
+
+  python bench/run_bench.py pretraining --models cigin --datasets freesolv,compsol,abraham \\
+      --pair-set train-split --pretrain-epochs 100 --epochs 500 --patience 50 --repeats 3 --workers 2 --name NAME
+  python bench/run_bench.py pretrain-throughput --workers 2
+
+``pretraining``: for every (model, dataset) BOTH arms, without pretraining and with the pretrainer (3DMRL), in one
+invocation with the same folds and seeds (the mi5fold protocol of ``accuracy``: per (arm, repeat, fold) one worker
+job with one torch thread, seeded by (repeat, fold)). A 3DMRL job goes through ``zoo run --pretrainer 3dmrl``'s code
+path: it pretrains on that fold's training pairs (``train-split``) or on the chosen pair set, with the backbone cache
+of ``ZOO_HOME/pretrained`` (a rerun reuses every backbone), then fine-tunes. Before the jobs, the conformers of
+every molecule are generated once (``--workers`` processes) into the conformer cache; with a shared pair set the
+first 3DMRL job pretrains the one backbone while the other workers run the no-pretraining arm, and the other 3DMRL
+jobs start once it is cached (they reuse it). Every job uses one torch thread (two threads per process were 5-10x
+slower on the loaded 2-core machine). One record per (model, dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch,
+lr), both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
+seconds of each arm (sum of its jobs' wall time; one thread each).
+
+``pretrain-throughput``: conformer generation rate (cold cache, N worker processes), 3DMRL pretraining pairs/s for
+CIGIN on CompSol pairs (conformers cached), and the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on
+fresh caches, first-run vs second-run pretraining-stage seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+ARM_NONE = "none"
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("pretraining", help="both arms (no pretraining, 3DMRL) on the same folds and seeds")
+    p.add_argument("--models", "--model", default="cigin", help="encoder or encoder@pair_model, comma-separated")
+    p.add_argument("--datasets", default="freesolv,compsol,abraham")
+    p.add_argument("--pretrainer", default="3dmrl")
+    p.add_argument("--pair-set", default="train-split", help="a pair set (`zoo list pair-sets`)")
+    p.add_argument("--pairs-ratio", type=float, default=None, help="override the pair set's subsample ratio")
+    p.add_argument("--pretrain-epochs", type=int, default=100)
+    p.add_argument("--pretrain-lr", type=float, default=None, help="default: the dataset's (1e-4 solvation)")
+    p.add_argument("--epochs", type=int, default=500)
+    p.add_argument("--patience", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--folds-limit", type=int, default=None, help="run only folds 0..K-1 of the 5 (smoke tests)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--name", default="pretraining")
+    t = sub.add_parser("pretrain-throughput", help="conformers/s, pretraining pairs/s, cache reuse timing")
+    t.add_argument("--model", default="cigin")
+    t.add_argument("--workers", type=int, default=2, help="conformer worker processes")
+    t.add_argument("--threads", type=int, default=1, help="torch threads (1 = what a benchmark worker uses)")
+    t.add_argument("--pairs", type=int, default=500, help="seeded random CompSol pairs per pretraining epoch (0 = all)")
+    t.add_argument("--epochs", type=int, default=2, help="pretraining epochs measured (the fastest is reported)")
+    t.add_argument("--reuse-pretrain-epochs", type=int, default=2)
+    t.add_argument("--reuse-epochs", type=int, default=2)
+    t.add_argument("--name", default="pretrain-throughput")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pretraining: both arms
+
+
+def _job(job: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from zoo_core.train.run import resolve_config, run
+
+    cli = {"encoder": job["encoder"], "pair_model": job["pair_model"], "dataset": job["dataset"],
+           "seed": job["repeat"], "repeats": 1, "folds": 5, "only_folds": [job["fold"]], "epochs": job["epochs"],
+           "patience": job["patience"], "output": job["out"], "threads": job["threads"]}
+    if job["arm"] != ARM_NONE:
+        cli.update(pretrainer=job["arm"], pairs=job["pair_set"], pairs_ratio=job["pairs_ratio"],
+                   pretrain_epochs=job["pretrain_epochs"], pretrain_lr=job["pretrain_lr"])
+    t0 = time.perf_counter()
+    run_dir, metrics = run(resolve_config(cli), quiet=True)
+    f = metrics["folds"][0]
+    rec = {"arm": job["arm"], "repeat": job["repeat"], "fold": job["fold"], "test": f["test"],
+           "best_epoch": f["best_epoch"], "epochs_run": f["epochs_run"], "seconds": f["seconds"],
+           "job_seconds": round(time.perf_counter() - t0, 3), "run_dir": str(run_dir)}
+    if metrics.get("pretraining"):
+        p = metrics["pretraining"]["folds"][0]
+        rec["pretraining"] = {k: p.get(k) for k in ("pair_set", "transductive", "pairs", "epochs", "batch_size",
+                                                    "lr", "reused", "seconds")}
+    return rec
+
+
+def _prepare(job: dict) -> dict:
+    """Conformers of every molecule the 3DMRL jobs will pretrain on, into the cache (``workers`` processes)."""
+    from zoo_core.data.datasets import dataset_entry, load_table
+    from zoo_core.data.pair_sets import is_train_split, resolve
+
+    t0 = time.perf_counter()
+    entry = dataset_entry(job["dataset"])
+    if is_train_split(job["pair_set"]):
+        table = load_table(job["dataset"])
+        smiles = table.a + table.b
+    else:
+        pairs = resolve(job["pair_set"], ratio=job["pairs_ratio"], downstream=job["dataset"]).pairs
+        smiles = [s for p in pairs for s in p]
+    if job["pretrainer"] != "3dmrl":
+        return {"molecules": None, "seconds": 0.0}
+    from zoo_3dmrl.conformers import build_conformers
+
+    confs, stats = build_conformers(smiles, bool(entry["explicit_h"]), seed=0, workers=job["workers"],
+                                    progress=False)
+    return {"molecules": len(confs), "embedded": stats["embedded"], "from_cache": stats["from_cache"],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _arm_summary(folds: list[dict], repeats: int) -> dict:
+    import numpy as np
+
+    per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r])) for r in range(repeats)]
+    return {"mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
+            "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
+            "cpu_seconds": round(sum(f["job_seconds"] for f in folds), 1)}
+
+
+def _command(args, model: str, dataset: str) -> str:
+    cmd = (f"python bench/run_bench.py pretraining --models {model} --datasets {dataset} --pretrainer {args.pretrainer} "
+           f"--pair-set {args.pair_set} --pretrain-epochs {args.pretrain_epochs} --epochs {args.epochs} "
+           f"--patience {args.patience} --repeats {args.repeats}")
+    for flag, value in (("--pairs-ratio", args.pairs_ratio), ("--pretrain-lr", args.pretrain_lr),
+                        ("--folds-limit", args.folds_limit)):
+        if value is not None:
+            cmd += f" {flag} {value}"
+    return cmd
+
+
+def pretraining(args) -> None:
+    import numpy as np
+
+    from run_bench import _save, machine
+    from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
+
+    from zoo_core.data.pair_sets import definition, is_train_split
+
+    models = [m.strip() for m in args.models.split(",")]
+    datasets = [d.strip() for d in args.datasets.split(",")]
+    folds = list(range(min(5, args.folds_limit or 5)))
+    shared_set = not is_train_split(args.pair_set)
+    set_def = definition(args.pair_set)  # fails early on an unknown pair set
+    out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
+    spawn = get_context("spawn")  # the parent stays free of torch/OpenMP state
+    records = []
+    for dataset in datasets:
+        prep = {"dataset": dataset, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
+                "pretrainer": args.pretrainer, "workers": args.workers}
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            conformers = pool.submit(_prepare, prep).result()
+        print(f"{dataset}: conformers ready {conformers}", flush=True)
+        for model in models:
+            encoder, _, pair_model = model.partition("@")
+            base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
+                    "patience": args.patience, "out": out, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
+                    "pretrain_epochs": args.pretrain_epochs, "pretrain_lr": args.pretrain_lr, "threads": 1}
+            pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
+            plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
+            t0 = time.time()
+            with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
+                if shared_set:  # one backbone for every fold: the first 3DMRL job pretrains it while the other
+                    # workers run the no-pretraining arm; the remaining 3DMRL jobs start once it is cached
+                    futures = [pool.submit(_job, pre_jobs[0])] + [pool.submit(_job, j) for j in plain_jobs]
+                    futures[0].result()
+                    futures += [pool.submit(_job, j) for j in pre_jobs[1:]]
+                else:  # long (pretraining) jobs first
+                    futures = [pool.submit(_job, j) for j in pre_jobs + plain_jobs]
+                results = [f.result() for f in futures]
+            with_arm = [r for r in results if r["arm"] != ARM_NONE]
+            without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)
+            pretrained = _arm_summary(with_arm, args.repeats)
+            pairs = [r["pretraining"]["pairs"] for r in with_arm]
+            pre_seconds = [r["pretraining"]["seconds"] for r in with_arm if not r["pretraining"]["reused"]]
+            p_without = PAPER_RMSE.get(model, {}).get(dataset)
+            p_with = PAPER_3DMRL_RMSE.get(model, {}).get(dataset)
+            first_pre = with_arm[0]["pretraining"]
+            rec = {"kind": "pretraining", "model": model, "dataset": dataset, "metric": "rmse",
+                   "pretrainer": args.pretrainer, "pair_set": args.pair_set,
+                   "transductive": bool(first_pre["transductive"] or set_def["transductive"]),
+                   "pretrain_epochs": args.pretrain_epochs, "pretrain_pairs": pairs,
+                   "pretrain_pairs_mean": float(np.mean(pairs)), "pretrain_batch_size": first_pre["batch_size"],
+                   "pretrain_lr": first_pre["lr"], "pairs_ratio": args.pairs_ratio,
+                   "pretrain_seconds_mean": float(np.mean(pre_seconds)) if pre_seconds else None,
+                   "without": without, "with": pretrained,
+                   "improvement_pct": 100.0 * (without["mean"] - pretrained["mean"]) / without["mean"],
+                   "paper_without": list(p_without) if p_without else None,
+                   "paper_with": list(p_with) if p_with else None,
+                   "paper_improvement_pct": (100.0 * (p_without[0] - p_with[0]) / p_without[0]
+                                             if p_without and p_with else None),
+                   "folds": len(folds), "folds_total": 5, "repeats": args.repeats, "epochs": args.epochs,
+                   "patience": args.patience, "conformers": conformers, "workers": args.workers,
+                   "wall_seconds": round(time.time() - t0, 1), "command": _command(args, model, dataset),
+                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results}
+            records.append(rec)
+            print(f"{model:>14} {dataset:>10}: without {without['mean']:.4f} ± {without['std']:.4f}, "
+                  f"with {args.pretrainer} {pretrained['mean']:.4f} ± {pretrained['std']:.4f} "
+                  f"({rec['improvement_pct']:+.1f} %; paper "
+                  + (f"{rec['paper_improvement_pct']:+.1f} %" if rec["paper_improvement_pct"] is not None else "—")
+                  + f") pair set {args.pair_set}{' TRANSDUCTIVE' if rec['transductive'] else ''}; CPU s "
+                  f"{without['cpu_seconds']} / {pretrained['cpu_seconds']}  [{rec['wall_seconds']} s]", flush=True)
+            _save(args.name, records)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pretrain-throughput
+
+CONFORMERS = r'''
+import json, time
+from zoo_core.data.datasets import load_table
+from zoo_3dmrl.conformers import build_conformers
+t = load_table("compsol")
+smiles = list(dict.fromkeys(t.a + t.b))
+t0 = time.perf_counter(); confs, stats = build_conformers(smiles, True, seed=0, workers={workers}, progress=False)
+dt = time.perf_counter() - t0
+print(json.dumps({{"molecules": len(confs), "embedded": stats["embedded"], "from_cache": stats["from_cache"],
+                  "fallback": len(stats["fallback"]), "seconds": dt}}))
+'''
+
+PRETRAIN = r'''
+import json, resource, numpy as np, torch
+torch.set_num_threads({threads})
+from zoo_core.data.datasets import load_table
+from zoo_core.models import model_spec
+from zoo_core.plugins import get_catalog
+from zoo_core.registry import get_registry
+t = load_table("compsol")
+pairs = list(dict.fromkeys(zip(t.a, t.b)))
+pairs = [pairs[i] for i in np.sort(np.random.default_rng(0).permutation(len(pairs))[:{limit} or len(pairs)])]
+spec = model_spec("{encoder}", {pair_model!r}, task="regression", explicit_h=True)
+cls = get_catalog().get("pretrainers", "3dmrl").load()
+params = get_registry().entry("pretrainers", "3dmrl").params
+model, history = cls.pretrain(spec, pairs, epochs={epochs}, batch_size=48, lr=1e-4, seed=0, params=params, workers=1,
+                              progress=False)
+best = min(h["seconds"] for h in history)
+print(json.dumps({{"pairs": len(pairs), "seconds_per_epoch": best, "pairs_per_s": len(pairs) / best,
+                  "epochs": [h["seconds"] for h in history],
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}}))
+'''
+
+
+def _zoo_run_json(args: list[str], env: dict) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "zoo_cli.main", *args, "--json", "-q"], capture_output=True, text=True,
+                       env=env)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout), time.perf_counter() - t0
+
+
+def pretrain_throughput(args) -> None:
+    from run_bench import _child, _save, machine
+
+    encoder, _, pair_model = args.model.partition("@")
+    pair_model = pair_model or None
+    os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-home-")  # cold caches; _child inherits it
+    date, mach = time.strftime("%Y-%m-%d"), machine()
+    cmd = (f"python bench/run_bench.py pretrain-throughput --model {args.model} --workers {args.workers} "
+           f"--threads {args.threads} --pairs {args.pairs} --epochs {args.epochs} "
+           f"--reuse-pretrain-epochs {args.reuse_pretrain_epochs} --reuse-epochs {args.reuse_epochs}")
+    base = {"command": cmd, "date": date, "machine": mach}
+    records = []
+    cold = _child(CONFORMERS.format(workers=args.workers))
+    warm = _child(CONFORMERS.format(workers=args.workers))
+    print(f"conformers: cold {cold}, warm {warm}", flush=True)
+    records.append({"model": None, "dataset": "compsol", "figure": "conformer generation, cold cache",
+                    "value": cold["molecules"] / cold["seconds"], "unit": "molecules/s",
+                    "settings": f"ETKDGv3 seed 0, explicit H, {args.workers} worker processes",
+                    "detail": cold, **base})
+    records.append({"model": None, "dataset": "compsol", "figure": "conformers, warm cache",
+                    "value": warm["seconds"], "unit": f"s ({warm['embedded']} embedded)",
+                    "settings": "read from ZOO_HOME/conformers", "detail": warm, **base})
+    res = _child(PRETRAIN.format(threads=args.threads, limit=args.pairs, encoder=encoder, pair_model=pair_model,
+                                 epochs=args.epochs))
+    print(f"pretraining: {res}", flush=True)
+    name = args.model
+    settings = (f"3DMRL, batch 48, explicit H, SchNet 6 x 64, {res['pairs']} random pairs per epoch, "
+                f"{args.threads} thread(s), conformers cached")
+    for figure, value, unit in (("3DMRL pretraining pairs/s", res["pairs_per_s"], "pairs/s"),
+                                ("3DMRL pretraining peak memory", res["peak_rss_gb"], "GB (process max RSS)")):
+        records.append({"model": name, "dataset": "compsol", "figure": figure, "value": value, "unit": unit,
+                        "settings": settings, "detail": res, **base})
+    env = dict(os.environ, ZOO_HOME=tempfile.mkdtemp(prefix="zoo-bench-home-"))
+    out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
+    run_args = ["run", "--encoder", args.model.split("@")[0], "--pretrainer", "3dmrl", "--dataset", "freesolv",
+                "--folds", "5", "--repeats", "1", "--only-fold", "0", "--epochs", str(args.reuse_epochs),
+                "--pretrain-epochs", str(args.reuse_pretrain_epochs), "--threads", str(args.threads),
+                "--output", out]
+    if pair_model:
+        run_args += ["--pair-model", pair_model]
+    first, first_wall = _zoo_run_json(run_args, env)
+    second, second_wall = _zoo_run_json(run_args, env)
+    settings = (f"zoo run --pretrainer 3dmrl, freesolv fold 0, {first['pretraining']['pairs_per_fold'][0]} pairs, "
+                f"{args.reuse_pretrain_epochs} pretraining epoch(s), {args.threads} thread(s)")
+    for label, result, wall in (("first run (cold caches)", first, first_wall), ("second run (reuse)", second,
+                                                                                  second_wall)):
+        pre = result["pretraining"]
+        records.append({"model": name, "dataset": "freesolv", "figure": f"pretraining stage, {label}",
+                        "value": pre["seconds"][0], "unit": f"s (process wall {wall:.1f} s; reused: {pre['reused'][0]})",
+                        "settings": settings, "detail": pre, **base})
+    print(f"reuse: first {first['pretraining']['seconds']} s (wall {first_wall:.1f}), second "
+          f"{second['pretraining']['seconds']} s (wall {second_wall:.1f})", flush=True)
+    _save(args.name, records)
+
+
+COMMANDS = {"pretraining": pretraining, "pretrain-throughput": pretrain_throughput}

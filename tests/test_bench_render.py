@@ -1,0 +1,47 @@
+"""bench/render.py renders pretraining records (both arms side by side) next to accuracy and throughput records."""
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+from render import render_markdown  # noqa: E402
+
+
+def _pretraining_record(pair_set="train-split", transductive=False):
+    return {"kind": "pretraining", "model": "cigin", "dataset": "compsol", "metric": "rmse", "pretrainer": "3dmrl",
+            "pair_set": pair_set, "transductive": transductive, "pretrain_epochs": 10, "pretrain_pairs": [2838] * 15,
+            "pretrain_pairs_mean": 2838.0, "pretrain_batch_size": 48, "pretrain_lr": 1e-4,
+            "without": {"mean": 0.36, "std": 0.01, "per_repeat": [0.35, 0.36, 0.37], "cpu_seconds": 1000.0},
+            "with": {"mean": 0.30, "std": 0.02, "per_repeat": [0.29, 0.30, 0.31], "cpu_seconds": 5000.0},
+            "improvement_pct": 100 * (0.36 - 0.30) / 0.36, "paper_without": [0.369, 0.018],
+            "paper_with": [0.277, 0.006], "paper_improvement_pct": 100 * (0.369 - 0.277) / 0.369,
+            "folds": 5, "folds_total": 5, "repeats": 3, "epochs": 500, "patience": 50,
+            "command": "python bench/run_bench.py pretraining --models cigin --datasets compsol",
+            "date": "2026-11-22", "machine": "2 cores"}
+
+
+def test_pretraining_records_render_side_by_side(tmp_path):
+    (tmp_path / "pre.json").write_text(json.dumps([_pretraining_record(),
+                                                   _pretraining_record("combisolv-product", True)]))
+    (tmp_path / "acc.json").write_text(json.dumps([{
+        "model": "mpnn", "pretrainer": None, "dataset": "freesolv", "mean": 1.1, "std": 0.1, "paper_mean": 1.127,
+        "paper_std": 0.11, "folds": 5, "repeats": 3, "epochs": 500, "patience": 50, "mean_best_epoch": 80,
+        "command": "acc", "machine": "m", "date": "d"}]))
+    (tmp_path / "thr.json").write_text(json.dumps([{
+        "model": "cigin", "dataset": "compsol", "figure": "3DMRL pretraining pairs/s", "value": 12.5,
+        "unit": "pairs/s", "settings": "1 thread", "command": "thr", "machine": "m", "date": "d"}]))
+    text = render_markdown(tmp_path)
+    section = text[text.index("## Pretraining"):text.index("## Throughput")]
+    rows = [line for line in section.splitlines() if line.startswith("| cigin")]
+    assert len(rows) == 2
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[:12] == ["cigin", "3dmrl", "compsol", "0.360 ± 0.010", "0.300 ± 0.020", "+16.7 %", "0.369 ± 0.018",
+                          "0.277 ± 0.006", "+24.9 %", "`train-split`",
+                          "10 epochs × 2,838 pairs per fold (batch 48, lr 0.0001)", "500 (50)"]
+    assert cells[12:] == ["5 × 3", "1000 / 5000", "`pre.json`"]
+    assert "`combisolv-product` (**TRANSDUCTIVE**)" in rows[1]
+    assert "| mpnn | — | freesolv | 1.100 ± 0.100" in text[:text.index("## Pretraining")]
+    assert "| 3DMRL pretraining pairs/s | cigin | compsol | 12.50 | pairs/s |" in text
