@@ -159,3 +159,28 @@ def test_overfits_tiny_set(name):
     start, end = overfit_tiny_set(model_spec(name), PAIRS)
     # β·KL and β·L_cond compete with the fit on 7 pairs: ~3e-4 to 0.025 over seeds, from ~0.45
     assert end < 0.05 and end < 0.15 * start, (start, end)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_kl_sd_floor_bounds_the_gradient_of_a_near_constant_dimension(legacy):
+    """A dimension that is almost constant over a molecule (σ_G ~ 1e-6) gives the unfloored KL a gradient
+    ∝ 1/σ_G; ``sd_floor`` keeps it O(1/floor) and leaves the KL unchanged where σ_G is above the floor."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    h[:, 0] = 0.3 + 1e-6 * torch.randn(6, generator=g, dtype=torch.float64)
+    ids, counts = torch.zeros(6, dtype=torch.long), torch.tensor([6])
+    logits = torch.full((6,), 2.0, dtype=torch.float64)
+    grads = {}
+    for floor in (0.0, 1e-2):
+        x = h.clone().requires_grad_(True)
+        torch.manual_seed(1)
+        out = inject_noise(x, logits, ids, counts, legacy=legacy, sd_floor=floor)
+        out.kl.backward()
+        grads[floor] = x.grad[:, 0].abs().max().item()
+    assert grads[0.0] > 1e4 and grads[1e-2] < 1e3
+    x = h[:, 1:].clone()
+    torch.manual_seed(1)
+    plain = inject_noise(x, logits, ids, counts, legacy=legacy).kl
+    torch.manual_seed(1)
+    floored = inject_noise(x, logits, ids, counts, legacy=legacy, sd_floor=1e-2).kl
+    torch.testing.assert_close(plain, floored)

@@ -57,8 +57,12 @@ def legacy_kl(mean_diff: torch.Tensor, noise_sd: torch.Tensor, sd: torch.Tensor,
 
 
 def inject_noise(h: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor,
-                 temperature: float = 1.0, legacy: bool = False) -> Bottleneck:
-    """Gate, noise injection and KL for node features ``h`` [N, D] with keep-logits ``logits`` [N]."""
+                 temperature: float = 1.0, legacy: bool = False, sd_floor: float = 0.0) -> Bottleneck:
+    """Gate, noise injection and KL for node features ``h`` [N, D] with keep-logits ``logits`` [N].
+
+    ``sd_floor`` > 0 computes the KL against N(μ_G, max(σ_G, floor)²) (the noise itself still uses σ_G): a
+    dimension that is (nearly) constant over a molecule has σ_G → 0 and a KL gradient ∝ 1/σ_G², which can drive
+    the encoder into a dead state (observed: FreeSolv fold 3, seed 0, both KL forms). 0 = the paper / original."""
     n_graphs = int(counts.shape[0])
     lam = relaxed_bernoulli_gate(logits, temperature).view(-1, 1)
     static = h.detach()
@@ -68,6 +72,10 @@ def inject_noise(h: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor, count
     noise_sd = (1.0 - lam) * sd
     eps = torch.rand_like(h) if legacy else torch.randn_like(h)
     z = mu + mean_diff + eps * noise_sd  # = λ h + (1 − λ) μ_G + ε ⊙ (1 − λ) σ_G
-    kl = (legacy_kl if legacy else gaussian_kl)(mean_diff, noise_sd, sd, ids, n_graphs)
+    if sd_floor > 0:
+        sd_kl = sd.clamp(min=sd_floor)
+        kl = (legacy_kl if legacy else gaussian_kl)(mean_diff, (1.0 - lam) * sd_kl, sd_kl, ids, n_graphs)
+    else:
+        kl = (legacy_kl if legacy else gaussian_kl)(mean_diff, noise_sd, sd, ids, n_graphs)
     preserve = (torch.sigmoid(logits.detach()) > 0.5).float().mean()
     return Bottleneck(z, kl, lam.view(-1), preserve)

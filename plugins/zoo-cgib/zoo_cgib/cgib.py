@@ -47,8 +47,9 @@ class CGIB(InteractionPairModel):
 
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, beta: float = 1.0, legacy: bool = False,
                  gate_temperature: float = 1.0, mlp_hidden: Sequence[int] = (256, 128), projector_dim: int = 64,
-                 set2set_steps: int = 2, separate_passes: bool = False):
+                 set2set_steps: int = 2, separate_passes: bool = False, kl_sd_floor: float = 0.0):
         super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
+        self.kl_sd_floor = float(kl_sd_floor)
         self.beta, self.legacy = float(beta), bool(legacy)
         self.gate_temperature, self.separate_passes = float(gate_temperature), bool(separate_passes)
         d = self.enc_a.out_dim
@@ -103,7 +104,8 @@ class CGIB(InteractionPairModel):
         else:
             inter2, s_b2 = inter, s_b
         logits = self.keep_logits(inter2.h_a)
-        bott = inject_noise(inter2.h_a, logits, ids_a, inter2.pad_a.counts, self.gate_temperature, self.legacy)
+        bott = inject_noise(inter2.h_a, logits, ids_a, inter2.pad_a.counts, self.gate_temperature, self.legacy,
+                            self.kl_sd_floor)
         s_a = self.set2set_a(bott.z, ids_a, n)
         pred_ib = self.head(torch.cat([s_a, s_b2], dim=-1))
         aux = {"task_ib": task_loss(pred_ib, batch.y), "kl": self.beta * bott.kl,
