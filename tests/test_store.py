@@ -1,5 +1,9 @@
 """Featurization cache: each unique molecule featurized once; a warm run reads the cache and never calls RDKit."""
 
+import os
+import subprocess
+import sys
+
 import torch
 
 from zoo_core.data.store import build_store, cache_dir
@@ -60,3 +64,32 @@ def test_dgl_is_loaded_through_the_compat_loader():
                  if ".venv" not in p.parts and p.name != "dglcompat.py"
                  and any(line.strip().startswith(("import dgl", "from dgl")) for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+WARM_TRAIN_STEP = r"""
+import sys
+import torch
+from zoo_core.data.pairs import PairBatch
+from zoo_core.data.store import build_store
+from zoo_core.models import build_model, model_spec
+from zoo_core.train.trainer import model_loss, task_loss_fn
+spec = model_spec("cigin", None, explicit_h=True)
+store, ids, _ = build_store(["CCO", "O", "c1ccccc1"], spec["featurizer"]["name"], True, progress=False)
+assert store.stats["featurized"] == 0, store.stats
+a, b = torch.tensor([ids["CCO"], ids["c1ccccc1"]]), torch.tensor([ids["O"], ids["O"]])
+batch = PairBatch(store.gather(a), store.gather(b), torch.zeros(2, 1), torch.arange(2))
+loss, _ = model_loss(build_model(spec), batch, task_loss_fn("regression"))
+loss.backward()
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("rdkit", "matplotlib")))
+"""
+
+
+def test_warm_cache_training_does_not_import_rdkit(tmp_path, monkeypatch):
+    """RDKit is only needed to featurize (importing it costs ~30 MB of peak memory, docs/DECISIONS.md "Memory"):
+    with a warm cache, resolving a model spec, reading the store and a training step leave it unimported."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    build_store(["CCO", "O", "c1ccccc1"], "mrl56", True, progress=False)   # warm the cache (RDKit loaded here)
+    r = subprocess.run([sys.executable, "-c", WARM_TRAIN_STEP], capture_output=True, text=True,
+                       env=dict(os.environ, ZOO_HOME=str(tmp_path)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"

@@ -86,13 +86,17 @@ Deviation from the originals (METHODS §10 item 13):
 
 from __future__ import annotations
 
+import functools
 import operator
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rdkit import Chem, rdBase
-from rdkit.Chem import rdMolDescriptors
 
 from zoo_core.chem.molgraph import MolGraph
+
+if TYPE_CHECKING:  # annotations only: RDKit itself is imported on first use (_rdkit)
+    from rdkit import Chem
 
 __all__ = [
     "FeaturizationError",
@@ -107,14 +111,35 @@ __all__ = [
     "FEATURIZERS",
 ]
 
-_HYB = Chem.rdchem.HybridizationType
-_BT = Chem.rdchem.BondType
-_BS = Chem.rdchem.BondStereo
-_CT = Chem.rdchem.ChiralType
-if hasattr(Chem, "ValenceType"):  # RDKit >= 2024.09 deprecates GetImplicitValence()
-    _implicit_valence = operator.methodcaller("GetValence", Chem.ValenceType.IMPLICIT)
-else:  # pragma: no cover - older RDKit
-    _implicit_valence = operator.methodcaller("GetImplicitValence")
+
+
+@functools.cache
+def _rdkit() -> SimpleNamespace:
+    """RDKit, imported on first use instead of with this module.
+
+    ``import rdkit.Chem`` costs ~30 MB of resident memory. Loading a featurizer class for its :meth:`spec`
+    (``model_spec``, ``build_store`` on a warm cache, weight files) needs only class attributes, so RDKit is
+    imported when a molecule is first parsed or featurized. Enum values are therefore named in the class
+    attributes below (``_hybridisations = ("SP", ...)``) and resolved to RDKit members by :func:`_enum_index`.
+    """
+    from rdkit import Chem, rdBase
+    from rdkit.Chem import rdMolDescriptors
+
+    if hasattr(Chem, "ValenceType"):  # RDKit >= 2024.09 deprecates GetImplicitValence()
+        implicit_valence = operator.methodcaller("GetValence", Chem.ValenceType.IMPLICIT)
+    else:  # pragma: no cover - older RDKit
+        implicit_valence = operator.methodcaller("GetImplicitValence")
+    return SimpleNamespace(Chem=Chem, rdBase=rdBase, rdMolDescriptors=rdMolDescriptors,
+                           implicit_valence=implicit_valence)
+
+
+@functools.cache
+def _enum_index(enum: str, members: tuple[str, ...]) -> dict:
+    """``{Chem.rdchem.<enum>.<member>: position}`` for the member names ``members``."""
+    values = getattr(_rdkit().Chem.rdchem, enum)
+    return {getattr(values, m): i for i, m in enumerate(members)}
+
+
 # "{0:06b}" writes the most significant of the 6 bits first.
 _BIT_SHIFTS = np.arange(5, -1, -1, dtype=np.int64)
 
@@ -134,8 +159,9 @@ def _parse(smiles: str) -> Chem.Mol:
     text = smiles.strip()
     if not text:
         raise FeaturizationError("empty SMILES")
-    with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(text)
+    rd = _rdkit()
+    with rd.rdBase.BlockLogs():
+        mol = rd.Chem.MolFromSmiles(text)
         if mol is None:
             raise FeaturizationError(f"RDKit cannot parse SMILES {smiles!r}{_why_unparsable(text)}")
     if mol.GetNumAtoms() == 0:
@@ -145,6 +171,7 @@ def _parse(smiles: str) -> Chem.Mol:
 
 def _why_unparsable(text: str) -> str:
     """The reason RDKit rejected ``text`` (only called on failure; logs already blocked)."""
+    Chem = _rdkit().Chem
     raw = Chem.MolFromSmiles(text, sanitize=False)
     if raw is None:
         return " (invalid SMILES syntax)"
@@ -160,7 +187,7 @@ def _why_unparsable(text: str) -> str:
 def canonical_smiles(smiles: str) -> str | None:
     """RDKit canonical SMILES of ``smiles``; None if it is empty, not a string or unparsable."""
     try:
-        return Chem.MolToSmiles(_parse(smiles))
+        return _rdkit().Chem.MolToSmiles(_parse(smiles))
     except FeaturizationError:
         return None
 
@@ -172,8 +199,10 @@ def prepare_mol(smiles: str, explicit_h: bool = False) -> tuple[str, Chem.Mol]:
     Raises :class:`FeaturizationError` for empty or unparsable input.
     """
     mol = _parse(smiles)
+    rd = _rdkit()
+    Chem = rd.Chem
     canonical = Chem.MolToSmiles(mol)
-    with rdBase.BlockLogs():
+    with rd.rdBase.BlockLogs():
         reparsed = Chem.MolFromSmiles(canonical)
     if reparsed is not None and reparsed.GetNumAtoms() == mol.GetNumAtoms():
         mol = reparsed  # else (an RDKit round-trip bug): keep the input's atom order
@@ -265,41 +294,41 @@ def _scatter_onehot(x: np.ndarray, slots: np.ndarray) -> None:
 # B10 / B14 bond features
 
 
-_B10_STEREO = {_BS.STEREONONE: 0, _BS.STEREOANY: 1, _BS.STEREOZ: 2, _BS.STEREOE: 3}  # unk -> E
-_BOND_TYPE_COL = {_BT.SINGLE: 0, _BT.DOUBLE: 1, _BT.TRIPLE: 2, _BT.AROMATIC: 3}
+# Names of Chem.rdchem enum members, in column order (resolved by _enum_index).
+_BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
+_B10_STEREO = ("STEREONONE", "STEREOANY", "STEREOZ", "STEREOE")  # unk -> E
 
 
 def _b10(mol: Chem.Mol) -> np.ndarray:
     """B10 (§1.3): [single, double, triple, aromatic, conjugated, in-ring] + stereo
     {NONE, ANY, Z, E} unk->last (E)."""
+    bond_col, stereo = _enum_index("BondType", _BOND_TYPES), _enum_index("BondStereo", _B10_STEREO)
     out = np.zeros((mol.GetNumBonds(), 10), dtype=np.float32)
     for k, bond in enumerate(_bonds(mol)):
-        col = _BOND_TYPE_COL.get(bond.GetBondType())
+        col = bond_col.get(bond.GetBondType())
         if col is not None:
             out[k, col] = 1.0
         out[k, 4] = bond.GetIsConjugated()
         out[k, 5] = bond.IsInRing()
-        out[k, 6 + _B10_STEREO.get(bond.GetStereo(), 3)] = 1.0
+        out[k, 6 + stereo.get(bond.GetStereo(), 3)] = 1.0
     return out
 
 
-_B14_STEREO = {
-    _BS.STEREONONE: 0, _BS.STEREOANY: 1, _BS.STEREOZ: 2,
-    _BS.STEREOE: 3, _BS.STEREOCIS: 4, _BS.STEREOTRANS: 5,
-}  # +unk at 6
+_B14_STEREO = ("STEREONONE", "STEREOANY", "STEREOZ", "STEREOE", "STEREOCIS", "STEREOTRANS")  # +unk at 6
 
 
 def _b14(mol: Chem.Mol) -> np.ndarray:
     """B14 (§1.4): [bond-is-None (0), single, double, triple, aromatic, conjugated, in-ring]
     + stereo over 0..5 +unk."""
+    bond_col, stereo = _enum_index("BondType", _BOND_TYPES), _enum_index("BondStereo", _B14_STEREO)
     out = np.zeros((mol.GetNumBonds(), 14), dtype=np.float32)
     for k, bond in enumerate(_bonds(mol)):
-        col = _BOND_TYPE_COL.get(bond.GetBondType())
+        col = bond_col.get(bond.GetBondType())
         if col is not None:
             out[k, 1 + col] = 1.0
         out[k, 5] = bond.GetIsConjugated()
         out[k, 6] = bond.IsInRing()
-        out[k, 7 + _B14_STEREO.get(bond.GetStereo(), 6)] = 1.0
+        out[k, 7 + stereo.get(bond.GetStereo(), 6)] = 1.0
     return out
 
 
@@ -320,7 +349,7 @@ class _CIGINFamily(Featurizer):
     bond_dim = 10
     _symbols: tuple[str, ...] = ()
     _max_implicit_valence: int = 1  # list is {0..max}
-    _hybridisations: tuple = ()
+    _hybridisations: tuple[str, ...] = ()  # HybridizationType member names
     _aromatic_and_ring: bool = False
     # The original ran AddHs -> MolToSmiles -> MolFromSmiles first, which stores every H as an
     # explicit H count, so GetImplicitValence() was 0 for every atom (see the module docstring).
@@ -330,7 +359,6 @@ class _CIGINFamily(Featurizer):
         super().__init_subclass__(**kwargs)
         sym, hyb = cls._symbols, cls._hybridisations
         cls._sym_index = {s: i for i, s in enumerate(sym)}
-        cls._hyb_index = {h: i for i, h in enumerate(hyb)}
         o = {}
         o["sym"] = 0
         o["iv"] = o["sym"] + len(sym)
@@ -351,12 +379,14 @@ class _CIGINFamily(Featurizer):
     def atom_features(self, mol: Chem.Mol) -> np.ndarray:
         n = mol.GetNumAtoms()
         o = self.offsets
-        invariants = np.asarray(rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.int64)
+        rd = _rdkit()
+        invariants = np.asarray(rd.rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.int64)
         # The originals' stereo call; pinned to the legacy code path they ran on.
-        cip = dict(Chem.FindMolChiralCenters(mol, force=True, includeUnassigned=False,
-                                             useLegacyImplementation=True))
+        cip = dict(rd.Chem.FindMolChiralCenters(mol, force=True, includeUnassigned=False,
+                                                useLegacyImplementation=True))
         sym_index, sym_unk = self._sym_index, len(self._symbols) - 1
-        hyb_index, hyb_unk = self._hyb_index, len(self._hybridisations) - 1
+        hyb_index, hyb_unk = _enum_index("HybridizationType", self._hybridisations), len(self._hybridisations) - 1
+        implicit_valence = rd.implicit_valence
         max_iv = 0 if self._h_roundtrip else self._max_implicit_valence
         charge_index = {-1: 0, 0: 1, 1: 2}  # unk -> last (+1)
 
@@ -365,7 +395,7 @@ class _CIGINFamily(Featurizer):
         for i, atom in enumerate(_atoms(mol)):
             slots[i] = (
                 sym_index.get(atom.GetSymbol(), sym_unk),
-                min(_implicit_valence(atom), max_iv),  # max_iv 0: the round trip's constant
+                min(implicit_valence(atom), max_iv),  # max_iv 0: the round trip's constant
                 min(atom.GetNumRadicalElectrons(), 1),
                 min(atom.GetDegree(), 6),  # deviation: the original raised for degree > 6
                 charge_index.get(atom.GetFormalCharge(), 2),
@@ -410,7 +440,7 @@ class CIGIN42(_CIGINFamily):
     atom_dim = 42
     _symbols = ("C", "N", "O", "S", "F", "P", "Cl", "Br", "I", "Si")
     _max_implicit_valence = 1
-    _hybridisations = (_HYB.SP, _HYB.SP2, _HYB.SP3, _HYB.SP3D)
+    _hybridisations = ("SP", "SP2", "SP3", "SP3D")
     _h_roundtrip = True
 
 
@@ -429,7 +459,7 @@ class CGIB52(_CIGINFamily):
     _symbols = ("H", "B", "C", "N", "O", "F", "Na", "Si", "P", "S", "Cl", "Ge", "Se", "Br", "Sn",
                 "Te", "I")
     _max_implicit_valence = 3
-    _hybridisations = (_HYB.S, _HYB.SP, _HYB.SP2, _HYB.SP3, _HYB.SP3D)
+    _hybridisations = ("S", "SP", "SP2", "SP3", "SP3D")
     _h_roundtrip = True
 
 
@@ -469,13 +499,14 @@ class Chemprop133(Featurizer):
 
     _OFFSETS = np.array([0, 101, 108, 114, 119, 125], dtype=np.int64)
     _CHARGE = {-1: 0, -2: 1, 1: 2, 2: 3, 0: 4}
-    _CHIRAL = {_CT.CHI_UNSPECIFIED: 0, _CT.CHI_TETRAHEDRAL_CW: 1, _CT.CHI_TETRAHEDRAL_CCW: 2,
-               _CT.CHI_OTHER: 3}
-    _HYBRIDISATION = {_HYB.SP: 0, _HYB.SP2: 1, _HYB.SP3: 2, _HYB.SP3D: 3, _HYB.SP3D2: 4}
+    _CHIRAL = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER")  # ChiralType
+    _HYBRIDISATION = ("SP", "SP2", "SP3", "SP3D", "SP3D2")  # HybridizationType
 
     def atom_features(self, mol: Chem.Mol) -> np.ndarray:
         n = mol.GetNumAtoms()
-        charge, chiral, hyb = self._CHARGE, self._CHIRAL, self._HYBRIDISATION
+        charge = self._CHARGE
+        chiral = _enum_index("ChiralType", self._CHIRAL)
+        hyb = _enum_index("HybridizationType", self._HYBRIDISATION)
         slots = np.empty((n, 6), dtype=np.int64)
         tail = np.empty((n, 2), dtype=np.float32)  # aromatic, mass * 0.01
         for i, atom in enumerate(_atoms(mol)):
