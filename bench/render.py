@@ -85,6 +85,11 @@ def render_markdown(results_dir: Path) -> str:
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
         out.append("")
+        notes = [r for r in accuracy if r.get("note")]
+        if notes:
+            out.append("Notes:\n")
+            out.extend(f"- {r['model']} on {r['dataset']} (`{r['_file']}`): {r['note']}" for r in notes)
+            out.append("")
         out.append("Commands, machines and dates:\n")
         for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in accuracy}):
             out.append(f"- `{cmd}` — {mach}, {date}")
