@@ -308,7 +308,8 @@ def test_publisher_rewrites_only_the_weights_section():
     twice = pw.set_weights_entries(once, {"c.d": pw.entry_block("c.d", _entry("x", "1" * 64))})
     again = pw.set_weights_entries(twice, {"a.b": pw.entry_block("a.b", _entry("y", "2" * 64))})
     weights = yaml.safe_load(again)["weights"]
-    assert list(weights) == ["a.b", "c.d"] and weights["a.b"]["url"] == "y" and weights["c.d"]["url"] == "x"
+    existing = list(yaml.safe_load(text)["weights"] or {})  # the zoo's published entries stay, in order
+    assert list(weights) == existing + ["a.b", "c.d"] and weights["a.b"]["url"] == "y" and weights["c.d"]["url"] == "x"
     assert again.startswith(before)
     middle = "version: 1\n# head\nweights: {}\n\n# about datasets\ndatasets:\n  x: {a: 1}   # kept\n"
     out = pw.set_weights_entries(middle, {"a.b": block})
