@@ -136,7 +136,7 @@ torch.set_num_threads({threads})
 from zoo_core.data.datasets import load_table
 from zoo_core.data.pairs import PairDataset
 from zoo_core.models import model_spec, build_model
-from zoo_core.train.trainer import model_loss, task_loss_fn
+from zoo_core.train.trainer import task_loss_fn, train_epoch
 from zoo_core.train.optim import Adam
 t = load_table("compsol")
 spec = model_spec("{encoder}", {pair_model!r}, task="regression", explicit_h=True)
@@ -144,10 +144,9 @@ ds = PairDataset.from_table(t, spec["featurizer"]["name"], True, progress=False)
 torch.manual_seed(0); m = build_model(spec); opt = Adam(m.parameters(), 1e-3); lf = task_loss_fn("regression")
 rng = np.random.default_rng(0); rows = np.arange(len(ds))
 times = []
-for epoch in range({epochs}):
+for epoch in range({epochs}):  # the trainer's own epoch loop (zoo_core.train.trainer.train_epoch)
     t0 = time.perf_counter()
-    for b in ds.batches(rows, 256, shuffle=True, generator=rng):
-        opt.zero_grad(); loss, _ = model_loss(m, b, lf); loss.backward(); opt.step()
+    train_epoch(m, opt, ds, rows, 256, lf, rng)
     times.append(time.perf_counter() - t0)
 best = min(times[1:]) if len(times) > 1 else times[0]
 print(json.dumps({{"pairs": len(ds), "seconds_per_epoch": best, "pairs_per_s": len(ds) / best,

@@ -93,3 +93,16 @@ def test_warm_cache_training_does_not_import_rdkit(tmp_path, monkeypatch):
                        env=dict(os.environ, ZOO_HOME=str(tmp_path)))
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_dgl_import_on_a_fresh_home_is_silent_and_writes_nothing(tmp_path):
+    """DGL's first import without a backend setting prints to stdout and writes ~/.dgl/config.json."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DGLBACKEND", "DGLDEFAULTDIR")}
+    env["HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", "from zoo_core.dglcompat import dgl; print(dgl.__version__)"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("2."), out.stdout
+    assert not (tmp_path / ".dgl").exists()

@@ -4,7 +4,10 @@ PyPI's last DGL (2.1.0) ships GraphBolt libraries only for torch <= 2.2.1, and i
 ``dgl.graphbolt``. The zoo does not use GraphBolt, so when the library matching the installed torch is
 missing, a stand-in module is installed for ``dgl.graphbolt`` before ``dgl`` is imported. ``import dgl`` also
 imports pandas (through ``dgl.data``) without declaring it, so zoo-core depends on pandas. ``dgl.sparse``
-is never imported. Everything else in the zoo does ``from zoo_core.dglcompat import dgl``.
+is never imported. Without a backend setting DGL writes ``~/.dgl/config.json`` on first import and prints to
+stdout (which broke ``zoo run --json`` on a fresh machine and wrote outside the zoo's folders), so the backend is
+chosen through ``DGLBACKEND=pytorch`` unless the user set it. Everything else in the zoo does
+``from zoo_core.dglcompat import dgl``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def load_dgl():
         import packaging  # noqa: F401  (DGL falls back to setuptools.extern without it)
     except ImportError as error:
         raise ImportError(f"the zoo needs the 'packaging' package to load DGL ({SUPPORTED})") from error
+    os.environ.setdefault("DGLBACKEND", "pytorch")
     if "dgl.graphbolt" not in sys.modules and not _graphbolt_library_present():
         _install_graphbolt_stand_in()
     try:

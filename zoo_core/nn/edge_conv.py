@@ -5,6 +5,9 @@ out_i = W_root h_i + Σ_{j→i} Θ(e_ji)^T h_j + b,  Θ(e) = reshape(Lin(d_e→d
 Bond-feature vectors take few distinct values, so Θ is evaluated once per *distinct* edge-feature row of the
 batch (typically 10-30 of them), and messages are computed per edge type with one matmul each: memory is
 O(E·d + U·d²) instead of the original's O(E·d²). Results equal the per-edge formulation exactly.
+For backward only h, Θ and the edge indices are kept: the gathered [E, d] h[src] and the messages are rebuilt
+(``_TypedMessages``, :func:`zoo_core.nn.segment.index_add_rows`), with the gradients autograd computes for
+the same expression, bit for bit (docs/DECISIONS.md "Memory").
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from zoo_core.nn.segment import index_add_rows
 
 
 @dataclass
@@ -43,6 +48,34 @@ class EdgeTypePlan:
         return cls(types, src[order], dst[order], counts)
 
 
+def _messages(h: torch.Tensor, thetas: torch.Tensor, src: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """[E, d_out] messages h[src] @ Θ_type, one matmul per edge type (edges sorted by type, ``counts`` per type)."""
+    return torch.cat([chunk @ thetas[u] for u, chunk in enumerate(torch.split(h[src], counts))])
+
+
+class _TypedMessages(torch.autograd.Function):
+    """messages = cat_u(h[src_u] @ Θ_u) (edges sorted by type u, ``counts`` per type) with autograd's gradients
+    of that expression, saving h instead of the gathered h[src] (E ≈ 2N rows): backward gathers it again."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, thetas: torch.Tensor, src: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        ctx.save_for_backward(h, thetas, src)
+        ctx.counts = counts
+        return _messages(h, thetas, src, counts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, thetas, src = ctx.saved_tensors
+        grads = torch.split(grad, ctx.counts)
+        grad_h = grad_thetas = None
+        if ctx.needs_input_grad[1]:  # mm's gradient for mat2: mat1ᵀ · grad
+            grad_thetas = torch.stack([chunk.t().mm(g) for chunk, g in zip(torch.split(h[src], ctx.counts), grads)])
+        if ctx.needs_input_grad[0]:  # mm's gradient for mat1: grad · mat2ᵀ, then indexing's scatter-add
+            grad_src = torch.cat([g.mm(thetas[u].t()) for u, g in enumerate(grads)])
+            grad_h = torch.zeros_like(h).index_put_((src,), grad_src, accumulate=True)
+        return grad_h, grad_thetas, None, None
+
+
 class EdgeConditionedConv(nn.Module):
     """PyG ``NNConv(aggr='add', root_weight=True)``; ``root_weight=False`` gives DGL's identity residual (CIGIN)."""
 
@@ -61,9 +94,11 @@ class EdgeConditionedConv(nn.Module):
         out = self.root(h) if self.root is not None else h.clone()
         if plan.counts:
             thetas = self.edge_net(plan.types).view(-1, self.in_dim, self.out_dim)
-            h_src = h[plan.src]
-            messages = torch.cat([chunk @ thetas[u] for u, chunk in enumerate(torch.split(h_src, plan.counts))])
-            out = out.index_add(0, plan.dst, messages)
+            if torch.is_grad_enabled() and (h.requires_grad or thetas.requires_grad):
+                messages = _TypedMessages.apply(h, thetas, plan.src, plan.counts)
+            else:
+                messages = _messages(h, thetas, plan.src, plan.counts)
+            out = index_add_rows(out, plan.dst, messages)  # saves only dst for backward
         if self.bias is not None:
             out = out + self.bias
         return out

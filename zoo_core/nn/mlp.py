@@ -35,3 +35,35 @@ def xavier_init(module: nn.Module) -> None:
 def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Row-wise L2 normalisation."""
     return x / x.norm(dim=-1, keepdim=True).clamp(min=eps)
+
+
+class _LinearOnCat(torch.autograd.Function):
+    """linear(cat([a, b], -1)) with autograd's gradients of that expression, saving a and b (which callers keep
+    anyway) instead of the concatenation: backward concatenates again (docs/DECISIONS.md "Memory")."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+        ctx.save_for_backward(a, b, weight)
+        ctx.has_bias = bias is not None
+        return nn.functional.linear(torch.cat([a, b], -1), weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        a, b, weight = ctx.saved_tensors
+        grad_a = grad_b = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            grad_a, grad_b = grad.mm(weight).split([a.shape[-1], b.shape[-1]], -1)
+        if ctx.needs_input_grad[2]:
+            grad_weight = grad.t().mm(torch.cat([a, b], -1))
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            grad_bias = grad.sum(0)
+        return grad_a, grad_b, grad_weight, grad_bias
+
+
+def linear_on_cat(linear: nn.Linear, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``linear(torch.cat([a, b], -1))`` for 2-D ``a``, ``b``: same values and gradients, without keeping the
+    concatenated [N, d_a + d_b] input alive for backward."""
+    if torch.is_grad_enabled() and a.dim() == 2 and any(t is not None and t.requires_grad
+                                                        for t in (a, b, linear.weight, linear.bias)):
+        return _LinearOnCat.apply(a, b, linear.weight, linear.bias)
+    return linear(torch.cat([a, b], -1))

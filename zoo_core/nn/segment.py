@@ -10,9 +10,36 @@ def segment_ids(counts: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
 
 
+class _IndexAdd(torch.autograd.Function):
+    """``base.index_add(0, index, source)`` with torch's own gradients (base: grad; source:
+    ``grad.index_select(0, index)``), but saving only ``index`` for backward: torch's index_add also saves
+    ``source`` (for its shape), which kept an extra copy of every message and readout input alive until
+    backward (~20 MB per CIGIN batch of 256 CompSol pairs; docs/DECISIONS.md "Memory")."""
+
+    @staticmethod
+    def forward(ctx, base: torch.Tensor, index: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        return base.index_add(0, index, source)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (index,) = ctx.saved_tensors
+        grad_source = grad.index_select(0, index) if ctx.needs_input_grad[2] else None
+        return (grad if ctx.needs_input_grad[0] else None), None, grad_source
+
+
+def index_add_rows(base: torch.Tensor, index: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """``base.index_add(0, index, source)`` (same values and gradients; backward memory O(len(index)))."""
+    if torch.is_grad_enabled() and (base.requires_grad or source.requires_grad):
+        return _IndexAdd.apply(base, index, source)
+    return base.index_add(0, index, source)
+
+
 def segment_sum(x: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
     """Sum rows of ``x`` into ``n`` segments."""
     out = x.new_zeros((n,) + tuple(x.shape[1:]))
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _IndexAdd.apply(out, ids, x)
     return out.index_add_(0, ids, x)
 
 

@@ -8,6 +8,30 @@ from torch import nn
 from zoo_core.nn.segment import segment_softmax, segment_sum
 
 
+class _NodeQueryScores(torch.autograd.Function):
+    """(x · q[ids]).sum(-1) per node with autograd's gradients of that expression, saving q [B, d] instead of
+    the gathered q[ids] [N, d] (rebuilt in backward; docs/DECISIONS.md "Memory")."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, q, ids)
+        return (x * q[ids]).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, q, ids = ctx.saved_tensors
+        grad = grad.unsqueeze(-1).expand_as(x)  # sum's gradient, then mul's (grad * other) for each factor
+        grad_x = grad * q[ids] if ctx.needs_input_grad[0] else None
+        grad_q = torch.zeros_like(q).index_put_((ids,), grad * x, accumulate=True) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_q, None
+
+
+def _scores(x: torch.Tensor, q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled() and (x.requires_grad or q.requires_grad):
+        return _NodeQueryScores.apply(x, q, ids)
+    return (x * q[ids]).sum(-1)
+
+
 class Set2Set(nn.Module):
     """q_t = LSTM(q*_{t-1}); a_i = softmax_i(x_i·q_t) per graph; r_t = Σ a_i x_i; q*_t = [q_t ; r_t]."""
 
@@ -26,7 +50,7 @@ class Set2Set(nn.Module):
             for i, cell in enumerate(self.cells):
                 states[i] = cell(q, states[i])
                 q = states[i][0]
-            a = segment_softmax((x * q[ids]).sum(-1), ids, n_graphs)
+            a = segment_softmax(_scores(x, q, ids), ids, n_graphs)
             r = segment_sum(a.unsqueeze(-1) * x, ids, n_graphs)
             q_star = torch.cat([q, r], dim=-1)
         return q_star

@@ -123,6 +123,7 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     from zoo_core.data.pairs import PairDataset
     from zoo_core.data.splits import make_splits
     from zoo_core.models import build_model, model_spec
+    from zoo_core.train.memory import peak_rss_gb
     from zoo_core.train.trainer import TrainConfig, log, summarize, train_fold
     from zoo_core.weights import save_model
 
@@ -190,6 +191,9 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
                     "bad_rows": len(dataset.bad), "featurization": feat_stats, "epochs_budget": int(cfg["epochs"])})
     if pre_folds:
         metrics["pretraining"] = _pretraining_summary(pre_folds)
+    metrics["peak_rss_gb"] = peak_rss_gb()
+    if metrics["peak_rss_gb"] is not None:
+        log(f"peak memory {metrics['peak_rss_gb']:.3f} GB (process max RSS)", quiet)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     write_predictions(run_dir / "predictions.csv", dataset, results)
     return run_dir, metrics

@@ -83,6 +83,26 @@ def predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(rows), np.concatenate(preds)
 
 
+def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.random.Generator, device: str = "cpu",
+                grad_clip: float | None = None) -> None:
+    """One optimisation pass over ``rows`` in batches shuffled by ``rng``.
+
+    Each batch's graphs, outputs and loss are released before the next batch is collated, so two batches are
+    never alive together (holding them cost ~20 MB of peak memory for CIGIN on CompSol; docs/DECISIONS.md
+    "Memory"). bench/run_bench.py's throughput figures run this function.
+    """
+    model.train()
+    for batch in dataset.batches(rows, batch_size, shuffle=True, generator=rng):
+        batch = batch.to(device)
+        opt.zero_grad(set_to_none=True)
+        loss, out = model_loss(model, batch, loss_fn)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        del batch, loss, out
+
+
 def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConfig, task: str, seed: int,
                device: str = "cpu", progress: Callable[[int, float, float], None] | None = None,
                repeat: int = 0, fold: int = 0) -> FoldResult:
@@ -98,16 +118,8 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     train_seconds, train_pairs = 0.0, 0
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
         t0 = time.perf_counter()
-        for batch in dataset.batches(train_rows, cfg.batch_size, shuffle=True, generator=rng):
-            batch = batch.to(device)
-            opt.zero_grad(set_to_none=True)
-            loss, _ = model_loss(model, batch, loss_fn)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+        train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip)
         train_seconds += time.perf_counter() - t0
         train_pairs += len(train_rows)
         _, vp = predict(model, valid_batches)
@@ -115,7 +127,11 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         sched.step(val_loss)
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            if best_state is None:
+                best_state = copy.deepcopy(model.state_dict())
+            else:  # into the same buffers: no new copy of the weights per improvement
+                for key, value in model.state_dict().items():
+                    best_state[key].copy_(value)
         if progress is not None:
             progress(epoch, val_loss, best_val)
         if epoch - best_epoch >= cfg.patience:

@@ -14,6 +14,7 @@ from torch import nn
 
 from zoo_core.nn.base import Encoder
 from zoo_core.nn.edge_conv import EdgeConditionedConv, EdgeTypePlan
+from zoo_core.nn.mlp import linear_on_cat
 
 
 class GatherMPNN(Encoder):
@@ -34,5 +35,5 @@ class GatherMPNN(Encoder):
         h = torch.relu(self.lin0(x))
         for _ in range(self.steps):
             m = torch.relu(self.conv(h, plan))
-            h = self.lin_msg(torch.cat([m, h], dim=-1))
+            h = linear_on_cat(self.lin_msg, m, h)  # = lin_msg(cat([m, h])), without saving the cat
         return h + x
