@@ -24,6 +24,15 @@ def _pct(x):
     return "—" if x is None else f"{x:+.1f} %"
 
 
+def _notes(records: list[dict]) -> list[str]:
+    """The records' ``note`` fields (why a number misses, what was tried), one bullet each."""
+    notes = [r for r in records if r.get("note")]
+    if not notes:
+        return []
+    return (["Notes:\n"] + [f"- {r.get('model') or '—'} on {r['dataset']} (`{r['_file']}`): {r['note']}" for r in notes]
+            + [""])
+
+
 def _pretraining_section(records: list[dict]) -> list[str]:
     """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
     out = ["## Pretraining: without vs with (RMSE, lower is better)\n",
@@ -52,6 +61,7 @@ def _pretraining_section(records: list[dict]) -> list[str]:
                    f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}) | {folds} × {r['repeats']} | "
                    f"{_fmt(wo.get('cpu_seconds'), 0)} / {_fmt(wi.get('cpu_seconds'), 0)} | `{r['_file']}` |")
     out.append("")
+    out.extend(_notes(records))
     out.append("Commands, machines and dates:\n")
     for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records}):
         out.append(f"- `{cmd}` — {mach}, {date}")
@@ -85,11 +95,7 @@ def render_markdown(results_dir: Path) -> str:
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
         out.append("")
-        notes = [r for r in accuracy if r.get("note")]
-        if notes:
-            out.append("Notes:\n")
-            out.extend(f"- {r['model']} on {r['dataset']} (`{r['_file']}`): {r['note']}" for r in notes)
-            out.append("")
+        out.extend(_notes(accuracy))
         out.append("Commands, machines and dates:\n")
         for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in accuracy}):
             out.append(f"- `{cmd}` — {mach}, {date}")
@@ -109,6 +115,7 @@ def render_markdown(results_dir: Path) -> str:
                        f"{r['unit']} | {_fmt(orig, 2) if orig else '—'} | {ratio} | {r.get('settings', '—')} | "
                        f"`{r['_file']}` |")
         out.append("")
+        out.extend(_notes(throughput))
         out.append("Commands, machines and dates:\n")
         for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in throughput}):
             out.append(f"- `{cmd}` — {mach}, {date}")
