@@ -99,10 +99,20 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
                 if tmp.exists():
                     tmp.unlink()
             log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
+            confs = _metadata(path).get("conformers")
+            if confs:
+                log(f"zoo: conformers: {confs['embedded']} embedded, {confs['from_cache']} from the cache "
+                    f"({confs['seconds']:.1f} s)", quiet)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
+
+
+def _metadata(path: Path) -> dict:
+    from zoo_core.weights import read_metadata
+
+    return read_metadata(path)[1]
 
 
 def load_backbone(model, path: str | Path, spec: dict) -> dict:

@@ -227,15 +227,17 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
     params = dict(cfg.get("pretrain_params") or {})
     path, reused = pretrained_backbone(cfg["pretrainer"], spec, pset.pairs, epochs, batch, lr, seed=0,
                                        params=params, quiet=quiet, pair_set=record)
-    load_backbone(model, path, spec)
+    meta = load_backbone(model, path, spec)
+    confs = {} if reused or not meta.get("conformers") else {"conformers": meta["conformers"]}
     return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,
-            "params": params, "reused": reused, "weights": str(path), "seconds": round(time.perf_counter() - t0, 3)}
+            "params": params, "reused": reused, "weights": str(path), **confs,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _pretraining_summary(folds: list[dict]) -> dict:
     """The run-level ``pretraining`` block: what every fold shares, plus per-fold pairs, reuse and seconds."""
     first = folds[0]
-    shared = {k: v for k, v in first.items() if k not in ("repeat", "fold", "pairs", "reused", "seconds", "weights")
+    shared = {k: v for k, v in first.items() if k not in ("repeat", "fold", "pairs", "reused", "seconds", "weights", "conformers")
               and all(f.get(k) == v for f in folds)}
     return {**shared, "pairs_per_fold": [f.get("pairs", f.get("pretrain_pairs")) for f in folds],
             "reused": [f.get("reused") for f in folds], "seconds": [f["seconds"] for f in folds],

@@ -119,11 +119,13 @@ def build_conformers(smiles: list[str], explicit_h: bool, seed: int = 0, workers
     """Conformers of ``smiles`` keyed by canonical SMILES, and stats.
 
     Stats: ``embedded`` (newly embedded), ``from_cache``, ``fallback`` ({canonical: method} for every conformer
-    that is not a plain ETKDG one) and ``unparsable`` (inputs RDKit cannot read; they get no conformer).
+    that is not a plain ETKDG one), ``unparsable`` (inputs RDKit cannot read; they get no conformer) and
+    ``seconds`` (wall time of this call, cache reads included).
     """
     from zoo_core.chem.featurizers import canonical_smiles
     from zoo_core.console import track, warn
 
+    t0 = time.perf_counter()
     unparsable = []
     canon: list[str] = []
     for s in dict.fromkeys(smiles):
@@ -151,7 +153,7 @@ def build_conformers(smiles: list[str], explicit_h: bool, seed: int = 0, workers
         if c in new:
             warn(f"conformer of {c}: ETKDG failed, used the {m!r} fallback")
     stats = {"embedded": len(new), "from_cache": len(canon) - len(missing), "fallback": fallback,
-             "unparsable": unparsable}
+             "unparsable": unparsable, "seconds": round(time.perf_counter() - t0, 3)}
     return {c: found[c][0] for c in canon}, stats
 
 

@@ -374,6 +374,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
         info = {**(meta or {}), "pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data),
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
                 "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
+                "conformers": {k: data.conformer_stats[k] for k in ("embedded", "from_cache", "seconds")},
                 "seconds": round(sum(r["seconds"] for r in history), 3)}
         save_model(out, model, spec, info)
     return model, history
