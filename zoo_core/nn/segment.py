@@ -37,10 +37,7 @@ def index_add_rows(base: torch.Tensor, index: torch.Tensor, source: torch.Tensor
 
 def segment_sum(x: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
     """Sum rows of ``x`` into ``n`` segments."""
-    out = x.new_zeros((n,) + tuple(x.shape[1:]))
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _IndexAdd.apply(out, ids, x)
-    return out.index_add_(0, ids, x)
+    return index_add_rows(x.new_zeros((n,) + tuple(x.shape[1:])), ids, x)
 
 
 def segment_mean(x: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
