@@ -13,12 +13,18 @@ def _systems(seed=0):
     return z, pos, counts
 
 
+def _exact_and_tabulated(filter_table: int, **kwargs):
+    """Two float64 SchNets with the same weights: per-edge filters, and filters from a ``filter_table`` table."""
+    torch.manual_seed(0)
+    exact = SchNet(num_atom_types=5, **kwargs).double()
+    table = SchNet(num_atom_types=5, filter_table=filter_table, **kwargs).double()
+    table.load_state_dict(exact.state_dict())
+    return exact, table
+
+
 def test_tabulated_filters_match_exact_outputs_and_gradients():
     z, pos, counts = _systems()
-    torch.manual_seed(0)
-    exact = SchNet(num_atom_types=5, max_neighbors=32).double()
-    table = SchNet(num_atom_types=5, max_neighbors=32, filter_table=4096).double()
-    table.load_state_dict(exact.state_dict())
+    exact, table = _exact_and_tabulated(4096, max_neighbors=32)
     out_e, out_t = exact(z, pos, counts), table(z, pos, counts)
     scale = out_e.abs().max()
     assert (out_e - out_t).abs().max() / scale < 1e-4
@@ -34,10 +40,7 @@ def test_tabulated_filters_match_exact_outputs_and_gradients():
 def test_a_coarse_table_is_measurably_different():
     """The check above can fail: a 3-point table is far from the exact filters."""
     z, pos, counts = _systems(1)
-    torch.manual_seed(0)
-    exact = SchNet(num_atom_types=5).double()
-    coarse = SchNet(num_atom_types=5, filter_table=3).double()
-    coarse.load_state_dict(exact.state_dict())
+    exact, coarse = _exact_and_tabulated(3)
     assert (exact(z, pos, counts) - coarse(z, pos, counts)).abs().max() > 1e-3
 
 
@@ -75,10 +78,7 @@ def test_fused_aggregate_equals_lookup_gather_and_sum(monkeypatch):
 def test_position_gradients_flow_through_the_table():
     """Distances that need gradients take the unfused lookup, so d(out)/d(pos) is not silently zero."""
     z, pos, counts = _systems(2)
-    torch.manual_seed(0)
-    exact = SchNet(num_atom_types=5).double()
-    table = SchNet(num_atom_types=5, filter_table=4096).double()
-    table.load_state_dict(exact.state_dict())
+    exact, table = _exact_and_tabulated(4096)
     grads = []
     for model in (exact, table):
         p = pos.clone().requires_grad_(True)
