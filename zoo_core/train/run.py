@@ -237,8 +237,8 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
 def _pretraining_summary(folds: list[dict]) -> dict:
     """The run-level ``pretraining`` block: what every fold shares, plus per-fold pairs, reuse and seconds."""
     first = folds[0]
-    shared = {k: v for k, v in first.items() if k not in ("repeat", "fold", "pairs", "reused", "seconds", "weights", "conformers")
-              and all(f.get(k) == v for f in folds)}
+    per_fold = ("repeat", "fold", "pairs", "reused", "seconds", "weights", "conformers")
+    shared = {k: v for k, v in first.items() if k not in per_fold and all(f.get(k) == v for f in folds)}
     return {**shared, "pairs_per_fold": [f.get("pairs", f.get("pretrain_pairs")) for f in folds],
             "reused": [f.get("reused") for f in folds], "seconds": [f["seconds"] for f in folds],
             "folds": folds}
