@@ -375,7 +375,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
                 "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
                 "conformers": {k: data.conformer_stats[k] for k in ("embedded", "from_cache", "seconds")},
-                "seconds": round(sum(r["seconds"] for r in history), 3)}
+                "seconds": round(sum(r["seconds"] for r in history), 3),
+                "history": [{k: round(float(v), 5) for k, v in r.items()} for r in history]}
         save_model(out, model, spec, info)
     return model, history
 
