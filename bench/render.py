@@ -16,6 +16,11 @@ protocol allows up to 500 epochs with early stopping after 50; where our epoch b
 """
 
 
+def _mean_std(stats: dict, repeats: int) -> str:
+    """"mean ± std over repeats"; with one repeat there is no spread to show."""
+    return f"{_fmt(stats['mean'])} ± {_fmt(stats['std'])}" if repeats > 1 else f"{_fmt(stats['mean'])} (1 repeat)"
+
+
 def _fmt(x, digits=3):
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -54,8 +59,8 @@ def _pretraining_section(records: list[dict]) -> list[str]:
                   f"{r['pretrain_pairs_mean']:,.0f} pairs" + (" per fold" if r["pair_set"] == "train-split" else "")
                   + (f" (batch {r.get('pretrain_batch_size', '—')}, lr {lr:g})" if lr else ""))
         folds = f"{r['folds']}" + (f" of {r['folds_total']}" if r.get("folds_total", r["folds"]) != r["folds"] else "")
-        out.append(f"| {r['model']} | {r['pretrainer']} | {r['dataset']} | {_fmt(wo['mean'])} ± {_fmt(wo['std'])} | "
-                   f"{_fmt(wi['mean'])} ± {_fmt(wi['std'])} | {_pct(r.get('improvement_pct'))} | "
+        out.append(f"| {r['model']} | {r['pretrainer']} | {r['dataset']} | {_mean_std(wo, r['repeats'])} | "
+                   f"{_mean_std(wi, r['repeats'])} | {_pct(r.get('improvement_pct'))} | "
                    f"{_fmt(pw[0]) + ' ± ' + _fmt(pw[1]) if pw else '—'} | "
                    f"{_fmt(pp[0]) + ' ± ' + _fmt(pp[1]) if pp else '—'} | {_pct(r.get('paper_improvement_pct'))} | "
                    f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}) | {folds} × {r['repeats']} | "
@@ -90,8 +95,8 @@ def render_markdown(results_dir: Path) -> str:
             rel = f"{100 * (r['mean'] - pm) / pm:+.1f} %" if pm else "—"
             ok10 = ("yes" if r["mean"] <= 1.1 * pm else "**no**") if pm else "—"
             ok1s = ("yes" if r["mean"] <= pm + ps else "**no**") if pm else "—"
-            out.append(f"| {r['model']} | {r.get('pretrainer') or '—'} | {r['dataset']} | {_fmt(r['mean'])} ± "
-                       f"{_fmt(r['std'])} | {_fmt(pm)} ± {_fmt(ps)} | {rel} | {ok10} | {ok1s} | {r['folds']} × "
+            out.append(f"| {r['model']} | {r.get('pretrainer') or '—'} | {r['dataset']} | "
+                       f"{_mean_std(r, r['repeats'])} | {_fmt(pm)} ± {_fmt(ps)} | {rel} | {ok10} | {ok1s} | {r['folds']} × "
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
         out.append("")
