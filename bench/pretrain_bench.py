@@ -223,7 +223,8 @@ print(json.dumps({{"molecules": len(confs), "embedded": stats["embedded"], "from
 '''
 
 PRETRAIN = r'''
-import json, resource, numpy as np, torch
+import json, numpy as np, torch
+from zoo_core.train.memory import peak_rss_gb
 torch.set_num_threads({threads})
 from zoo_core.data.datasets import load_table
 from zoo_core.models import model_spec
@@ -240,7 +241,7 @@ model, history = cls.pretrain(spec, pairs, epochs={epochs}, batch_size=48, lr=1e
 best = min(h["seconds"] for h in history)
 print(json.dumps({{"pairs": len(pairs), "seconds_per_epoch": best, "pairs_per_s": len(pairs) / best,
                   "epochs": [h["seconds"] for h in history],
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}}))
+                  "peak_rss_gb": peak_rss_gb()}}))
 '''
 
 

@@ -131,7 +131,8 @@ print(json.dumps({{"pairs": len(ds)}}))
 '''
 
 TRAIN = r'''
-import json, time, resource, numpy as np, torch
+import json, time, numpy as np, torch
+from zoo_core.train.memory import peak_rss_gb
 torch.set_num_threads({threads})
 from zoo_core.data.datasets import load_table
 from zoo_core.data.pairs import PairDataset
@@ -150,7 +151,7 @@ for epoch in range({epochs}):  # the trainer's own epoch loop (zoo_core.train.tr
     times.append(time.perf_counter() - t0)
 best = min(times[1:]) if len(times) > 1 else times[0]
 print(json.dumps({{"pairs": len(ds), "seconds_per_epoch": best, "pairs_per_s": len(ds) / best,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}}))
+                  "peak_rss_gb": peak_rss_gb()}}))
 '''
 
 

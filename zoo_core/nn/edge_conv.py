@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from zoo_core.nn.grad import records_grad
 from zoo_core.nn.segment import index_add_rows
 
 
@@ -94,7 +95,7 @@ class EdgeConditionedConv(nn.Module):
         out = self.root(h) if self.root is not None else h.clone()
         if plan.counts:
             thetas = self.edge_net(plan.types).view(-1, self.in_dim, self.out_dim)
-            if torch.is_grad_enabled() and (h.requires_grad or thetas.requires_grad):
+            if records_grad(h, thetas):
                 messages = _TypedMessages.apply(h, thetas, plan.src, plan.counts)
             else:
                 messages = _messages(h, thetas, plan.src, plan.counts)

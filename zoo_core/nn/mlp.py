@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from zoo_core.nn.grad import records_grad
+
 
 class MLP(nn.Sequential):
     """Linear layers with an activation between them (none after the last, unless ``final_activation``)."""
@@ -63,7 +65,6 @@ class _LinearOnCat(torch.autograd.Function):
 def linear_on_cat(linear: nn.Linear, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``linear(torch.cat([a, b], -1))`` for 2-D ``a``, ``b``: same values and gradients, without keeping the
     concatenated [N, d_a + d_b] input alive for backward."""
-    if torch.is_grad_enabled() and a.dim() == 2 and any(t is not None and t.requires_grad
-                                                        for t in (a, b, linear.weight, linear.bias)):
+    if a.dim() == 2 and records_grad(a, b, linear.weight, linear.bias):
         return _LinearOnCat.apply(a, b, linear.weight, linear.bias)
     return linear(torch.cat([a, b], -1))

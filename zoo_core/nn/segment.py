@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from zoo_core.nn.grad import records_grad
+
 
 def segment_ids(counts: torch.Tensor) -> torch.Tensor:
     """[sum(counts)] tensor giving each node the index of its graph."""
@@ -30,7 +32,7 @@ class _IndexAdd(torch.autograd.Function):
 
 def index_add_rows(base: torch.Tensor, index: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """``base.index_add(0, index, source)`` (same values and gradients; backward memory O(len(index)))."""
-    if torch.is_grad_enabled() and (base.requires_grad or source.requires_grad):
+    if records_grad(base, source):
         return _IndexAdd.apply(base, index, source)
     return base.index_add(0, index, source)
 

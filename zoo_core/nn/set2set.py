@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo_core.nn.grad import records_grad
 from zoo_core.nn.segment import segment_softmax, segment_sum
 
 
@@ -27,7 +28,7 @@ class _NodeQueryScores(torch.autograd.Function):
 
 
 def _scores(x: torch.Tensor, q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() and (x.requires_grad or q.requires_grad):
+    if records_grad(x, q):
         return _NodeQueryScores.apply(x, q, ids)
     return (x * q[ids]).sum(-1)
 
