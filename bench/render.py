@@ -77,6 +77,8 @@ def _pretraining_section(records: list[dict]) -> list[str]:
 def render_markdown(results_dir: Path) -> str:
     accuracy, throughput, pretraining = [], [], []
     for path in sorted(Path(results_dir).glob("*.json")):
+        if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
+            continue
         for rec in json.loads(path.read_text()):
             rec["_file"] = path.name
             if rec.get("kind") == "pretraining":

@@ -11,7 +11,9 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
 
 Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
 repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
-each); results are identical to a sequential run because every fold is seeded by (repeat, fold).
+each); results are identical to a sequential run because every fold is seeded by (repeat, fold). A cell keeps its
+finished folds in bench/results/.partial-<name>-<model>-<dataset>.json, so rerunning an interrupted command resumes
+it instead of starting over.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,8 +77,7 @@ def accuracy(args) -> None:
             jobs = [(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, out)
                     for r in range(args.repeats) for k in range(5)]
             t0 = time.time()
-            with ProcessPoolExecutor(max_workers=args.workers) as pool:
-                folds = list(pool.map(_fold_job, jobs))
+            folds = _run_folds(jobs, args.workers, RESULTS / f".partial-{args.name}-{model}-{dataset}.json")
             per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
                           for r in range(args.repeats)]
             paper = PAPER_RMSE.get(model, {}).get(dataset)
@@ -88,12 +89,33 @@ def accuracy(args) -> None:
                    "wall_seconds": round(time.time() - t0, 1),
                    "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
                               f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}",
-                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds}
+                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
+                   **({"note": args.note} if args.note else {})}
             records.append(rec)
             print(f"{model:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
                   + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]",
                   flush=True)
             _save(args.name, records)
+
+
+def _run_folds(jobs: list, workers: int, partial: Path) -> list:
+    """Run fold jobs in parallel, keeping each finished fold in `partial` so that an interrupted cell resumes
+    where it stopped (a fold is identified by its job tuple minus the scratch folder); the file is removed when
+    the cell completes."""
+    done = json.loads(partial.read_text()) if partial.exists() else {}
+    key = lambda job: json.dumps(job[:-1])  # noqa: E731
+    todo = [j for j in jobs if key(j) not in done]
+    if done:
+        print(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} folds from {partial.name}", flush=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_fold_job, j): j for j in todo}
+        for fut in as_completed(futures):
+            done[key(futures[fut])] = fut.result()
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(done, indent=1))
+    folds = [done[key(j)] for j in jobs]
+    partial.unlink(missing_ok=True)
+    return folds
 
 
 def _save(name: str, records: list) -> None:
@@ -215,6 +237,7 @@ def main() -> None:
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a.add_argument("--name", default="accuracy")
+    a.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
     t = sub.add_parser("throughput")
     t.add_argument("--models", default="mpnn,cigin,cgib")
     t.add_argument("--epochs", type=int, default=3)

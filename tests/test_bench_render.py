@@ -45,3 +45,19 @@ def test_pretraining_records_render_side_by_side(tmp_path):
     assert "`combisolv-product` (**TRANSDUCTIVE**)" in rows[1]
     assert "| mpnn | — | freesolv | 1.100 ± 0.100" in text[:text.index("## Pretraining")]
     assert "| 3DMRL pretraining pairs/s | cigin | compsol | 12.50 | pairs/s |" in text
+
+
+def test_an_interrupted_cell_resumes_from_its_finished_folds(tmp_path):
+    """run_bench keeps finished folds in a hidden partial file; a rerun takes them from there instead of
+    training them again, removes the file when the cell is complete, and render never reads it."""
+    import run_bench
+
+    jobs = [("cigin", None, "abraham", 0, k, 300, 50, f"/tmp/scratch-{k}") for k in range(2)]
+    partial = tmp_path / ".partial-x-cigin-abraham.json"
+    finished = {json.dumps(list(job[:-1])): {"repeat": 0, "fold": job[4], "test": {"rmse": 0.4 + job[4]}}
+                for job in jobs}
+    partial.write_text(json.dumps(finished))
+    assert render_markdown(tmp_path).count("abraham") == 0
+    folds = run_bench._run_folds(jobs, workers=1, partial=partial)
+    assert [f["test"]["rmse"] for f in folds] == [0.4, 1.4]
+    assert not partial.exists()
