@@ -89,8 +89,11 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
             t0 = time.perf_counter()
             tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
             kwargs = {}
-            if pair_set is not None and "meta" in inspect.signature(cls.pretrain).parameters:
+            accepted = inspect.signature(cls.pretrain).parameters
+            if pair_set is not None and "meta" in accepted:
                 kwargs["meta"] = {"pair_set": pair_set}
+            if "log" in accepted:
+                kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
             try:
                 cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
                              params=params, progress=not quiet, **kwargs)
@@ -107,6 +110,14 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
+
+
+def _epoch_line(record: dict, epochs: int) -> str:
+    """One log line per pretraining epoch: the total loss first, then its named parts."""
+    parts = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
+                      if k not in ("epoch", "loss", "pairs", "seconds") and isinstance(v, (int, float)))
+    return (f"zoo: pretraining epoch {int(record['epoch'])}/{epochs}: loss {record['loss']:.4f}"
+            + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s")
 
 
 def _metadata(path: Path) -> dict:

@@ -33,6 +33,7 @@ def test_run_with_3dmrl_pretrains_then_reuses(tmp_path, monkeypatch):
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "pretraining cigin(mpnn) with 3dmrl on 6 pairs (pair set train-split)" in first.stderr
+    assert "pretraining epoch 1/1: loss " in first.stderr and "contrastive " in first.stderr
     lines = csv.read_text().splitlines()[1:]
     train = {tuple(lines[i].split(",")[:2]) for i in mi5fold(len(lines), seed=0, n_folds=2)[0][0]}
     assert set(seen[0]) == train and len(seen[0]) == 6  # only the fold's training pairs, no valid/test pair
