@@ -50,6 +50,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--folds-limit", type=int, default=None, help="run only folds 0..K-1 of the 5 (smoke tests)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--name", default="pretraining")
+    p.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
     t = sub.add_parser("pretrain-throughput", help="conformers/s, pretraining pairs/s, cache reuse timing")
     t.add_argument("--model", default="cigin")
     t.add_argument("--workers", type=int, default=2, help="conformer worker processes")
@@ -86,7 +87,7 @@ def _job(job: dict) -> dict:
     if metrics.get("pretraining"):
         p = metrics["pretraining"]["folds"][0]
         rec["pretraining"] = {k: p.get(k) for k in ("pair_set", "transductive", "pairs", "epochs", "batch_size",
-                                                    "lr", "reused", "seconds")}
+                                                    "lr", "reused", "seconds", "backbone_seconds", "weights")}
     return rec
 
 
@@ -176,7 +177,9 @@ def pretraining(args) -> None:
             without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)
             pretrained = _arm_summary(with_arm, args.repeats)
             pairs = [r["pretraining"]["pairs"] for r in with_arm]
-            pre_seconds = [r["pretraining"]["seconds"] for r in with_arm if not r["pretraining"]["reused"]]
+            # what pretraining each distinct backbone cost, also when an earlier `zoo pretrain` made it
+            pre_seconds = list({r["pretraining"]["weights"]: r["pretraining"]["backbone_seconds"] for r in with_arm
+                                if r["pretraining"].get("backbone_seconds") is not None}.values())
             p_without = PAPER_RMSE.get(model, {}).get(dataset)
             p_with = PAPER_3DMRL_RMSE.get(model, {}).get(dataset)
             first_pre = with_arm[0]["pretraining"]
@@ -196,7 +199,8 @@ def pretraining(args) -> None:
                    "folds": len(folds), "folds_total": 5, "repeats": args.repeats, "epochs": args.epochs,
                    "patience": args.patience, "conformers": conformers, "workers": args.workers,
                    "wall_seconds": round(time.time() - t0, 1), "command": _command(args, model, dataset),
-                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results}
+                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results,
+                   **({"note": args.note} if args.note else {})}
             records.append(rec)
             print(f"{model:>14} {dataset:>10}: without {without['mean']:.4f} ± {without['std']:.4f}, "
                   f"with {args.pretrainer} {pretrained['mean']:.4f} ± {pretrained['std']:.4f} "

@@ -45,7 +45,8 @@ def _pretraining_section(records: list[dict]) -> list[str]:
            "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
            "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
            "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
-           "arm's jobs of their wall time, one torch thread each (pretraining included).\n",
+           "arm's jobs of their wall time, one torch thread each (pretraining included, unless an earlier run made the "
+           "backbone; the budget column gives each backbone's own pretraining time).\n",
            "| model | pretrainer | dataset | ours without | ours with | ours improvement | paper without | "
            "paper with | paper improvement | pair set | pretraining budget | fine-tuning epochs (patience) | "
            "folds × repeats | CPU s without / with | record |",
@@ -57,7 +58,8 @@ def _pretraining_section(records: list[dict]) -> list[str]:
         lr = r.get("pretrain_lr")
         budget = (f"{r['pretrain_epochs']} epoch{'s' if r['pretrain_epochs'] != 1 else ''} × "
                   f"{r['pretrain_pairs_mean']:,.0f} pairs" + (" per fold" if r["pair_set"] == "train-split" else "")
-                  + (f" (batch {r.get('pretrain_batch_size', '—')}, lr {lr:g})" if lr else ""))
+                  + (f" (batch {r.get('pretrain_batch_size', '—')}, lr {lr:g})" if lr else "")
+                  + (f"; {r['pretrain_seconds_mean']:,.0f} s per backbone" if r.get("pretrain_seconds_mean") else ""))
         folds = f"{r['folds']}" + (f" of {r['folds_total']}" if r.get("folds_total", r["folds"]) != r["folds"] else "")
         out.append(f"| {r['model']} | {r['pretrainer']} | {r['dataset']} | {_mean_std(wo, r['repeats'])} | "
                    f"{_mean_std(wi, r['repeats'])} | {_pct(r.get('improvement_pct'))} | "

@@ -24,8 +24,8 @@ def _pretraining_record(pair_set="train-split", transductive=False):
 
 
 def test_pretraining_records_render_side_by_side(tmp_path):
-    (tmp_path / "pre.json").write_text(json.dumps([_pretraining_record(),
-                                                   _pretraining_record("combisolv-product", True)]))
+    shared = dict(_pretraining_record("combisolv-product", True), pretrain_seconds_mean=2243.2)
+    (tmp_path / "pre.json").write_text(json.dumps([_pretraining_record(), shared]))
     (tmp_path / "acc.json").write_text(json.dumps([{
         "model": "mpnn", "pretrainer": None, "dataset": "freesolv", "mean": 1.1, "std": 0.1, "paper_mean": 1.127,
         "paper_std": 0.11, "folds": 5, "repeats": 3, "epochs": 500, "patience": 50, "mean_best_epoch": 80,
@@ -42,7 +42,8 @@ def test_pretraining_records_render_side_by_side(tmp_path):
                           "0.277 ± 0.006", "+24.9 %", "`train-split`",
                           "10 epochs × 2,838 pairs per fold (batch 48, lr 0.0001)", "500 (50)"]
     assert cells[12:] == ["5 × 3", "1000 / 5000", "`pre.json`"]
-    assert "`combisolv-product` (**TRANSDUCTIVE**)" in rows[1]
+    assert "`combisolv-product` (**TRANSDUCTIVE**)" in rows[1] and "(batch 48, lr 0.0001); 2,243 s per backbone" in rows[1]
+    assert "s per backbone" not in rows[0]
     assert "| mpnn | — | freesolv | 1.100 ± 0.100" in text[:text.index("## Pretraining")]
     assert "| 3DMRL pretraining pairs/s | cigin | compsol | 12.50 | pairs/s |" in text
 

@@ -231,7 +231,7 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
     confs = {} if reused or not meta.get("conformers") else {"conformers": meta["conformers"]}
     return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,
             "params": params, "reused": reused, "weights": str(path), **confs,
-            "seconds": round(time.perf_counter() - t0, 3)}
+            "backbone_seconds": meta.get("seconds"), "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _pretraining_summary(folds: list[dict]) -> dict:
