@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
 ARM_NONE = "none"
@@ -137,7 +137,7 @@ def _command(args, model: str, dataset: str) -> str:
 def pretraining(args) -> None:
     import numpy as np
 
-    from run_bench import _save, machine
+    from run_bench import RESULTS, FinishedFolds, _save, machine
     from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
 
     from zoo_core.data.pair_sets import definition, is_train_split
@@ -164,15 +164,24 @@ def pretraining(args) -> None:
             pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
             plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
             t0 = time.time()
+            finished = FinishedFolds(RESULTS / f".partial-{args.name}-{model}-{dataset}.json", scratch_key="out")
+            pre_todo, plain_todo = finished.pending(pre_jobs), finished.pending(plain_jobs)
             with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
-                if shared_set:  # one backbone for every fold: the first 3DMRL job pretrains it while the other
-                    # workers run the no-pretraining arm; the remaining 3DMRL jobs start once it is cached
-                    futures = [pool.submit(_job, pre_jobs[0])] + [pool.submit(_job, j) for j in plain_jobs]
-                    futures[0].result()
-                    futures += [pool.submit(_job, j) for j in pre_jobs[1:]]
+                def submit(jobs: list) -> dict:
+                    return {pool.submit(_job, j): j for j in jobs}
+
+                if shared_set and pre_todo:  # one backbone for every fold: the first 3DMRL job pretrains it while
+                    # the other workers run the no-pretraining arm; the remaining 3DMRL jobs start once it is cached
+                    first = submit(pre_todo[:1])
+                    futures = submit(plain_todo)
+                    for fut in first:
+                        finished.add(first[fut], fut.result())
+                    futures.update(submit(pre_todo[1:]))
                 else:  # long (pretraining) jobs first
-                    futures = [pool.submit(_job, j) for j in pre_jobs + plain_jobs]
-                results = [f.result() for f in futures]
+                    futures = submit(pre_todo + plain_todo)
+                for fut in as_completed(futures):
+                    finished.add(futures[fut], fut.result())
+            results = finished.complete(pre_jobs + plain_jobs)
             with_arm = [r for r in results if r["arm"] != ARM_NONE]
             without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)
             pretrained = _arm_summary(with_arm, args.repeats)

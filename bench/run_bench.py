@@ -98,24 +98,46 @@ def accuracy(args) -> None:
             _save(args.name, records)
 
 
+class FinishedFolds:
+    """The finished fold jobs of one bench cell, kept in a hidden file (never rendered) so that rerunning an
+    interrupted command resumes the cell instead of starting over. A job is identified by its arguments without its
+    scratch folder; the file is removed when the cell completes."""
+
+    def __init__(self, path: Path, scratch_key):
+        self.path, self.scratch_key = path, scratch_key
+        self.results = json.loads(path.read_text()) if path.exists() else {}
+
+    def key(self, job) -> str:
+        if isinstance(job, dict):
+            return json.dumps({k: v for k, v in job.items() if k != self.scratch_key}, sort_keys=True)
+        return json.dumps(list(job[:self.scratch_key]))
+
+    def pending(self, jobs: list) -> list:
+        todo = [j for j in jobs if self.key(j) not in self.results]
+        if len(todo) < len(jobs):
+            print(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} folds from {self.path.name}", flush=True)
+        return todo
+
+    def add(self, job, result: dict) -> None:
+        self.results[self.key(job)] = result
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.results, indent=1))
+
+    def complete(self, jobs: list) -> list:
+        out = [self.results[self.key(j)] for j in jobs]
+        self.path.unlink(missing_ok=True)
+        return out
+
+
 def _run_folds(jobs: list, workers: int, partial: Path) -> list:
-    """Run fold jobs in parallel, keeping each finished fold in `partial` so that an interrupted cell resumes
-    where it stopped (a fold is identified by its job tuple minus the scratch folder); the file is removed when
-    the cell completes."""
-    done = json.loads(partial.read_text()) if partial.exists() else {}
-    key = lambda job: json.dumps(job[:-1])  # noqa: E731
-    todo = [j for j in jobs if key(j) not in done]
-    if done:
-        print(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} folds from {partial.name}", flush=True)
+    """Run fold jobs (tuples whose last item is the scratch folder) in parallel, resumably."""
+    finished = FinishedFolds(partial, scratch_key=-1)
+    todo = finished.pending(jobs)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_fold_job, j): j for j in todo}
         for fut in as_completed(futures):
-            done[key(futures[fut])] = fut.result()
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps(done, indent=1))
-    folds = [done[key(j)] for j in jobs]
-    partial.unlink(missing_ok=True)
-    return folds
+            finished.add(futures[fut], fut.result())
+    return finished.complete(jobs)
 
 
 def _save(name: str, records: list) -> None:

@@ -62,3 +62,17 @@ def test_an_interrupted_cell_resumes_from_its_finished_folds(tmp_path):
     folds = run_bench._run_folds(jobs, workers=1, partial=partial)
     assert [f["test"]["rmse"] for f in folds] == [0.4, 1.4]
     assert not partial.exists()
+
+
+def test_finished_folds_of_dict_jobs_ignore_the_scratch_folder(tmp_path):
+    """The pretraining bench's jobs are dicts; a rerun gets a new scratch folder but is the same job."""
+    from run_bench import FinishedFolds
+
+    job = {"arm": "3dmrl", "repeat": 0, "fold": 0, "out": "/tmp/zoo-bench-runs-a"}
+    FinishedFolds(tmp_path / ".p.json", scratch_key="out").add(job, {"test": {"rmse": 0.3}})
+    rerun = FinishedFolds(tmp_path / ".p.json", scratch_key="out")
+    same, other = dict(job, out="/tmp/zoo-bench-runs-b"), dict(job, fold=1, out="/tmp/zoo-bench-runs-b")
+    assert rerun.pending([same, other]) == [other]
+    rerun.add(other, {"test": {"rmse": 0.4}})
+    assert [r["test"]["rmse"] for r in rerun.complete([same, other])] == [0.3, 0.4]
+    assert not (tmp_path / ".p.json").exists()
