@@ -57,3 +57,32 @@ def test_adam_does_not_import_dynamo():
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_adam_state_round_trip_continues_identically():
+    """A checkpointed Adam (moments + step count) continues exactly as the one that never stopped."""
+    model = _model(0)
+    opt = Adam(model.parameters(), lr=3e-2)
+    g = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randn(8, 1, generator=g,
+                                                                              dtype=torch.float64)) for _ in range(4)]
+
+    def step(m, o, xy):
+        o.zero_grad()
+        torch.nn.functional.mse_loss(m(xy[0]), xy[1]).backward()
+        o.step()
+
+    for xy in batches[:2]:
+        step(model, opt, xy)
+    saved = {k: v.clone() for k, v in opt.state_tensors().items()}
+    resumed = _model(1)
+    resumed.load_state_dict(model.state_dict())
+    opt2 = Adam(resumed.parameters(), lr=3e-2)
+    opt2.load_state_tensors(saved)
+    assert opt2.steps == 2
+    for xy in batches[2:]:
+        step(model, opt, xy)
+        step(resumed, opt2, xy)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), resumed.parameters()))
+    with pytest.raises(ValueError, match="another parameter list"):
+        Adam(list(model.parameters())[:2]).load_state_tensors(saved)

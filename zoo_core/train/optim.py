@@ -26,6 +26,23 @@ class Adam:
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The moments and the step count as named tensors (for a safetensors checkpoint)."""
+        out = {"steps": torch.tensor(self.steps, dtype=torch.int64)}
+        for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+            out[f"exp_avg.{i}"], out[f"exp_avg_sq.{i}"] = m, v
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_tensors` gave (same parameter list, same shapes)."""
+        if sum(k.startswith("exp_avg.") for k in tensors) != len(self.params):
+            raise ValueError("optimizer state is for another parameter list")
+        with torch.no_grad():
+            for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+                m.copy_(tensors[f"exp_avg.{i}"])
+                v.copy_(tensors[f"exp_avg_sq.{i}"])
+        self.steps = int(tensors["steps"])
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             if set_to_none:

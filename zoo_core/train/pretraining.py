@@ -11,7 +11,10 @@ Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``,
 pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
 a second run on the same data reuses them instead of pretraining again. A lock file per key makes concurrent
 processes (benchmark workers) wait for one pretraining instead of repeating it. The weight file's metadata
-records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
+records the pair set (name, builder, transductive flag, ratio, pairs) and the budget. A pretrainer whose
+``pretrain`` accepts ``checkpoint`` keeps its state in ``ZOO_HOME/pretrained/.<key>.checkpoint.safetensors`` after
+every epoch: an interrupted pretraining resumes there when the same command runs again, and the file is removed
+once the backbone is saved.
 """
 
 from __future__ import annotations
@@ -94,13 +97,25 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
                 kwargs["meta"] = {"pair_set": pair_set}
             if "log" in accepted:
                 kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
+            checkpoint = path.with_name(f".{key}.checkpoint.safetensors")
+            if "checkpoint" in accepted:
+                kwargs["checkpoint"] = str(checkpoint)
+                if checkpoint.exists():
+                    log(f"zoo: resuming pretraining after epoch {_checkpoint_epoch(checkpoint)}/{epochs} "
+                        f"({checkpoint})", quiet)
             try:
                 cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
                              params=params, progress=not quiet, **kwargs)
                 tmp.replace(path)
+            except BaseException:
+                if checkpoint.exists():
+                    log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
+                        f"command resumes it from {checkpoint}", quiet)
+                raise
             finally:
                 if tmp.exists():
                     tmp.unlink()
+            checkpoint.unlink(missing_ok=True)
             log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
             confs = _metadata(path).get("conformers")
             if confs:
@@ -118,6 +133,12 @@ def _epoch_line(record: dict, epochs: int) -> str:
                       if k not in ("epoch", "loss", "pairs", "seconds") and isinstance(v, (int, float)))
     return (f"zoo: pretraining epoch {int(record['epoch'])}/{epochs}: loss {record['loss']:.4f}"
             + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s")
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    from zoo_core.train.checkpoint import checkpoint_meta
+
+    return int(checkpoint_meta(path)["epoch"])
 
 
 def _metadata(path: Path) -> dict:

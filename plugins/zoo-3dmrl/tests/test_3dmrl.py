@@ -268,6 +268,38 @@ def test_pretrain_saves_only_the_backbone(tmp_path):
     assert read_metadata(path)[1]["epochs"] == 2 and read_metadata(path)[1]["role_order"] == "given"
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
+    """A run stopped after epoch 1 and continued from its checkpoint ends with the uninterrupted run's weights,
+    history included; a checkpoint of other settings is refused."""
+    from zoo_core.errors import ZooError
+    from zoo_core.train.checkpoint import checkpoint_meta
+
+    spec = model_spec("cigin")
+    kw = dict(epochs=3, batch_size=4, lr=1e-3, seed=0, params=SMALL, workers=1, progress=False)
+    whole, hist_whole = pretrain(spec, PAIRS, **kw)
+
+    def stop_after_first(record):
+        if record["epoch"] == 1:
+            raise _Stop
+
+    ckpt = tmp_path / "run.checkpoint.safetensors"
+    with pytest.raises(_Stop):
+        pretrain(spec, PAIRS, checkpoint=str(ckpt), log=stop_after_first, **kw)
+    assert checkpoint_meta(ckpt)["epoch"] == 1
+    epochs_run = []
+    resumed, hist = pretrain(spec, PAIRS, checkpoint=str(ckpt), log=lambda r: epochs_run.append(r["epoch"]), **kw)
+    assert epochs_run == [2, 3] and [r["epoch"] for r in hist] == [1, 2, 3]
+    assert [r["loss"] for r in hist] == pytest.approx([r["loss"] for r in hist_whole], rel=1e-6)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    with pytest.raises(ZooError, match="another run"):
+        pretrain(spec, PAIRS, checkpoint=str(ckpt), **{**kw, "lr": 2e-3})
+
+
 def test_parallel_workers_match_serial():
     smiles = ["CCO", "c1ccccc1", "CCN"]
     serial, _ = build_conformers(smiles, explicit_h=False, seed=2, workers=1, use_cache=False, progress=False)

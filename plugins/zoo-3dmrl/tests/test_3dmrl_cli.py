@@ -91,3 +91,37 @@ def test_pretrain_command_weights_load_into_run(tmp_path, monkeypatch):
                             "--folds", "5", "--repeats", "1", "--only-fold", "0", "--epochs", "1",
                             "--output", str(tmp_path / "runs"), "-q"])
     assert r.exit_code == 1 and "pretrained for cigin(mpnn)" in r.stderr
+
+
+def test_interrupted_zoo_pretrain_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """Stopped after epoch 1 of 2, `zoo pretrain` says where it stopped; the same command resumes at epoch 2 (not
+    epoch 1) and removes the checkpoint once the backbone is cached."""
+    from zoo_core.train import pretraining
+
+    class Stop(Exception):
+        pass
+
+    real_line = pretraining._epoch_line
+
+    def stop_at_first_epoch(record, epochs):
+        if record["epoch"] == 1:
+            raise Stop
+        return real_line(record, epochs)
+
+    csv = _tiny_csv(tmp_path)
+    args = ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split", "--dataset", str(csv),
+            "--folds", "2", "--epochs", "2", "--output", str(tmp_path / "pre"), "--json"]
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(pretraining, "_epoch_line", stop_at_first_epoch)
+    first = runner.invoke(app, args)
+    assert isinstance(first.exception, Stop)
+    assert "pretraining stopped after epoch 1/2; the same command resumes it" in first.stderr
+    checkpoints = list((tmp_path / "home" / "pretrained").glob(".*.checkpoint.safetensors"))
+    assert len(checkpoints) == 1
+    monkeypatch.setattr(pretraining, "_epoch_line", real_line)
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "resuming pretraining after epoch 1/2" in second.stderr
+    assert "pretraining epoch 2/2" in second.stderr and "pretraining epoch 1/2" not in second.stderr
+    assert not checkpoints[0].exists()
+    assert json.loads(second.stdout)["reused"] is False

@@ -36,6 +36,7 @@ Only the 2D backbone is saved (zoo_core.weights.save_model): SchNet and the forc
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -323,7 +324,8 @@ class ThreeDMRL(nn.Module):
 
 def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_size: int = 48, lr: float = 5e-4,
              seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
-             use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None):
+             use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None,
+             checkpoint: str | None = None):
     """Pretrain the 2D model of ``spec`` with 3DMRL on ``pairs``; returns (model, history).
 
     ``params`` override :data:`DEFAULTS` (loss, SchNet, force head and VIE settings). Adam without weight decay;
@@ -331,8 +333,15 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     ``item_rng(seed, epoch, row)``, so a run is reproducible. ``out``: where to save the backbone only
     (zoo_core.weights.save_model; metadata ``pretrainer: 3dmrl``, the budget, the role order and ``meta``, e.g. the
     pair set). ``log(dict)`` is called after each epoch.
+
+    ``checkpoint``: a file updated after every epoch with the backbone, SchNet, force head, Adam moments, torch's
+    RNG state and the history (zoo_core.train.checkpoint). If it exists when the call starts, training continues
+    after its last epoch, and the result equals an uninterrupted run's. The file is left in place; the caller
+    removes it once the backbone is saved.
     """
     from zoo_core.models import build_model
+    from zoo_core.train.checkpoint import (fingerprint, load_checkpoint, save_checkpoint, under_prefix,
+                                           with_prefix)
     from zoo_core.train.optim import Adam
     from zoo_core.weights import save_model
 
@@ -347,8 +356,18 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
                         **{k: cfg[k] for k in vie_keys})
     aux = ThreeDMRL(model, **{k: v for k, v in cfg.items() if k not in vie_keys}).to(device)
     opt = Adam(aux.optimised_parameters(model), lr=lr)
-    history = []
-    for epoch in range(epochs):
+    history, first_epoch = [], 0
+    run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed)
+    if checkpoint is not None and os.path.exists(checkpoint):
+        tensors, info = load_checkpoint(checkpoint, run_id)
+        history, first_epoch = info["history"], int(info["epoch"])
+        if first_epoch > epochs:
+            raise ValueError(f"{checkpoint}: holds {first_epoch} epochs, more than the {epochs} asked for")
+        model.load_state_dict(under_prefix("model", tensors))
+        aux.load_state_dict(under_prefix("aux", tensors))
+        opt.load_state_tensors(under_prefix("adam", tensors))
+        torch.set_rng_state(tensors["torch_rng"])
+    for epoch in range(first_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         aux.train()
@@ -367,6 +386,12 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
         record = {"epoch": epoch + 1, **{k: v / max(n_seen, 1) for k, v in sums.items()},
                   "pairs": n_seen, "seconds": time.perf_counter() - t0}
         history.append(record)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {**with_prefix("model", model.state_dict()),
+                                         **with_prefix("aux", aux.state_dict()),
+                                         **with_prefix("adam", opt.state_tensors()),
+                                         "torch_rng": torch.get_rng_state()},
+                            {"fingerprint": run_id, "epoch": epoch + 1, "epochs": epochs, "history": history})
         if log is not None:
             log(record)
     model.eval()
