@@ -128,11 +128,23 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
 
 
 def _epoch_line(record: dict, epochs: int) -> str:
-    """One log line per pretraining epoch: the total loss first, then its named parts."""
+    """One log line per pretraining epoch: the total loss first, then its named parts, the epoch's time and the
+    time left for this backbone at that pace."""
     parts = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                       if k not in ("epoch", "loss", "pairs", "seconds") and isinstance(v, (int, float)))
+    left = (epochs - int(record["epoch"])) * float(record["seconds"])
     return (f"zoo: pretraining epoch {int(record['epoch'])}/{epochs}: loss {record['loss']:.4f}"
-            + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s")
+            + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s"
+            + (f" (about {_duration(left)} left)" if left > 0 else ""))
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``17 min`` or ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _checkpoint_epoch(path: Path) -> int:
