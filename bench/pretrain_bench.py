@@ -3,6 +3,7 @@
   python bench/run_bench.py pretraining --models cigin --datasets freesolv,compsol,abraham \\
       --pair-set train-split --pretrain-epochs 100 --epochs 500 --patience 50 --repeats 3 --workers 2 --name NAME
   python bench/run_bench.py pretrain-throughput --workers 2
+  python bench/run_bench.py probe --backbones ZOO_HOME/pretrained/<key>.safetensors --datasets freesolv,compsol
 
 ``pretraining``: for every (model, dataset) BOTH arms, without pretraining and with the pretrainer (3DMRL), in one
 invocation with the same folds and seeds (the mi5fold protocol of ``accuracy``: per (arm, repeat, fold) one worker
@@ -15,6 +16,10 @@ jobs start once it is cached (they reuse it). Every job uses one torch thread (t
 slower on the loaded 2-core machine). One record per (model, dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch,
 lr), both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
 seconds of each arm (sum of its jobs' wall time; one thread each).
+
+``probe``: a cheap look at what pretraining taught, without fine-tuning: ridge regression on the frozen pair
+embeddings of a pretrained backbone and of the same architecture at random initialisation, over the same mi5fold
+folds (λ chosen on validation, test RMSE at that λ), for the readout (``pair_emb``) and the contrastive space (``z``).
 
 ``pretrain-throughput``: conformer generation rate (cold cache, N worker processes), 3DMRL pretraining pairs/s for
 CIGIN on CompSol pairs (conformers cached), and the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on
@@ -60,6 +65,13 @@ def add_parsers(sub) -> None:
     t.add_argument("--reuse-pretrain-epochs", type=int, default=2)
     t.add_argument("--reuse-epochs", type=int, default=2)
     t.add_argument("--name", default="pretrain-throughput")
+    q = sub.add_parser("probe", help="ridge probes on frozen embeddings: pretrained backbone vs random init")
+    q.add_argument("--backbones", required=True, help="backbone .safetensors files (zoo pretrain), comma-separated")
+    q.add_argument("--datasets", default="freesolv,compsol,abraham")
+    q.add_argument("--seed", type=int, default=0, help="torch seed of the random-init arm")
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--name", default="probe")
+    q.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -322,4 +334,108 @@ def pretrain_throughput(args) -> None:
     _save(args.name, records)
 
 
-COMMANDS = {"pretraining": pretraining, "pretrain-throughput": pretrain_throughput}
+# ---------------------------------------------------------------------------------------------------------------
+# probe: what a pretrained backbone's frozen embeddings already know
+
+
+PROBE_LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def ridge_probe(x, y, folds, lambdas=PROBE_LAMBDAS) -> dict:
+    """Linear probe over the accuracy protocol's folds: per fold, standardise ``x`` on the training rows, fit ridge
+    regression (intercept = the training mean) for each λ on the training rows, keep the λ with the best validation
+    RMSE and report the test RMSE at that λ (the best-validation rule). ``folds``: (train, valid, test) row arrays."""
+    import numpy as np
+
+    tests, chosen = [], []
+    for train, valid, test in folds:
+        mu, sd = x[train].mean(0), x[train].std(0) + 1e-8
+        a = (x[train] - mu) / sd
+        y_mean = y[train].mean()
+        gram, rhs = a.T @ a, a.T @ (y[train] - y_mean)
+
+        def rmse(w, rows):
+            return float(np.sqrt(np.mean(((x[rows] - mu) / sd @ w + y_mean - y[rows]) ** 2)))
+
+        fits = [(rmse(w, valid), lam, w) for lam in lambdas
+                for w in [np.linalg.solve(gram + lam * np.eye(len(gram)), rhs)]]
+        _, lam, w = min(fits, key=lambda f: f[0])
+        tests.append(rmse(w, test))
+        chosen.append(lam)
+    return {"mean": float(np.mean(tests)), "folds": tests, "lambda": chosen}
+
+
+def _embeddings(model, data) -> dict:
+    """Frozen (eval-mode) pair embeddings of every row: the readout the prediction head reads (``pair_emb``) and
+    its projection into 3DMRL's contrastive space (``z``)."""
+    import numpy as np
+    import torch
+
+    model.eval()
+    emb, z = [], []
+    with torch.no_grad():
+        for batch in data.batches(np.arange(len(data)), 512):
+            out = model(batch)
+            emb.append(out.pair_emb.numpy())
+            z.append(model.projector(out.pair_emb).numpy())
+    return {"pair_emb": np.concatenate(emb), "z": np.concatenate(z)}
+
+
+def probe(args) -> None:
+    """For each backbone file and dataset: ridge probes on the frozen embeddings of the pretrained backbone and of the
+    same architecture at random initialisation (seeded), over the same folds, in one run."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from run_bench import _save, machine
+    from zoo_core.data.datasets import load_table
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.data.splits import make_splits
+    from zoo_core.models import build_model
+    from zoo_core.registry import get_registry
+    from zoo_core.weights import load_model
+
+    date, mach = time.strftime("%Y-%m-%d"), machine()
+    records = []
+    for path in [b.strip() for b in args.backbones.split(",")]:
+        pretrained, spec, meta = load_model(path)
+        torch.manual_seed(args.seed)
+        random_init = build_model(spec)
+        history = meta.get("history") or []
+        pair_set = meta.get("pair_set") or {}
+        for dataset in [d.strip() for d in args.datasets.split(",")]:
+            entry = get_registry().entry("datasets", dataset)
+            if bool(entry["explicit_h"]) != bool(spec["featurizer"]["explicit_h"]):
+                raise SystemExit(f"{path}: featurized with explicit_h={spec['featurizer']['explicit_h']}, "
+                                 f"{dataset} uses explicit_h={entry['explicit_h']}")
+            data = PairDataset.from_table(load_table(dataset), spec["featurizer"]["name"],
+                                          bool(entry["explicit_h"]), progress=False)
+            y = data.y.numpy().reshape(len(data), -1)[:, 0].astype(np.float64)
+            folds = [tuple(np.asarray(part) for part in f)
+                     for f in make_splits(entry["split"], len(data), 0, data.table.a, data.table.b, n_folds=5)]
+            arms = {"random init": _embeddings(random_init, data), "pretrained": _embeddings(pretrained, data)}
+            result = {}
+            for space in ("pair_emb", "z"):
+                r = {arm: ridge_probe(e[space].astype(np.float64), y, folds) for arm, e in arms.items()}
+                base, pre = r["random init"]["mean"], r["pretrained"]["mean"]
+                result[space] = {**r, "dims": int(arms["pretrained"][space].shape[1]),
+                                 "improvement_pct": 100 * (base - pre) / base}
+            records.append({
+                "kind": "probe", "model": f"{spec['pair_model']}({spec['encoder']})", "dataset": dataset,
+                "metric": "rmse", "backbone": os.path.basename(path), "pretrainer": meta.get("pretrainer"),
+                "pair_set": pair_set.get("pair_set"), "transductive": pair_set.get("transductive"),
+                "pretrain_epochs": meta.get("epochs"), "pretrain_pairs": meta.get("pretrain_pairs"),
+                "pretrain_lr": meta.get("lr"),
+                "pretrain_loss": [history[0]["loss"], history[-1]["loss"]] if history else None,
+                "random_init_seed": args.seed, "lambdas": list(PROBE_LAMBDAS), "spaces": result,
+                "command": (f"python bench/run_bench.py probe --backbones {args.backbones} --datasets {args.datasets}"
+                            f" --seed {args.seed}"),
+                "date": date, "machine": mach, **({"note": args.note} if args.note else {})})
+            print(f"{os.path.basename(path)} {dataset}: " + ", ".join(
+                f"{space} {v['random init']['mean']:.3f} -> {v['pretrained']['mean']:.3f}"
+                for space, v in result.items()), flush=True)
+    _save(args.name, records)
+
+
+COMMANDS = {"pretraining": pretraining, "pretrain-throughput": pretrain_throughput, "probe": probe}

@@ -31,11 +31,17 @@ def _pct(x):
 
 def _notes(records: list[dict]) -> list[str]:
     """The records' ``note`` fields (why a number misses, what was tried), one bullet each."""
-    notes = [r for r in records if r.get("note")]
-    if not notes:
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("note"):
+            groups.setdefault(r["note"], []).append(r)
+    if not groups:
         return []
-    return (["Notes:\n"] + [f"- {r.get('model') or '—'} on {r['dataset']} (`{r['_file']}`): {r['note']}" for r in notes]
-            + [""])
+    lines = ["Notes:\n"]
+    for note, rs in groups.items():  # one bullet per distinct note, naming every cell it belongs to
+        cells = "; ".join(dict.fromkeys(f"{r.get('model') or '—'} on {r['dataset']} (`{r['_file']}`)" for r in rs))
+        lines.append(f"- {cells}: {note}")
+    return lines + [""]
 
 
 def _pretraining_section(records: list[dict]) -> list[str]:
@@ -76,8 +82,38 @@ def _pretraining_section(records: list[dict]) -> list[str]:
     return out
 
 
+def _probe_section(records: list[dict]) -> list[str]:
+    """The `probe` records: ridge on frozen embeddings, pretrained backbone vs the same architecture at random init."""
+    out = ["## Linear probe of pretrained backbones (RMSE, lower is better)\n",
+           "What pretraining taught, without fine-tuning (`python bench/run_bench.py probe`): ridge regression on the "
+           "frozen pair embeddings of a pretrained backbone and of the same architecture at random initialisation, on "
+           "the same mi5fold folds (seed 0; λ chosen on validation, test RMSE at that λ, mean over 5 folds), both in "
+           "one run. `pair_emb` is the readout the prediction head reads; `z` its projection, the space 3DMRL's "
+           "contrastive loss shapes. Improvement = (random − pretrained) / random.\n",
+           "| backbone | dataset | pretraining | loss first → last | space (dims) | random init | pretrained | "
+           "improvement | record |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        pair_set = f"`{r.get('pair_set')}`" + (" (**TRANSDUCTIVE**)" if r.get("transductive") else "")
+        budget = (f"{r.get('pretrainer')}, {pair_set}, {r.get('pretrain_epochs')} epochs × "
+                  f"{r.get('pretrain_pairs') or 0:,} pairs" + (f", lr {r['pretrain_lr']:g}" if r.get("pretrain_lr") else ""))
+        loss = r.get("pretrain_loss")
+        loss = f"{loss[0]:.2f} → {loss[1]:.2f}" if loss else "—"
+        for space, v in r["spaces"].items():
+            out.append(f"| {r['model']} `{r['backbone'][:12]}…` | {r['dataset']} | {budget} | {loss} | "
+                       f"`{space}` ({v['dims']}) | {_fmt(v['random init']['mean'])} | {_fmt(v['pretrained']['mean'])} | "
+                       f"{_pct(v['improvement_pct'])} | `{r['_file']}` |")
+    out.append("")
+    out.extend(_notes(records))
+    out.append("Commands, machines and dates:\n")
+    for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records}):
+        out.append(f"- `{cmd}` — {mach}, {date}")
+    out.append("")
+    return out
+
+
 def render_markdown(results_dir: Path) -> str:
-    accuracy, throughput, pretraining = [], [], []
+    accuracy, throughput, pretraining, probes = [], [], [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
             continue
@@ -85,6 +121,8 @@ def render_markdown(results_dir: Path) -> str:
             rec["_file"] = path.name
             if rec.get("kind") == "pretraining":
                 pretraining.append(rec)
+            elif rec.get("kind") == "probe":
+                probes.append(rec)
             else:
                 (accuracy if "mean" in rec else throughput).append(rec)
     out = [HEADER]
@@ -111,6 +149,8 @@ def render_markdown(results_dir: Path) -> str:
         out.append("")
     if pretraining:
         out.extend(_pretraining_section(pretraining))
+    if probes:
+        out.extend(_probe_section(probes))
     if throughput:
         out.append("## Throughput and memory\n")
         out.append("| figure | model | dataset | ours | unit | original 3DMRL CIGIN | ratio | settings | record |")

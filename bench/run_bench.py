@@ -5,9 +5,10 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py throughput
   python bench/run_bench.py pretraining --models cigin --datasets freesolv,compsol,abraham --pretrain-epochs 100
   python bench/run_bench.py pretrain-throughput
+  python bench/run_bench.py probe --backbones PATH.safetensors --datasets freesolv,compsol,abraham
   python bench/run_bench.py render
 
-(pretraining and pretrain-throughput live in bench/pretrain_bench.py.)
+(pretraining, pretrain-throughput and probe live in bench/pretrain_bench.py.)
 
 Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
 repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
@@ -265,7 +266,7 @@ def main() -> None:
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--name", default="throughput")
     sub.add_parser("render")
-    import pretrain_bench  # pretraining, pretrain-throughput (issue #4)
+    import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
     args = p.parse_args()

@@ -76,3 +76,15 @@ def test_finished_folds_of_dict_jobs_ignore_the_scratch_folder(tmp_path):
     rerun.add(other, {"test": {"rmse": 0.4}})
     assert [r["test"]["rmse"] for r in rerun.complete([same, other])] == [0.3, 0.4]
     assert not (tmp_path / ".p.json").exists()
+
+
+def test_a_note_shared_by_several_cells_is_one_bullet(tmp_path):
+    cell = {"model": "cgib", "pretrainer": None, "dataset": "abraham", "mean": 0.4, "std": 0.0, "paper_mean": 0.404,
+            "paper_std": 0.01, "folds": 5, "repeats": 1, "epochs": 500, "patience": 50, "command": "acc",
+            "machine": "m", "date": "d", "note": "5 folds x 1 repeat."}
+    (tmp_path / "a.json").write_text(json.dumps([cell, dict(cell, model="cgib_cont"),
+                                                 dict(cell, model="cigin", note="Other.")]))
+    text = render_markdown(tmp_path)
+    bullets = [line for line in text.splitlines() if line.startswith("- ") and "`a.json`" in line]
+    assert bullets == ["- cgib on abraham (`a.json`); cgib_cont on abraham (`a.json`): 5 folds x 1 repeat.",
+                       "- cigin on abraham (`a.json`): Other."]
