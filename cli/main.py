@@ -20,6 +20,8 @@ app = typer.Typer(help="A model zoo for molecular relational learning (pairs of 
                   pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=True)
 data_app = typer.Typer(help="Datasets: list them and fetch their files (sha256-verified).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(help="The cache (ZOO_HOME): what it holds, and clearing an area of it.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 SECTION_NAMES = {"encoders": "encoders", "pair-models": "pair_models", "pair_models": "pair_models",
                  "pretrainers": "pretrainers", "pair-sets": "pair_sets", "pair_sets": "pair_sets",
@@ -223,6 +225,61 @@ def data_fetch(name: str, quiet: bool = typer.Option(False, "--quiet", "-q")):
     except ZooError as error:
         _fail(str(error))
     typer.echo(str(path))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+@cache_app.command("list")
+def cache_list(as_json: bool = typer.Option(False, "--json")):
+    """Each cache area with its size, then the pretrained backbones (model, pair set, budget) and unfinished
+    pretraining checkpoints."""
+    from zoo_core import cache
+    from zoo_core.paths import zoo_home
+
+    areas, backbones = cache.usage(), cache.pretrained()
+    if as_json:
+        _print_json({"home": str(zoo_home()), "areas": areas, "pretrained": backbones})
+        return
+    typer.echo(f"cache: {zoo_home()}")
+    for a in areas:
+        typer.echo(f"  {a['area']:<11} {a['files']:>6} files {_size(a['bytes']):>9}  {a['description']}")
+    if backbones:
+        typer.echo("pretrained:")
+    for b in backbones:
+        if b["status"] == "unfinished":
+            typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs "
+                       f"(the same command resumes it)  {b['modified']}")
+        elif b["status"] == "unreadable":
+            typer.echo(f"  {b['key']}  UNREADABLE: {b['error']}")
+        else:
+            flag = ", TRANSDUCTIVE" if b.get("transductive") else ""
+            epochs = f"{b['epochs']} epoch{'' if b['epochs'] == 1 else 's'}"
+            pairs = f"{b['pairs']:,} pairs" if isinstance(b.get("pairs"), int) else "? pairs"
+            typer.echo(f"  {b['key']}  {b['model']} {b['pretrainer']} on {b['pair_set']}{flag}: {epochs} x {pairs}, "
+                       f"lr {b['lr']}  {_size(b['bytes'])}  {b['modified']}")
+
+
+@cache_app.command("clear")
+def cache_clear(area: str = typer.Argument(..., help="features, conformers, pretrained, weights or data"),
+                yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation")):
+    """Delete one area of the cache (it is rebuilt on demand: recomputed or downloaded again)."""
+    from zoo_core import cache
+
+    if area not in cache.AREAS:
+        _fail(f"unknown cache area {area!r}; one of: {', '.join(cache.AREAS)}")
+    if not yes and not typer.confirm(f"delete the cache's {area} ({cache.AREAS[area]})?"):
+        _fail("nothing deleted")
+    try:
+        removed = cache.clear(area)
+    except ZooError as error:
+        _fail(str(error))
+    typer.echo(f"removed {removed['files']} files ({_size(removed['bytes'])}) from {removed['path']}")
 
 
 def _parse_params(values: list[str] | None, what: str) -> dict[str, Any]:

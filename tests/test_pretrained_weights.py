@@ -347,3 +347,24 @@ def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
     assert {"zoo_version", "torch_version", "rdkit_version", "test_metrics"} <= set(meta)
     assert abs(meta["test_metrics"]["rmse"] - entry["metrics"]["rmse"]) <= TOLERANCE
     predict_reproduces_registry_rmse("mpnn.freesolv", tmp_path, monkeypatch, main=registry)
+
+
+def test_weight_metadata_is_read_from_the_header_and_bad_files_are_named(tmp_path):
+    """read_metadata parses the safetensors JSON header itself (no torch, no tensor loaded); a file that is not a
+    safetensors file, or one without the zoo's metadata, gets an error naming it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from zoo_core.errors import ZooError
+    from zoo_core.weights import read_metadata, safetensors_metadata
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain), metadata={"a": "1"})
+    assert safetensors_metadata(plain) == {"a": "1"}
+    with pytest.raises(ZooError, match=r"plain\.safetensors: not a zoo weight file"):
+        read_metadata(plain)
+    for name, content in (("short.bin", b"abc"), ("huge.bin", (10**12).to_bytes(8, "little") + b"{}"),
+                          ("garbage.bin", (5).to_bytes(8, "little") + b"\xff\xfe{[x")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ZooError, match=rf"{name}: not a safetensors file"):
+            safetensors_metadata(tmp_path / name)

@@ -24,12 +24,28 @@ def save_model(path: str | Path, model, spec: dict[str, Any], meta: dict[str, An
     return path
 
 
+MAX_HEADER_BYTES = 100_000_000
+
+
+def safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file, read from its JSON header: no tensor is loaded and torch
+    is not imported (the format: an 8-byte little-endian header length, then the header)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < size <= MAX_HEADER_BYTES:
+            raise ZooError(f"{path}: not a safetensors file (no valid header length)")
+        try:
+            header = json.loads(f.read(size))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ZooError(f"{path}: not a safetensors file (header: {error})") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def read_metadata(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(spec, meta) of a weight file, without loading tensors."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        raw = f.metadata() or {}
+    raw = safetensors_metadata(path)
     if "zoo_spec" not in raw:
         raise ZooError(f"{path}: not a zoo weight file (no 'zoo_spec' metadata)")
     return json.loads(raw["zoo_spec"]), json.loads(raw.get("zoo_meta", "{}"))

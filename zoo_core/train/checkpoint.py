@@ -12,11 +12,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo_core.errors import ZooError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def fingerprint(*parts: Any) -> str:
@@ -43,10 +44,9 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
 
 def checkpoint_meta(path: str | Path) -> dict[str, Any]:
     """The metadata of a checkpoint, without loading its tensors."""
-    from safetensors import safe_open
+    from zoo_core.weights import safetensors_metadata
 
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("zoo_checkpoint")
+    raw = safetensors_metadata(path).get("zoo_checkpoint")
     if raw is None:
         raise ZooError(f"{path}: not a zoo checkpoint (no 'zoo_checkpoint' metadata)")
     return json.loads(raw)

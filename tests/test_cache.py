@@ -1,0 +1,79 @@
+"""zoo_core.cache and `zoo cache`: areas and sizes, pretrained backbones and unfinished checkpoints, clearing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from zoo_cli.main import app
+from zoo_core import cache
+from zoo_core.errors import ZooError
+from zoo_core.models import build_model, model_spec
+from zoo_core.train.checkpoint import save_checkpoint
+from zoo_core.train.pretraining import _exclusive
+from zoo_core.weights import save_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A cache with featurized chunks, one finished backbone and one unfinished pretraining checkpoint."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    (tmp_path / "features" / "mrl56-v1-H").mkdir(parents=True)
+    (tmp_path / "features" / "mrl56-v1-H" / "chunk-0.safetensors").write_bytes(b"x" * 1000)
+    spec = model_spec("cigin")
+    save_model(tmp_path / "pretrained" / "aaaa.safetensors", build_model(spec), spec,
+               {"pretrainer": "3dmrl", "epochs": 10, "pretrain_pairs": 7194, "lr": 1e-4,
+                "pair_set": {"pair_set": "combisolv-product", "transductive": True}})
+    save_checkpoint(tmp_path / "pretrained" / ".bbbb.checkpoint.safetensors", {"w": torch.zeros(3)},
+                    {"fingerprint": "f", "epoch": 4, "epochs": 100, "history": []})
+    return tmp_path
+
+
+def test_usage_counts_files_and_bytes(home):
+    rows = {r["area"]: r for r in cache.usage()}
+    assert list(rows) == list(cache.AREAS)
+    assert (rows["features"]["files"], rows["features"]["bytes"]) == (1, 1000)
+    assert rows["pretrained"]["files"] == 2 and rows["weights"]["files"] == 0
+
+
+def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
+    rows = {r["key"]: r for r in cache.pretrained()}
+    assert rows["aaaa"]["status"] == "done" and rows["aaaa"]["model"] == "cigin(mpnn)"
+    assert (rows["aaaa"]["pair_set"], rows["aaaa"]["transductive"], rows["aaaa"]["epochs"], rows["aaaa"]["pairs"]) \
+        == ("combisolv-product", True, 10, 7194)
+    assert (rows["bbbb"]["status"], rows["bbbb"]["epochs_done"], rows["bbbb"]["epochs"]) == ("unfinished", 4, 100)
+
+
+def test_cache_list_reads_headers_without_torch(home):
+    code = ("import sys\nfrom zoo_cli.main import main\nsys.argv=['zoo', 'cache', 'list']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'dgl', 'rdkit') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, ZOO_HOME=str(home)))
+    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+    assert "cigin(mpnn) 3dmrl on combisolv-product, TRANSDUCTIVE: 10 epochs x 7,194 pairs" in out.stdout
+    assert "bbbb  UNFINISHED: 4/100 epochs" in out.stdout
+
+
+def test_clear_removes_one_area_and_refuses_what_it_must(home):
+    with pytest.raises(ZooError, match="unknown cache area"):
+        cache.clear("everything")
+    with _exclusive(home / "pretrained" / ".cccc.lock"):  # a pretraining in progress holds its lock
+        with pytest.raises(ZooError, match="a pretraining is running"):
+            cache.clear("pretrained")
+    assert (home / "pretrained" / "aaaa.safetensors").exists()
+    assert cache.clear("features") == {"area": "features", "path": str(home / "features"), "files": 1,
+                                       "bytes": 1000}
+    assert not (home / "features").exists() and (home / "pretrained").exists()
+    r = runner.invoke(app, ["cache", "clear", "pretrained"], input="n\n")
+    assert r.exit_code == 1 and (home / "pretrained" / "aaaa.safetensors").exists()
+    r = runner.invoke(app, ["cache", "clear", "pretrained", "--yes"])
+    assert r.exit_code == 0 and "removed 3 files" in r.stdout and not (home / "pretrained").exists()
+    r = runner.invoke(app, ["cache", "list", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["pretrained"] == []

@@ -1,0 +1,101 @@
+"""What the zoo keeps in its cache (``zoo_home()``) and clearing it: ``zoo cache list`` / ``zoo cache clear``.
+
+Every area can be rebuilt (featurization, conformers and pretraining are recomputed, downloads fetched again and
+sha256-checked), so clearing loses time, never results. Reading the cache imports no torch: backbone metadata
+comes from the safetensors headers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from zoo_core.errors import ZooError
+from zoo_core.paths import zoo_home
+
+AREAS = {
+    "features": "featurized molecules, per featurizer and hydrogen mode",
+    "conformers": "ETKDG conformers, per hydrogen mode and seed",
+    "pretrained": "pretrained backbones, and checkpoints of unfinished pretraining",
+    "weights": "downloaded model weights (sha256-verified)",
+    "data": "fetched and unpacked dataset files (sha256-verified)",
+}
+CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+
+
+def usage(home: Path | None = None) -> list[dict[str, Any]]:
+    """One row per area: name, path, files, bytes, description."""
+    home = home or zoo_home()
+    rows = []
+    for area, description in AREAS.items():
+        files = _files(home / area)
+        rows.append({"area": area, "path": str(home / area), "files": len(files),
+                     "bytes": sum(p.stat().st_size for p in files), "description": description})
+    return rows
+
+
+def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
+    """The cached backbones (model, pretrainer, pair set, budget) and the unfinished pretraining checkpoints
+    (epochs done), newest first."""
+    from zoo_core.train.checkpoint import checkpoint_meta
+    from zoo_core.weights import read_metadata
+
+    folder = (home or zoo_home()) / "pretrained"
+    rows = []
+    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob(f".*{CHECKPOINT_SUFFIX}")):
+        row: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size,
+                               "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))}
+        try:
+            if path.name.endswith(CHECKPOINT_SUFFIX):
+                meta = checkpoint_meta(path)
+                row.update(status="unfinished", key=path.name[1:-len(CHECKPOINT_SUFFIX)],
+                           epochs_done=meta.get("epoch"), epochs=meta.get("epochs"))
+            else:
+                spec, meta = read_metadata(path)
+                pair_set = meta.get("pair_set") or {}
+                row.update(status="done", key=path.stem, model=f"{spec.get('pair_model')}({spec.get('encoder')})",
+                           pretrainer=meta.get("pretrainer"), pair_set=pair_set.get("pair_set"),
+                           transductive=pair_set.get("transductive"), epochs=meta.get("epochs"),
+                           pairs=meta.get("pretrain_pairs"), lr=meta.get("lr"), seconds=meta.get("seconds"))
+        except ZooError as error:
+            row.update(status="unreadable", key=path.stem, error=str(error))
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["modified"], reverse=True)
+
+
+def _busy_locks(folder: Path) -> list[Path]:
+    """Lock files of ``folder`` that another process holds (a pretraining in progress)."""
+    busy = []
+    for lock in folder.glob(".*.lock"):
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            busy.append(lock)
+        finally:
+            os.close(fd)
+    return busy
+
+
+def clear(area: str, home: Path | None = None) -> dict[str, Any]:
+    """Delete one area of the cache; returns what was removed (files, bytes). Refuses an unknown area and, for
+    ``pretrained``, an area where a pretraining holds its lock."""
+    if area not in AREAS:
+        raise ZooError(f"unknown cache area {area!r}; one of: {', '.join(AREAS)}")
+    folder = (home or zoo_home()) / area
+    busy = _busy_locks(folder) if folder.is_dir() else []
+    if busy:
+        raise ZooError(f"{folder}: a pretraining is running (lock held on {busy[0].name}); clear it afterwards")
+    files = _files(folder)
+    removed = {"area": area, "path": str(folder), "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    return removed
