@@ -237,8 +237,8 @@ def _size(n: int) -> str:
 
 @cache_app.command("list")
 def cache_list(as_json: bool = typer.Option(False, "--json")):
-    """Each cache area with its size, then the pretrained backbones (model, pair set, budget) and unfinished
-    pretraining checkpoints."""
+    """Each cache area with its size, then the pretrained backbones (model, pair set, budget) and pretraining
+    checkpoints."""
     from zoo_core import cache
     from zoo_core.paths import zoo_home
 
@@ -254,7 +254,10 @@ def cache_list(as_json: bool = typer.Option(False, "--json")):
     for b in backbones:
         if b["status"] == "unfinished":
             typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs "
-                       f"(the same command resumes it)  {b['modified']}")
+                       f"(the same command resumes it)  {_size(b['bytes'])}  {b['modified']}")
+        elif b["status"] == "checkpoint":
+            typer.echo(f"  {b['key']}  checkpoint after {b['epochs_done']} epochs (a longer run of the same settings "
+                       f"continues from it)  {_size(b['bytes'])}  {b['modified']}")
         elif b["status"] == "unreadable":
             typer.echo(f"  {b['key']}  UNREADABLE: {b['error']}")
         else:

@@ -1,4 +1,4 @@
-"""zoo_core.cache and `zoo cache`: areas and sizes, pretrained backbones and unfinished checkpoints, clearing."""
+"""zoo_core.cache and `zoo cache`: areas and sizes, pretrained backbones and checkpoints, clearing."""
 
 import json
 import os
@@ -22,7 +22,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A cache with featurized chunks, one finished backbone and one unfinished pretraining checkpoint."""
+    """A cache with featurized chunks, one finished backbone, an unfinished pretraining checkpoint and
+    a finished one."""
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     (tmp_path / "features" / "mrl56-v1-H").mkdir(parents=True)
     (tmp_path / "features" / "mrl56-v1-H" / "chunk-0.safetensors").write_bytes(b"x" * 1000)
@@ -32,6 +33,8 @@ def home(tmp_path, monkeypatch):
                 "pair_set": {"pair_set": "combisolv-product", "transductive": True}})
     save_checkpoint(tmp_path / "pretrained" / ".bbbb.checkpoint.safetensors", {"w": torch.zeros(3)},
                     {"fingerprint": "f", "epoch": 4, "epochs": 100, "history": []})
+    save_checkpoint(tmp_path / "pretrained" / ".dddd.checkpoint.safetensors", {"w": torch.zeros(3)},
+                    {"fingerprint": "g", "epoch": 10, "epochs": 10, "history": []})
     return tmp_path
 
 
@@ -39,7 +42,7 @@ def test_usage_counts_files_and_bytes(home):
     rows = {r["area"]: r for r in cache.usage()}
     assert list(rows) == list(cache.AREAS)
     assert (rows["features"]["files"], rows["features"]["bytes"]) == (1, 1000)
-    assert rows["pretrained"]["files"] == 2 and rows["weights"]["files"] == 0
+    assert rows["pretrained"]["files"] == 3 and rows["weights"]["files"] == 0
 
 
 def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
@@ -48,6 +51,7 @@ def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
     assert (rows["aaaa"]["pair_set"], rows["aaaa"]["transductive"], rows["aaaa"]["epochs"], rows["aaaa"]["pairs"]) \
         == ("combisolv-product", True, 10, 7194)
     assert (rows["bbbb"]["status"], rows["bbbb"]["epochs_done"], rows["bbbb"]["epochs"]) == ("unfinished", 4, 100)
+    assert (rows["dddd"]["status"], rows["dddd"]["epochs_done"]) == ("checkpoint", 10)  # finished: extendable
 
 
 def test_cache_list_reads_headers_without_torch(home):
@@ -59,6 +63,7 @@ def test_cache_list_reads_headers_without_torch(home):
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
     assert "cigin(mpnn) 3dmrl on combisolv-product, TRANSDUCTIVE: 10 epochs x 7,194 pairs" in out.stdout
     assert "bbbb  UNFINISHED: 4/100 epochs" in out.stdout
+    assert "dddd  checkpoint after 10 epochs (a longer run of the same settings continues from it)" in out.stdout
 
 
 def test_clear_removes_one_area_and_refuses_what_it_must(home):
@@ -74,6 +79,6 @@ def test_clear_removes_one_area_and_refuses_what_it_must(home):
     r = runner.invoke(app, ["cache", "clear", "pretrained"], input="n\n")
     assert r.exit_code == 1 and (home / "pretrained" / "aaaa.safetensors").exists()
     r = runner.invoke(app, ["cache", "clear", "pretrained", "--yes"])
-    assert r.exit_code == 0 and "removed 3 files" in r.stdout and not (home / "pretrained").exists()
+    assert r.exit_code == 0 and "removed 4 files" in r.stdout and not (home / "pretrained").exists()
     r = runner.invoke(app, ["cache", "list", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["pretrained"] == []

@@ -20,7 +20,7 @@ from zoo_core.paths import zoo_home
 AREAS = {
     "features": "featurized molecules, per featurizer and hydrogen mode",
     "conformers": "ETKDG conformers, per hydrogen mode and seed",
-    "pretrained": "pretrained backbones, and checkpoints of unfinished pretraining",
+    "pretrained": "pretrained backbones and pretraining checkpoints (to resume or extend a run)",
     "weights": "downloaded model weights (sha256-verified)",
     "data": "fetched and unpacked dataset files (sha256-verified)",
 }
@@ -43,8 +43,9 @@ def usage(home: Path | None = None) -> list[dict[str, Any]]:
 
 
 def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
-    """The cached backbones (model, pretrainer, pair set, budget) and the unfinished pretraining checkpoints
-    (epochs done), newest first."""
+    """The cached backbones (model, pretrainer, pair set, budget) and the pretraining checkpoints, newest first: status
+    ``unfinished`` (the run that wrote it stopped early) or ``checkpoint`` (it finished; a longer run of the same
+    settings continues from it)."""
     from zoo_core.train.checkpoint import checkpoint_meta
     from zoo_core.weights import read_metadata
 
@@ -56,8 +57,9 @@ def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
         try:
             if path.name.endswith(CHECKPOINT_SUFFIX):
                 meta = checkpoint_meta(path)
-                row.update(status="unfinished", key=path.name[1:-len(CHECKPOINT_SUFFIX)],
-                           epochs_done=meta.get("epoch"), epochs=meta.get("epochs"))
+                done, asked = meta.get("epoch"), meta.get("epochs")
+                row.update(status="unfinished" if done != asked else "checkpoint",
+                           key=path.name[1:-len(CHECKPOINT_SUFFIX)], epochs_done=done, epochs=asked)
             else:
                 spec, meta = read_metadata(path)
                 pair_set = meta.get("pair_set") or {}

@@ -11,10 +11,14 @@ Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``,
 pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
 a second run on the same data reuses them instead of pretraining again. A lock file per key makes concurrent
 processes (benchmark workers) wait for one pretraining instead of repeating it. The weight file's metadata
-records the pair set (name, builder, transductive flag, ratio, pairs) and the budget. A pretrainer whose
-``pretrain`` accepts ``checkpoint`` keeps its state in ``ZOO_HOME/pretrained/.<key>.checkpoint.safetensors`` after
-every epoch: an interrupted pretraining resumes there when the same command runs again, and the file is removed
-once the backbone is saved.
+records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
+
+A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch in
+``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the cache key without the epoch
+count. An interrupted pretraining resumes there when the same command runs again; the checkpoint stays after the
+backbone is saved, so a later run with the same settings and more epochs continues from it instead of starting
+over (the epochs already done are the same either way: rows and geometry are drawn from (seed, epoch, row) and
+nothing depends on the total). A run asking for fewer epochs than the checkpoint holds pretrains from scratch.
 """
 
 from __future__ import annotations
@@ -79,8 +83,10 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     params = {**entry.params, **(params or {})}
     set_name = (pair_set or {}).get("pair_set")
     key = _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
+    run_key = _key(spec, pretrainer, params, pairs, None, batch_size, lr, seed, set_name)  # any number of epochs
     path = zoo_home() / "pretrained" / f"{key}.safetensors"
-    with _exclusive(path.with_name(f".{key}.lock")):
+    checkpoint = path.with_name(f".{run_key}.checkpoint.safetensors")
+    with _exclusive(path.with_name(f".{run_key}.lock")):
         reused = path.exists()
         if reused:
             log(f"zoo: reusing pretrained backbone {path}", quiet)
@@ -97,25 +103,26 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
                 kwargs["meta"] = {"pair_set": pair_set}
             if "log" in accepted:
                 kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
-            checkpoint = path.with_name(f".{key}.checkpoint.safetensors")
-            if "checkpoint" in accepted:
+            done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
+            if "checkpoint" in accepted and done <= epochs:
                 kwargs["checkpoint"] = str(checkpoint)
-                if checkpoint.exists():
-                    log(f"zoo: resuming pretraining after epoch {_checkpoint_epoch(checkpoint)}/{epochs} "
-                        f"({checkpoint})", quiet)
+                if done:
+                    log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
+            elif done:
+                log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
+                    f"scratch without it", quiet)
             try:
                 cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
                              params=params, progress=not quiet, **kwargs)
                 tmp.replace(path)
             except BaseException:
-                if checkpoint.exists():
+                if "checkpoint" in kwargs and checkpoint.exists():
                     log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
                         f"command resumes it from {checkpoint}", quiet)
                 raise
             finally:
                 if tmp.exists():
                     tmp.unlink()
-            checkpoint.unlink(missing_ok=True)
             log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
             confs = _metadata(path).get("conformers")
             if confs:

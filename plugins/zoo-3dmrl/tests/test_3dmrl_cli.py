@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import torch
 from typer.testing import CliRunner
 
 from zoo_cli.main import app
@@ -93,9 +94,12 @@ def test_pretrain_command_weights_load_into_run(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "pretrained for cigin(mpnn)" in r.stderr
 
 
-def test_interrupted_zoo_pretrain_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+def test_interrupted_zoo_pretrain_resumes_and_a_longer_run_extends(tmp_path, monkeypatch):
     """Stopped after epoch 1 of 2, `zoo pretrain` says where it stopped; the same command resumes at epoch 2 (not
-    epoch 1) and removes the checkpoint once the backbone is cached."""
+    epoch 1). The checkpoint stays, so a 3-epoch run of the same settings only trains epoch 3, and its backbone
+    equals a 3-epoch run from scratch."""
+    from safetensors.torch import load_file
+
     from zoo_core.train import pretraining
 
     class Stop(Exception):
@@ -109,19 +113,32 @@ def test_interrupted_zoo_pretrain_resumes_from_its_checkpoint(tmp_path, monkeypa
         return real_line(record, epochs)
 
     csv = _tiny_csv(tmp_path)
-    args = ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split", "--dataset", str(csv),
-            "--folds", "2", "--epochs", "2", "--output", str(tmp_path / "pre"), "--json"]
+
+    def args(epochs, out):
+        return ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split", "--dataset",
+                str(csv), "--folds", "2", "--epochs", str(epochs), "--output", str(tmp_path / out), "--json"]
+
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(pretraining, "_epoch_line", stop_at_first_epoch)
-    first = runner.invoke(app, args)
+    first = runner.invoke(app, args(2, "a"))
     assert isinstance(first.exception, Stop)
     assert "pretraining stopped after epoch 1/2; the same command resumes it" in first.stderr
     checkpoints = list((tmp_path / "home" / "pretrained").glob(".*.checkpoint.safetensors"))
     assert len(checkpoints) == 1
     monkeypatch.setattr(pretraining, "_epoch_line", real_line)
-    second = runner.invoke(app, args)
+    second = runner.invoke(app, args(2, "a"))
     assert second.exit_code == 0, second.output
-    assert "resuming pretraining after epoch 1/2" in second.stderr
+    assert "continuing pretraining after epoch 1/2" in second.stderr
     assert "pretraining epoch 2/2" in second.stderr and "pretraining epoch 1/2" not in second.stderr
-    assert not checkpoints[0].exists()
-    assert json.loads(second.stdout)["reused"] is False
+    assert json.loads(second.stdout)["reused"] is False and checkpoints[0].exists()
+    longer = runner.invoke(app, args(3, "b"))
+    assert longer.exit_code == 0, longer.output
+    assert "continuing pretraining after epoch 2/3" in longer.stderr
+    assert "pretraining epoch 3/3" in longer.stderr and "pretraining epoch 2/3" not in longer.stderr
+    extended = load_file(json.loads(longer.stdout)["weights"])
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "fresh-home"))
+    scratch = runner.invoke(app, args(3, "c"))
+    assert scratch.exit_code == 0 and "continuing" not in scratch.stderr
+    fresh = load_file(json.loads(scratch.stdout)["weights"])
+    assert extended.keys() == fresh.keys()
+    assert all(torch.allclose(extended[k], fresh[k], atol=1e-6) for k in fresh)
