@@ -44,19 +44,32 @@ def _notes(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def _table_head(title: str, intro: str, columns: list[str]) -> list[str]:
+    """A section's title, its explanatory paragraph and the table's header rows."""
+    return [f"## {title}\n", intro + "\n", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _footer(records: list[dict]) -> list[str]:
+    """What closes every section: a blank line, the records' notes, and each command with its machine and date."""
+    lines = ["", *_notes(records), "Commands, machines and dates:\n"]
+    lines += [f"- `{cmd}` — {mach}, {date}"
+              for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records})]
+    return lines + [""]
+
+
 def _pretraining_section(records: list[dict]) -> list[str]:
     """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
-    out = ["## Pretraining: without vs with (RMSE, lower is better)\n",
-           "Both arms ran in one invocation on the same folds and seeds (`python bench/run_bench.py pretraining`). "
-           "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
-           "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
-           "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
-           "arm's jobs of their wall time, one torch thread each (pretraining included, unless an earlier run made the "
-           "backbone; the budget column gives each backbone's own pretraining time).\n",
-           "| model | pretrainer | dataset | ours without | ours with | ours improvement | paper without | "
-           "paper with | paper improvement | pair set | pretraining budget | fine-tuning epochs (patience) | "
-           "folds × repeats | CPU s without / with | record |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = _table_head(
+        "Pretraining: without vs with (RMSE, lower is better)",
+        "Both arms ran in one invocation on the same folds and seeds (`python bench/run_bench.py pretraining`). "
+        "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
+        "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
+        "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
+        "arm's jobs of their wall time, one torch thread each (pretraining included, unless an earlier run made the "
+        "backbone; the budget column gives each backbone's own pretraining time).",
+        ["model", "pretrainer", "dataset", "ours without", "ours with", "ours improvement", "paper without",
+         "paper with", "paper improvement", "pair set", "pretraining budget", "fine-tuning epochs (patience)",
+         "folds × repeats", "CPU s without / with", "record"])
     for r in records:
         wo, wi = r["without"], r["with"]
         pw, pp = r.get("paper_without"), r.get("paper_with")
@@ -73,26 +86,20 @@ def _pretraining_section(records: list[dict]) -> list[str]:
                    f"{_fmt(pp[0]) + ' ± ' + _fmt(pp[1]) if pp else '—'} | {_pct(r.get('paper_improvement_pct'))} | "
                    f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}) | {folds} × {r['repeats']} | "
                    f"{_fmt(wo.get('cpu_seconds'), 0)} / {_fmt(wi.get('cpu_seconds'), 0)} | `{r['_file']}` |")
-    out.append("")
-    out.extend(_notes(records))
-    out.append("Commands, machines and dates:\n")
-    for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records}):
-        out.append(f"- `{cmd}` — {mach}, {date}")
-    out.append("")
-    return out
+    return out + _footer(records)
 
 
 def _probe_section(records: list[dict]) -> list[str]:
     """The `probe` records: ridge on frozen embeddings, pretrained backbone vs the same architecture at random init."""
-    out = ["## Linear probe of pretrained backbones (RMSE, lower is better)\n",
-           "What pretraining taught, without fine-tuning (`python bench/run_bench.py probe`): ridge regression on the "
-           "frozen pair embeddings of a pretrained backbone and of the same architecture at random initialisation, on "
-           "the same mi5fold folds (seed 0; λ chosen on validation, test RMSE at that λ, mean over 5 folds), both in "
-           "one run. `pair_emb` is the readout the prediction head reads; `z` its projection, the space 3DMRL's "
-           "contrastive loss shapes. Improvement = (random − pretrained) / random.\n",
-           "| backbone | dataset | pretraining | loss first → last | space (dims) | random init | pretrained | "
-           "improvement | record |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = _table_head(
+        "Linear probe of pretrained backbones (RMSE, lower is better)",
+        "What pretraining taught, without fine-tuning (`python bench/run_bench.py probe`): ridge regression on the "
+        "frozen pair embeddings of a pretrained backbone and of the same architecture at random initialisation, on "
+        "the same mi5fold folds (seed 0; λ chosen on validation, test RMSE at that λ, mean over 5 folds), both in "
+        "one run. `pair_emb` is the readout the prediction head reads; `z` its projection, the space 3DMRL's "
+        "contrastive loss shapes. Improvement = (random − pretrained) / random.",
+        ["backbone", "dataset", "pretraining", "loss first → last", "space (dims)", "random init", "pretrained",
+         "improvement", "record"])
     for r in records:
         pair_set = f"`{r.get('pair_set')}`" + (" (**TRANSDUCTIVE**)" if r.get("transductive") else "")
         budget = (f"{r.get('pretrainer')}, {pair_set}, {r.get('pretrain_epochs')} epochs × "
@@ -103,13 +110,7 @@ def _probe_section(records: list[dict]) -> list[str]:
             out.append(f"| {r['model']} `{r['backbone'][:12]}…` | {r['dataset']} | {budget} | {loss} | "
                        f"`{space}` ({v['dims']}) | {_fmt(v['random init']['mean'])} | {_fmt(v['pretrained']['mean'])} | "
                        f"{_pct(v['improvement_pct'])} | `{r['_file']}` |")
-    out.append("")
-    out.extend(_notes(records))
-    out.append("Commands, machines and dates:\n")
-    for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in records}):
-        out.append(f"- `{cmd}` — {mach}, {date}")
-    out.append("")
-    return out
+    return out + _footer(records)
 
 
 def render_markdown(results_dir: Path) -> str:
@@ -141,12 +142,7 @@ def render_markdown(results_dir: Path) -> str:
                        f"{_mean_std(r, r['repeats'])} | {_fmt(pm)} ± {_fmt(ps)} | {rel} | {ok10} | {ok1s} | {r['folds']} × "
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
-        out.append("")
-        out.extend(_notes(accuracy))
-        out.append("Commands, machines and dates:\n")
-        for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in accuracy}):
-            out.append(f"- `{cmd}` — {mach}, {date}")
-        out.append("")
+        out.extend(_footer(accuracy))
     if pretraining:
         out.extend(_pretraining_section(pretraining))
     if probes:
@@ -163,10 +159,5 @@ def render_markdown(results_dir: Path) -> str:
             out.append(f"| {r['figure']} | {r.get('model') or '—'} | {r['dataset']} | {_fmt(r['value'], 2)} | "
                        f"{r['unit']} | {_fmt(orig, 2) if orig else '—'} | {ratio} | {r.get('settings', '—')} | "
                        f"`{r['_file']}` |")
-        out.append("")
-        out.extend(_notes(throughput))
-        out.append("Commands, machines and dates:\n")
-        for cmd, mach, date in sorted({(r["command"], r["machine"], r["date"]) for r in throughput}):
-            out.append(f"- `{cmd}` — {mach}, {date}")
-        out.append("")
+        out.extend(_footer(throughput))
     return "\n".join(out)
