@@ -12,7 +12,8 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
 
 Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
 repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
-each); results are identical to a sequential run because every fold is seeded by (repeat, fold). A cell keeps its
+each; all cells of one command share the pool, so list several models or datasets in one command to keep every
+worker busy); results are identical to a sequential run because every fold is seeded by (repeat, fold). A cell keeps its
 finished folds in bench/results/.partial-<name>-<model>-<dataset>.json, so rerunning an interrupted command resumes
 it instead of starting over.
 """
@@ -64,6 +65,9 @@ def _fold_job(args: tuple) -> dict:
 
 
 def accuracy(args) -> None:
+    """Every (model, dataset) cell's fold jobs go to ONE worker pool, cell after cell, so no worker idles while
+    another cell still has folds to run (5 folds on 2 workers would leave one idle for the last fold). A cell's
+    record is written as soon as its last fold finishes; its ``wall_seconds`` run from the command's start."""
     import numpy as np
 
     from targets import PAPER_RMSE
@@ -71,32 +75,38 @@ def accuracy(args) -> None:
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
     out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
-    records = []
-    for dataset in datasets:
-        for model in models:
-            encoder, _, pair_model = model.partition("@")
-            jobs = [(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, out)
-                    for r in range(args.repeats) for k in range(5)]
-            t0 = time.time()
-            folds = _run_folds(jobs, args.workers, RESULTS / f".partial-{args.name}-{model}-{dataset}.json")
-            per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
-                          for r in range(args.repeats)]
-            paper = PAPER_RMSE.get(model, {}).get(dataset)
-            rec = {"model": model, "pretrainer": None, "dataset": dataset, "metric": "rmse",
-                   "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
-                   "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
-                   "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
-                   "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
-                   "wall_seconds": round(time.time() - t0, 1),
-                   "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
-                              f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}",
-                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
-                   **({"note": args.note} if args.note else {})}
-            records.append(rec)
-            print(f"{model:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
-                  + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]",
-                  flush=True)
-            _save(args.name, records)
+    cells = [(model, dataset) for dataset in datasets for model in models]
+    records: dict[tuple[str, str], dict] = {}
+    t0 = time.time()
+
+    def cell_done(index: int, folds: list[dict]) -> None:
+        model, dataset = cells[index]
+        per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
+                      for r in range(args.repeats)]
+        paper = PAPER_RMSE.get(model, {}).get(dataset)
+        rec = {"model": model, "pretrainer": None, "dataset": dataset, "metric": "rmse",
+               "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
+               "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
+               "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
+               "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
+               "wall_seconds": round(time.time() - t0, 1),
+               "fold_seconds": round(sum(f["seconds"] for f in folds), 1),
+               "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
+                          f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}",
+               "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
+               **({"note": args.note} if args.note else {})}
+        records[cells[index]] = rec
+        print(f"{model:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
+              + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]", flush=True)
+        _save(args.name, [records[c] for c in cells if c in records])
+
+    jobs = []
+    for model, dataset in cells:
+        encoder, _, pair_model = model.partition("@")
+        jobs.append([(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, out)
+                     for r in range(args.repeats) for k in range(5)])
+    partials = [RESULTS / f".partial-{args.name}-{model}-{dataset}.json" for model, dataset in cells]
+    _run_cells(jobs, partials, args.workers, cell_done)
 
 
 class FinishedFolds:
@@ -130,15 +140,28 @@ class FinishedFolds:
         return out
 
 
-def _run_folds(jobs: list, workers: int, partial: Path) -> list:
-    """Run fold jobs (tuples whose last item is the scratch folder) in parallel, resumably."""
-    finished = FinishedFolds(partial, scratch_key=-1)
-    todo = finished.pending(jobs)
+def _run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:
+    """Run the fold jobs of several cells (tuples whose last item is the scratch folder) in one process pool,
+    resumably (one :class:`FinishedFolds` file per cell); ``cell_done(index, folds)`` is called once per cell, in the
+    order its last fold finishes, with its folds in job order."""
+    job_fn = job_fn or _fold_job
+    finished = [FinishedFolds(path, scratch_key=-1) for path in partials]
+    left = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_fold_job, j): j for j in todo}
+        futures = {}
+        for index, jobs in enumerate(cells):
+            todo = finished[index].pending(jobs)
+            left.append(len(todo))
+            futures.update({pool.submit(job_fn, job): (index, job) for job in todo})
+        for index, jobs in enumerate(cells):
+            if not left[index]:
+                cell_done(index, finished[index].complete(jobs))
         for fut in as_completed(futures):
-            finished.add(futures[fut], fut.result())
-    return finished.complete(jobs)
+            index, job = futures[fut]
+            finished[index].add(job, fut.result())
+            left[index] -= 1
+            if not left[index]:
+                cell_done(index, finished[index].complete(cells[index]))
 
 
 def _save(name: str, records: list) -> None:

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -48,20 +50,32 @@ def test_pretraining_records_render_side_by_side(tmp_path):
     assert "| 3DMRL pretraining pairs/s | cigin | compsol | 12.50 | pairs/s |" in text
 
 
-def test_an_interrupted_cell_resumes_from_its_finished_folds(tmp_path):
-    """run_bench keeps finished folds in a hidden partial file; a rerun takes them from there instead of
-    training them again, removes the file when the cell is complete, and render never reads it."""
+def _fake_fold(job):
+    """Stands in for a training fold (run in a worker process): RMSE = 0.1 x (fold + 1)."""
+    return {"repeat": job[3], "fold": job[4], "test": {"rmse": 0.1 * (job[4] + 1)}}
+
+
+def test_cells_share_one_pool_and_resume_from_their_finished_folds(tmp_path):
+    """run_bench keeps finished folds in a hidden partial file per cell; a rerun takes them from there instead of
+    training them again, runs only the missing folds (all cells in one pool), reports each cell once with its folds
+    in job order, removes the files when the cells are complete, and render never reads them."""
     import run_bench
 
-    jobs = [("cigin", None, "abraham", 0, k, 300, 50, f"/tmp/scratch-{k}") for k in range(2)]
-    partial = tmp_path / ".partial-x-cigin-abraham.json"
-    finished = {json.dumps(list(job[:-1])): {"repeat": 0, "fold": job[4], "test": {"rmse": 0.4 + job[4]}}
-                for job in jobs}
-    partial.write_text(json.dumps(finished))
+    def jobs(dataset):
+        return [("cigin", None, dataset, 0, k, 300, 50, f"/tmp/scratch-{k}") for k in range(3)]
+
+    cells = [jobs("abraham"), jobs("compsol")]
+    partials = [tmp_path / ".partial-x-cigin-abraham.json", tmp_path / ".partial-x-cigin-compsol.json"]
+    partials[0].write_text(json.dumps({json.dumps(list(j[:-1])): {"repeat": 0, "fold": j[4], "test": {"rmse": 9.0}}
+                                       for j in cells[0]}))       # abraham: every fold already finished
+    partials[1].write_text(json.dumps({json.dumps(list(cells[1][1][:-1])): {"repeat": 0, "fold": 1,
+                                                                            "test": {"rmse": 7.0}}}))  # one of three
     assert render_markdown(tmp_path).count("abraham") == 0
-    folds = run_bench._run_folds(jobs, workers=1, partial=partial)
-    assert [f["test"]["rmse"] for f in folds] == [0.4, 1.4]
-    assert not partial.exists()
+    done = []
+    run_bench._run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.append(
+        (i, [f["test"]["rmse"] for f in folds])), job_fn=_fake_fold)
+    assert done == [(0, [9.0, 9.0, 9.0]), (1, [0.1, 7.0, pytest.approx(0.3)])]
+    assert not any(p.exists() for p in partials)
 
 
 def test_finished_folds_of_dict_jobs_ignore_the_scratch_folder(tmp_path):
