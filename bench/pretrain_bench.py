@@ -357,11 +357,13 @@ def ridge_probe(x, y, folds, lambdas=PROBE_LAMBDAS) -> dict:
         def rmse(w, rows):
             return float(np.sqrt(np.mean(((x[rows] - mu) / sd @ w + y_mean - y[rows]) ** 2)))
 
-        fits = [(rmse(w, valid), lam, w) for lam in lambdas
-                for w in [np.linalg.solve(gram + lam * np.eye(len(gram)), rhs)]]
-        _, lam, w = min(fits, key=lambda f: f[0])
-        tests.append(rmse(w, test))
-        chosen.append(lam)
+        best = None  # (validation RMSE, λ, weights)
+        for lam in lambdas:
+            w = np.linalg.solve(gram + lam * np.eye(len(gram)), rhs)
+            if best is None or rmse(w, valid) < best[0]:
+                best = (rmse(w, valid), lam, w)
+        tests.append(rmse(best[2], test))
+        chosen.append(best[1])
     return {"mean": float(np.mean(tests)), "folds": tests, "lambda": chosen}
 
 

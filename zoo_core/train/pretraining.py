@@ -9,8 +9,9 @@ seeded subsample ratio.
 
 Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``, keyed by the model spec, the
 pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
-a second run on the same data reuses them instead of pretraining again. A lock file per key makes concurrent
-processes (benchmark workers) wait for one pretraining instead of repeating it. The weight file's metadata
+a second run on the same data reuses them instead of pretraining again. A lock file per run key (the key without
+the epoch count, below) makes concurrent processes (benchmark workers) wait for one pretraining instead of
+repeating it, and keeps two runs from writing one checkpoint. The weight file's metadata
 records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
 
 A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch in

@@ -336,8 +336,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
 
     ``checkpoint``: a file updated after every epoch with the backbone, SchNet, force head, Adam moments, torch's
     RNG state and the history (zoo_core.train.checkpoint). If it exists when the call starts, training continues
-    after its last epoch, and the result equals an uninterrupted run's. The file is left in place; the caller
-    removes it once the backbone is saved.
+    after its last epoch, and the result equals an uninterrupted run's (also when it was written by a shorter run of
+    the same settings: nothing depends on ``epochs``). The file is left in place.
     """
     from zoo_core.models import build_model
     from zoo_core.train.checkpoint import (fingerprint, load_checkpoint, save_checkpoint, under_prefix,
