@@ -20,6 +20,7 @@ seconds of each arm (sum of its jobs' wall time; one thread each).
 ``probe``: a cheap look at what pretraining taught, without fine-tuning: ridge regression on the frozen pair
 embeddings of a pretrained backbone and of the same architecture at random initialisation, over the same mi5fold
 folds (λ chosen on validation, test RMSE at that λ), for the readout (``pair_emb``) and the contrastive space (``z``).
+A pretraining checkpoint can stand in for a backbone, to probe a long pretraining on the way.
 
 ``pretrain-throughput``: conformer generation rate (cold cache, N worker processes), 3DMRL pretraining pairs/s for
 CIGIN on CompSol pairs (conformers cached), and the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on
@@ -66,7 +67,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--reuse-epochs", type=int, default=2)
     t.add_argument("--name", default="pretrain-throughput")
     q = sub.add_parser("probe", help="ridge probes on frozen embeddings: pretrained backbone vs random init")
-    q.add_argument("--backbones", required=True, help="backbone .safetensors files (zoo pretrain), comma-separated")
+    q.add_argument("--backbones", required=True,
+                   help="backbone .safetensors files (zoo pretrain) or pretraining checkpoints, comma-separated")
     q.add_argument("--datasets", default="freesolv,compsol,abraham")
     q.add_argument("--seed", type=int, default=0, help="torch seed of the random-init arm")
     q.add_argument("--threads", type=int, default=1)
@@ -383,6 +385,29 @@ def _embeddings(model, data) -> dict:
     return {"pair_emb": np.concatenate(emb), "z": np.concatenate(z)}
 
 
+def load_backbone(path: str):
+    """(model, spec, meta) of a backbone file, or of the backbone inside a pretraining checkpoint
+    (``.<key>.checkpoint.safetensors``: its epochs so far, so a long pretraining can be probed on the way)."""
+    from safetensors.torch import load_file
+
+    from zoo_core.models import build_model
+    from zoo_core.train.checkpoint import checkpoint_meta, under_prefix
+    from zoo_core.weights import load_model
+
+    if not path.endswith(".checkpoint.safetensors"):
+        return load_model(path)
+    info = checkpoint_meta(path)
+    if "spec" not in info:
+        raise SystemExit(f"{path}: this checkpoint predates stored model specs; probe a backbone file instead")
+    model = build_model(info["spec"])
+    model.load_state_dict(under_prefix("model", load_file(path)))
+    model.eval()
+    history = info["history"]
+    return model, info["spec"], {**info.get("meta", {}), "pretrainer": "3dmrl", "epochs": info["epoch"],
+                                 "history": history, "lr": info.get("lr"),
+                                 "pretrain_pairs": history[0].get("pairs") if history else None}
+
+
 def probe(args) -> None:
     """For each backbone file and dataset: ridge probes on the frozen embeddings of the pretrained backbone and of the
     same architecture at random initialisation (seeded), over the same folds, in one run."""
@@ -396,12 +421,11 @@ def probe(args) -> None:
     from zoo_core.data.splits import make_splits
     from zoo_core.models import build_model
     from zoo_core.registry import get_registry
-    from zoo_core.weights import load_model
 
     date, mach = time.strftime("%Y-%m-%d"), machine()
     records = []
     for path in [b.strip() for b in args.backbones.split(",")]:
-        pretrained, spec, meta = load_model(path)
+        pretrained, spec, meta = load_backbone(path)
         torch.manual_seed(args.seed)
         random_init = build_model(spec)
         history = meta.get("history") or []

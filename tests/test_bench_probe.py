@@ -64,3 +64,25 @@ def test_probe_records_render_their_own_section(tmp_path):
     assert first[3] == "6.43 → 2.58" and first[4] == "`pair_emb` (448)" and first[5:8] == ["1.000", "0.900", "+10.0 %"]
     assert rows[1].split("|")[8].strip() == "-10.0 %"
     assert "## Accuracy" not in text  # a probe record is not an accuracy row
+
+
+def test_a_pretraining_checkpoint_probes_as_its_backbone(tmp_path):
+    """load_backbone reads the backbone inside a checkpoint (spec, pair-set meta and epochs from its metadata):
+    after the last epoch it is the saved backbone, weight for weight."""
+    import torch
+
+    from pretrain_bench import load_backbone
+    from zoo_core.models import model_spec
+    from zoo_core.plugins import get_catalog
+    from zoo_core.testing import PAIRS
+
+    spec = model_spec("cigin")
+    get_catalog().get("pretrainers", "3dmrl").load().pretrain(spec, PAIRS, epochs=1, batch_size=4, lr=1e-3, seed=0, out=str(tmp_path / "b.safetensors"),
+             params={"n_interactions": 2}, workers=1, progress=False, meta={"pair_set": {"pair_set": "tiny"}},
+             checkpoint=str(tmp_path / ".k.checkpoint.safetensors"))
+    saved, spec_b, meta_b = load_backbone(str(tmp_path / "b.safetensors"))
+    inner, spec_c, meta_c = load_backbone(str(tmp_path / ".k.checkpoint.safetensors"))
+    assert spec_c == spec_b == spec
+    assert (meta_c["epochs"], meta_c["pretrain_pairs"], meta_c["lr"], meta_c["pair_set"]) == \
+        (1, len(PAIRS), 1e-3, {"pair_set": "tiny"})
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), inner.state_dict().values()))

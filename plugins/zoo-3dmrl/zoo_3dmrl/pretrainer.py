@@ -334,8 +334,9 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     (zoo_core.weights.save_model; metadata ``pretrainer: 3dmrl``, the budget, the role order and ``meta``, e.g. the
     pair set). ``log(dict)`` is called after each epoch.
 
-    ``checkpoint``: a file updated after every epoch with the backbone, SchNet, force head, Adam moments, torch's
-    RNG state and the history (zoo_core.train.checkpoint). If it exists when the call starts, training continues
+    ``checkpoint``: a file updated after every epoch with the backbone (``model.*``), SchNet and force head
+    (``aux.*``), Adam moments, torch's RNG state, the history, the model spec and ``meta``
+    (zoo_core.train.checkpoint). If it exists when the call starts, training continues
     after its last epoch, and the result equals an uninterrupted run's (also when it was written by a shorter run of
     the same settings: nothing depends on ``epochs``). The file is left in place.
     """
@@ -391,7 +392,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
                                          **with_prefix("aux", aux.state_dict()),
                                          **with_prefix("adam", opt.state_tensors()),
                                          "torch_rng": torch.get_rng_state()},
-                            {"fingerprint": run_id, "epoch": epoch + 1, "epochs": epochs, "history": history})
+                            {"fingerprint": run_id, "epoch": epoch + 1, "epochs": epochs, "history": history,
+                             "spec": spec, "meta": meta or {}, "lr": lr, "batch_size": batch_size})
         if log is not None:
             log(record)
     model.eval()
