@@ -410,7 +410,8 @@ def pretrain_cmd(
     """Pretrain a 2D backbone on a pair set; writes <run>/backbone.safetensors for `zoo run --pretrained-weights`.
 
     With `--pairs train-split --dataset D` the pairs are exactly those `zoo run --pretrainer ... --dataset D` uses
-    for that fold, so the cached backbone is reused by the run."""
+    for that fold, so the cached backbone is reused by the run. Interrupted? The same command resumes after the last
+    finished epoch; a later run with more `--epochs` continues from there (`zoo cache list` shows checkpoints)."""
     import time as _time
 
     from zoo_core.data.pair_sets import first_dataset, is_train_split, pairs_of_rows, resolve
