@@ -48,17 +48,24 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def _fold_job(args: tuple) -> dict:
-    encoder, pair_model, dataset, repeat, fold, epochs, patience, out = args
+def _fold_config(job: tuple) -> dict:
+    """The `zoo run` overrides of a fold job ``(encoder, pair_model, dataset, repeat, fold, epochs, patience
+    [, pair_params_json], out)``: the pair-model parameters are only present when given, so the jobs (and the
+    resume keys) of commands without them keep their earlier shape."""
+    encoder, pair_model, dataset, repeat, fold, epochs, patience, *params, out = job
+    return {"encoder": encoder, "pair_model": pair_model, "dataset": dataset, "seed": repeat, "repeats": 1,
+            "folds": 5, "only_folds": [fold], "epochs": epochs, "patience": patience, "output": out, "threads": 1,
+            "pair_params": json.loads(params[0]) if params else {}}
+
+
+def _fold_job(job: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from zoo_core.train.run import resolve_config, run
 
-    cfg = resolve_config({"encoder": encoder, "pair_model": pair_model, "dataset": dataset, "seed": repeat,
-                          "repeats": 1, "folds": 5, "only_folds": [fold], "epochs": epochs, "patience": patience,
-                          "output": out, "threads": 1})
-    run_dir, metrics = run(cfg, quiet=True)
+    repeat, fold = job[3], job[4]
+    run_dir, metrics = run(resolve_config(_fold_config(job)), quiet=True)
     f = metrics["folds"][0]
     return {"repeat": repeat, "fold": fold, "test": f["test"], "best_epoch": f["best_epoch"],
             "epochs_run": f["epochs_run"], "seconds": f["seconds"], "run_dir": str(run_dir)}
@@ -74,6 +81,9 @@ def accuracy(args) -> None:
 
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
+    pair_params = _key_values(args.pair_param)
+    variant = " (" + ", ".join(f"{k}={v}" for k, v in pair_params.items()) + ")" if pair_params else ""
+    options = "".join(f" --pair-param {item}" for item in args.pair_param or [])
     out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
     cells = [(model, dataset) for dataset in datasets for model in models]
     records: dict[tuple[str, str], dict] = {}
@@ -84,26 +94,28 @@ def accuracy(args) -> None:
         per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
                       for r in range(args.repeats)]
         paper = PAPER_RMSE.get(model, {}).get(dataset)
-        rec = {"model": model, "pretrainer": None, "dataset": dataset, "metric": "rmse",
+        rec = {"model": model + variant, "pretrainer": None, "dataset": dataset, "metric": "rmse",
                "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
                "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
                "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
                "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
                "wall_seconds": round(time.time() - t0, 1),
                "fold_seconds": round(sum(f["seconds"] for f in folds), 1),
+               "pair_params": pair_params,
                "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
-                          f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}",
+                          f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}{options}",
                "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
                **({"note": args.note} if args.note else {})}
         records[cells[index]] = rec
-        print(f"{model:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
+        print(f"{model + variant:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
               + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]", flush=True)
         _save(args.name, [records[c] for c in cells if c in records])
 
     jobs = []
     for model, dataset in cells:
         encoder, _, pair_model = model.partition("@")
-        jobs.append([(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, out)
+        extra = (json.dumps(pair_params, sort_keys=True),) if pair_params else ()
+        jobs.append([(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, *extra, out)
                      for r in range(args.repeats) for k in range(5)])
     partials = [RESULTS / f".partial-{args.name}-{model}-{dataset}.json" for model, dataset in cells]
     _run_cells(jobs, partials, args.workers, cell_done)
@@ -138,6 +150,19 @@ class FinishedFolds:
         out = [self.results[self.key(j)] for j in jobs]
         self.path.unlink(missing_ok=True)
         return out
+
+
+def _key_values(items: list[str] | None) -> dict:
+    """``["legacy=true", "beta=0.5"]`` -> ``{"legacy": True, "beta": 0.5}`` (values parsed with yaml.safe_load)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--pair-param expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:
@@ -284,6 +309,9 @@ def main() -> None:
     a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a.add_argument("--name", default="accuracy")
     a.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
+    a.add_argument("--pair-param", action="append", metavar="KEY=VALUE",
+                   help="a pair-model parameter for every cell (repeatable), e.g. legacy=true for CGIB's original "
+                        "noise and KL; the record's model reads 'cgib (legacy=True)'")
     t = sub.add_parser("throughput")
     t.add_argument("--models", default="mpnn,cigin,cgib")
     t.add_argument("--epochs", type=int, default=3)

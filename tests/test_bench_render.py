@@ -102,3 +102,20 @@ def test_a_note_shared_by_several_cells_is_one_bullet(tmp_path):
     bullets = [line for line in text.splitlines() if line.startswith("- ") and "`a.json`" in line]
     assert bullets == ["- cgib on abraham (`a.json`); cgib_cont on abraham (`a.json`): 5 folds x 1 repeat.",
                        "- cigin on abraham (`a.json`): Other."]
+
+
+def test_fold_jobs_carry_pair_params_only_when_given():
+    """Jobs without pair-model parameters keep their earlier shape (so earlier partial files still resume); with
+    them, the parameters reach `zoo run`'s config."""
+    import run_bench
+
+    plain = ("cgib", None, "compsol", 2, 4, 300, 50, "/tmp/out")
+    cfg = run_bench._fold_config(plain)
+    assert (cfg["seed"], cfg["only_folds"], cfg["epochs"], cfg["output"], cfg["pair_params"]) == \
+        (2, [4], 300, "/tmp/out", {})
+    params = run_bench._key_values(["legacy=true", "beta=0.5"])
+    assert params == {"legacy": True, "beta": 0.5}
+    cfg = run_bench._fold_config(plain[:-1] + (json.dumps(params, sort_keys=True), "/tmp/out"))
+    assert cfg["pair_params"] == {"beta": 0.5, "legacy": True} and cfg["output"] == "/tmp/out"
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        run_bench._key_values(["legacy"])
