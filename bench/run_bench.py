@@ -142,9 +142,12 @@ class FinishedFolds:
         return todo
 
     def add(self, job, result: dict) -> None:
+        """Record a finished job; the file is replaced atomically, so a bench killed mid-write keeps the last one."""
         self.results[self.key(job)] = result
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.results, indent=1))
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.results, indent=1))
+        os.replace(tmp, self.path)
 
     def complete(self, jobs: list) -> list:
         out = [self.results[self.key(j)] for j in jobs]
