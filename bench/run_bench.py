@@ -156,16 +156,14 @@ class FinishedFolds:
 
 
 def _key_values(items: list[str] | None) -> dict:
-    """``["legacy=true", "beta=0.5"]`` -> ``{"legacy": True, "beta": 0.5}`` (values parsed with yaml.safe_load)."""
-    import yaml
+    """``--pair-param`` items as a dict (zoo_core's KEY=VALUE parser); a malformed item stops the command."""
+    from zoo_core.errors import ZooError
+    from zoo_core.train.run import parse_key_values
 
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"--pair-param expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    try:
+        return parse_key_values(items, "--pair-param")
+    except ZooError as error:
+        raise SystemExit(str(error)) from None
 
 
 def _run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:

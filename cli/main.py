@@ -286,15 +286,12 @@ def cache_clear(area: str = typer.Argument(..., help="features, conformers, pret
 
 
 def _parse_params(values: list[str] | None, what: str) -> dict[str, Any]:
-    import yaml
+    from zoo_core.train.run import parse_key_values
 
-    out: dict[str, Any] = {}
-    for item in values or []:
-        if "=" not in item:
-            _fail(f"{what} expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    try:
+        return parse_key_values(values, what)
+    except ZooError as error:
+        _fail(str(error))
 
 
 @app.command("run")

@@ -117,3 +117,10 @@ def test_config_file_with_cli_override(tmp_path):
     bad.write_text("encoder: mpnn\nepocs: 3\n")
     r = runner.invoke(app, ["run", "--config", str(bad)])
     assert r.exit_code == 1 and "epocs" in r.stderr
+
+
+def test_malformed_key_value_option_is_a_clear_error():
+    r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--pair-param", "legacy"])
+    assert r.exit_code == 1 and "--pair-param expects KEY=VALUE, got 'legacy'" in r.stderr
+    r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--encoder-param", "=3"])
+    assert r.exit_code == 1 and "--encoder-param expects KEY=VALUE, got '=3'" in r.stderr

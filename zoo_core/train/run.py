@@ -95,6 +95,18 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``["legacy=true", "beta=0.5"]`` -> ``{"legacy": True, "beta": 0.5}`` for a repeatable KEY=VALUE ``option``
+    (values read with ``yaml.safe_load``); ZooError naming the option and the item otherwise."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"{option} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -> dict[str, Any]:
     """Merge defaults, the dataset's registry defaults, the config file and CLI values (None = not given)."""
     cfg = dict(DEFAULTS)
