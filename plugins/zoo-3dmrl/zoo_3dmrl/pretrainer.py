@@ -358,7 +358,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     aux = ThreeDMRL(model, **{k: v for k, v in cfg.items() if k not in vie_keys}).to(device)
     opt = Adam(aux.optimised_parameters(model), lr=lr)
     history, first_epoch = [], 0
-    run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed)
+    run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed) if checkpoint else None
     if checkpoint is not None and os.path.exists(checkpoint):
         tensors, info = load_checkpoint(checkpoint, run_id)
         history, first_epoch = info["history"], int(info["epoch"])
