@@ -66,7 +66,9 @@ def _pretraining_section(records: list[dict]) -> list[str]:
         "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
         "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
         "arm's jobs of their wall time, one torch thread each (pretraining included, unless an earlier run made the "
-        "backbone; the budget column gives each backbone's own pretraining time).",
+        "backbone; the budget column gives each backbone's own pretraining time). The paper's CompSol \"with\" "
+        "figure came from a run that was not pretrained (METHODS §10 item 9: `---pretrained` in its script is "
+        "silently ignored; docs/DECISIONS.md, Pretraining), so its CompSol improvement is run-to-run spread.",
         ["model", "pretrainer", "dataset", "ours without", "ours with", "ours improvement", "paper without",
          "paper with", "paper improvement", "pair set", "pretraining budget", "fine-tuning epochs (patience)",
          "folds × repeats", "CPU s without / with", "record"])
