@@ -270,16 +270,23 @@ def cache_list(as_json: bool = typer.Option(False, "--json")):
 
 @cache_app.command("clear")
 def cache_clear(area: str = typer.Argument(..., help="features, conformers, pretrained, weights or data"),
+                keys: list[str] = typer.Option(None, "--key", "-k",
+                                               help="pretrained only: delete just this backbone or checkpoint "
+                                                    "(key or unique prefix from `zoo cache list`); repeatable"),
                 yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation")):
-    """Delete one area of the cache (it is rebuilt on demand: recomputed or downloaded again)."""
+    """Delete one area of the cache, or single pretrained entries with --key (rebuilt on demand: recomputed or
+    downloaded again)."""
     from zoo_core import cache
 
     if area not in cache.AREAS:
         _fail(f"unknown cache area {area!r}; one of: {', '.join(cache.AREAS)}")
-    if not yes and not typer.confirm(f"delete the cache's {area} ({cache.AREAS[area]})?"):
+    if keys and area != "pretrained":
+        _fail("--key names pretrained backbones and checkpoints; use it with `zoo cache clear pretrained`")
+    what = f"the pretrained entries {', '.join(keys)}" if keys else f"the cache's {area} ({cache.AREAS[area]})"
+    if not yes and not typer.confirm(f"delete {what}?"):
         _fail("nothing deleted")
     try:
-        removed = cache.clear(area)
+        removed = cache.remove_pretrained(keys) if keys else cache.clear(area)
     except ZooError as error:
         _fail(str(error))
     typer.echo(f"removed {removed['files']} files ({_size(removed['bytes'])}) from {removed['path']}")

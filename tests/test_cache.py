@@ -46,7 +46,9 @@ def test_usage_counts_files_and_bytes(home):
 
 
 def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
-    rows = {r["key"]: r for r in cache.pretrained()}
+    listed = cache.pretrained()
+    rows = {r["key"]: r for r in listed}
+    assert sorted(r["key"] for r in listed) == ["aaaa", "bbbb", "dddd"]  # each entry once
     assert rows["aaaa"]["status"] == "done" and rows["aaaa"]["model"] == "cigin(mpnn)"
     assert (rows["aaaa"]["pair_set"], rows["aaaa"]["transductive"], rows["aaaa"]["epochs"], rows["aaaa"]["pairs"]) \
         == ("combisolv-product", True, 10, 7194)
@@ -82,3 +84,22 @@ def test_clear_removes_one_area_and_refuses_what_it_must(home):
     assert r.exit_code == 0 and "removed 4 files" in r.stdout and not (home / "pretrained").exists()
     r = runner.invoke(app, ["cache", "list", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["pretrained"] == []
+
+
+def test_clear_single_pretrained_entries_by_key(home):
+    with pytest.raises(ZooError, match="matches no entry"):
+        cache.remove_pretrained(["zzzz"])
+    with pytest.raises(ZooError, match="matches no entry"):
+        cache.remove_pretrained(["aaaa", "zzzz"])  # nothing deleted unless every key resolves
+    assert (home / "pretrained" / "aaaa.safetensors").exists()
+    with _exclusive(home / "pretrained" / ".cccc.lock"):
+        with pytest.raises(ZooError, match="a pretraining is running"):
+            cache.remove_pretrained(["aaaa"])
+    removed = cache.remove_pretrained(["aa", "bbbb"])  # a unique prefix, and a checkpoint's key
+    assert removed["keys"] == ["aaaa.safetensors", ".bbbb.checkpoint.safetensors"] and removed["files"] == 2
+    assert sorted(r["key"] for r in cache.pretrained()) == ["dddd"]
+    r = runner.invoke(app, ["cache", "clear", "features", "--key", "dddd", "--yes"])
+    assert r.exit_code == 1 and "use it with `zoo cache clear pretrained`" in r.output
+    r = runner.invoke(app, ["cache", "clear", "pretrained", "--key", "dd", "--yes"])
+    assert r.exit_code == 0 and "removed 1 files" in r.stdout and cache.pretrained() == []
+    assert (home / "features").exists()  # the rest of the cache is untouched

@@ -51,7 +51,8 @@ def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
 
     folder = (home or zoo_home()) / "pretrained"
     rows = []
-    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob(f".*{CHECKPOINT_SUFFIX}")):
+    backbones = sorted(p for p in folder.glob("*.safetensors") if not p.name.startswith("."))  # pathlib globs dotfiles
+    for path in backbones + sorted(folder.glob(f".*{CHECKPOINT_SUFFIX}")):
         row: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size,
                                "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))}
         try:
@@ -100,4 +101,29 @@ def clear(area: str, home: Path | None = None) -> dict[str, Any]:
     removed = {"area": area, "path": str(folder), "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
     if folder.is_dir():
         shutil.rmtree(folder)
+    return removed
+
+
+def remove_pretrained(keys: list[str], home: Path | None = None) -> dict[str, Any]:
+    """Delete single entries of the ``pretrained`` area, named by the keys (or unique key prefixes) that
+    ``zoo cache list`` prints: a backbone ``KEY.safetensors`` or a checkpoint ``.KEY.checkpoint.safetensors``.
+    Refuses a key that matches nothing or more than one entry, and any removal while a pretraining holds its lock
+    (it may be writing the entry); nothing is deleted unless every key resolves."""
+    folder = (home or zoo_home()) / "pretrained"
+    entries = {row["key"]: Path(row["path"]) for row in pretrained(home)}
+    busy = _busy_locks(folder) if folder.is_dir() else []
+    if busy:
+        raise ZooError(f"{folder}: a pretraining is running (lock held on {busy[0].name}); remove entries afterwards")
+    paths = []
+    for key in keys:
+        matches = sorted(k for k in entries if k.startswith(key)) if key else []
+        if len(matches) != 1:
+            found = f"{len(matches)} entries ({', '.join(matches)})" if matches else "no entry"
+            raise ZooError(f"{folder}: key {key!r} matches {found}; `zoo cache list` shows the keys")
+        paths.append(entries[matches[0]])
+    paths = list(dict.fromkeys(paths))
+    removed = {"area": "pretrained", "path": str(folder), "files": len(paths),
+               "bytes": sum(p.stat().st_size for p in paths), "keys": [p.name for p in paths]}
+    for path in paths:
+        path.unlink()
     return removed
