@@ -52,6 +52,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--pretrain-lr", type=float, default=None, help="default: the dataset's (1e-4 solvation)")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--patience", type=int, default=50)
+    p.add_argument("--freeze-backbone-epochs", type=int, default=0,
+                   help="both arms: train only the prediction head this many epochs first (LP-FT; 0 = the paper)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--folds-limit", type=int, default=None, help="run only folds 0..K-1 of the 5 (smoke tests)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -88,7 +90,8 @@ def _job(job: dict) -> dict:
 
     cli = {"encoder": job["encoder"], "pair_model": job["pair_model"], "dataset": job["dataset"],
            "seed": job["repeat"], "repeats": 1, "folds": 5, "only_folds": [job["fold"]], "epochs": job["epochs"],
-           "patience": job["patience"], "output": job["out"], "threads": job["threads"]}
+           "patience": job["patience"], "output": job["out"], "threads": job["threads"],
+           "freeze_backbone_epochs": job.get("freeze_backbone_epochs")}
     if job["arm"] != ARM_NONE:
         cli.update(pretrainer=job["arm"], pairs=job["pair_set"], pairs_ratio=job["pairs_ratio"],
                    pretrain_epochs=job["pretrain_epochs"], pretrain_lr=job["pretrain_lr"])
@@ -142,6 +145,7 @@ def _command(args, model: str, dataset: str) -> str:
            f"--pair-set {args.pair_set} --pretrain-epochs {args.pretrain_epochs} --epochs {args.epochs} "
            f"--patience {args.patience} --repeats {args.repeats}")
     for flag, value in (("--pairs-ratio", args.pairs_ratio), ("--pretrain-lr", args.pretrain_lr),
+                        ("--freeze-backbone-epochs", args.freeze_backbone_epochs or None),
                         ("--folds-limit", args.folds_limit)):
         if value is not None:
             cmd += f" {flag} {value}"
@@ -175,6 +179,8 @@ def pretraining(args) -> None:
             base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
                     "patience": args.patience, "out": out, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
                     "pretrain_epochs": args.pretrain_epochs, "pretrain_lr": args.pretrain_lr, "threads": 1}
+            if args.freeze_backbone_epochs:  # only then in the job (the resume key), so older partials still match
+                base["freeze_backbone_epochs"] = args.freeze_backbone_epochs
             pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
             plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
             t0 = time.time()
@@ -220,7 +226,8 @@ def pretraining(args) -> None:
                    "paper_improvement_pct": (100.0 * (p_without[0] - p_with[0]) / p_without[0]
                                              if p_without and p_with else None),
                    "folds": len(folds), "folds_total": 5, "repeats": args.repeats, "epochs": args.epochs,
-                   "patience": args.patience, "conformers": conformers, "workers": args.workers,
+                   "patience": args.patience, "freeze_backbone_epochs": args.freeze_backbone_epochs,
+                   "conformers": conformers, "workers": args.workers,
                    "wall_seconds": round(time.time() - t0, 1), "command": _command(args, model, dataset),
                    "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results,
                    **({"note": args.note} if args.note else {})}

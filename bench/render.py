@@ -57,6 +57,12 @@ def _footer(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def _lpft(record: dict) -> str:
+    """The fine-tuning column's note for a linear-probe-then-fine-tune record (a deviation from the paper)."""
+    k = record.get("freeze_backbone_epochs") or 0
+    return f"; head only for the first {k} (LP-FT, both arms)" if k else ""
+
+
 def _pretraining_section(records: list[dict]) -> list[str]:
     """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
     out = _table_head(
@@ -86,7 +92,7 @@ def _pretraining_section(records: list[dict]) -> list[str]:
                    f"{_mean_std(wi, r['repeats'])} | {_pct(r.get('improvement_pct'))} | "
                    f"{_fmt(pw[0]) + ' ± ' + _fmt(pw[1]) if pw else '—'} | "
                    f"{_fmt(pp[0]) + ' ± ' + _fmt(pp[1]) if pp else '—'} | {_pct(r.get('paper_improvement_pct'))} | "
-                   f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}) | {folds} × {r['repeats']} | "
+                   f"{pair_set} | {budget} | {r['epochs']} ({r.get('patience', '—')}){_lpft(r)} | {folds} × {r['repeats']} | "
                    f"{_fmt(wo.get('cpu_seconds'), 0)} / {_fmt(wi.get('cpu_seconds'), 0)} | `{r['_file']}` |")
     return out + _footer(records)
 

@@ -326,6 +326,10 @@ def run_cmd(
     seed: Optional[int] = typer.Option(None, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     patience: Optional[int] = typer.Option(None, "--patience", help="early-stopping patience (epochs)"),
+    freeze_backbone_epochs: Optional[int] = typer.Option(
+        None, "--freeze-backbone-epochs", help="train only the prediction head for this many epochs, then "
+                                              "everything (linear-probe-then-fine-tune; default 0, the papers' "
+                                              "protocol)"),
     lr: Optional[float] = typer.Option(None, "--lr"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | scaffold | molecule | solvent"),
@@ -344,7 +348,8 @@ def run_cmd(
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
            "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
-           "epochs": epochs, "patience": patience, "lr": lr, "batch_size": batch_size, "split": split,
+           "epochs": epochs, "patience": patience, "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
+           "batch_size": batch_size, "split": split,
            "explicit_h": explicit_h, "threads": threads,
            "columns": [c.strip() for c in columns.split(",")] if columns else None,
            "pretrained_weights": str(pretrained_weights) if pretrained_weights else None,

@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
-    "pairs": "train-split", "pairs_ratio": None,
+    "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0,
 }
 
 
@@ -125,6 +125,10 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     cfg.update(given)
     if cfg["encoder"] is None:
         raise ZooError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
+    freeze = cfg.get("freeze_backbone_epochs") or 0
+    if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
+        raise ZooError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
+                       f"got {freeze!r}")
     return cfg
 
 
@@ -155,7 +159,8 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
     tcfg = TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
-                       plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]))
+                       plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
+                       freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0))
     log(f"zoo run: {spec['pair_model']}({spec['encoder']}) on {cfg['dataset']} ({len(dataset)} pairs, "
         f"{len(dataset.store)} molecules, featurizer {spec['featurizer']['name']}, "
         f"{'explicit H' if cfg['explicit_h'] else 'heavy atoms'}) -> {run_dir}", quiet)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from zoo_core.errors import ZooError
 from zoo_core.train import metrics as M
 from zoo_core.train.optim import Adam, ReduceLROnPlateau
 
@@ -35,6 +36,7 @@ class TrainConfig:
     plateau_factor: float = 0.1
     min_lr: float = 0.0
     grad_clip: float | None = None
+    freeze_backbone_epochs: int = 0  # LP-FT: train only ``model.head`` this many epochs first (0 = paper protocol)
 
 
 @dataclass
@@ -103,14 +105,32 @@ def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.ran
         del batch, loss, out
 
 
+def _freeze_backbone(model) -> list[torch.nn.Parameter]:
+    """Stop gradients to every trainable parameter outside ``model.head`` (the prediction MLP every pair model
+    has); returns them so they can be released."""
+    head = getattr(model, "head", None)
+    if not isinstance(head, torch.nn.Module):
+        raise ZooError(f"freeze_backbone_epochs needs a model with a `head` module; {type(model).__name__} has none")
+    keep = {id(p) for p in head.parameters()}
+    frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in keep]
+    for p in frozen:
+        p.requires_grad_(False)
+    return frozen
+
+
 def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConfig, task: str, seed: int,
                device: str = "cpu", progress: Callable[[int, float, float], None] | None = None,
                repeat: int = 0, fold: int = 0) -> FoldResult:
-    """Train ``model`` on ``train_rows``, select the best-validation epoch, evaluate test there."""
+    """Train ``model`` on ``train_rows``, select the best-validation epoch, evaluate test there.
+
+    With ``cfg.freeze_backbone_epochs = K > 0`` (linear-probe-then-fine-tune, Kumar et al. 2022; not the papers'
+    protocol) epochs 1..K update only ``model.head`` and epoch K+1 starts full fine-tuning with a fresh Adam and
+    plateau schedule at ``cfg.lr``; best-epoch selection and early stopping run over both stages."""
     t_start = time.perf_counter()
     model.to(device)
     rng = np.random.default_rng(seed)
     loss_fn = task_loss_fn(task)
+    frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
     opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
@@ -118,6 +138,13 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     train_seconds, train_pairs = 0.0, 0
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
+        if frozen and epoch == cfg.freeze_backbone_epochs + 1:  # stage 2: everything trains, fresh optimizer
+            for p in frozen:
+                p.requires_grad_(True)
+            frozen = []
+            opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+                                      min_lr=cfg.min_lr)
         t0 = time.perf_counter()
         train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip)
         train_seconds += time.perf_counter() - t0
@@ -136,6 +163,8 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
             progress(epoch, val_loss, best_val)
         if epoch - best_epoch >= cfg.patience:
             break
+    for p in frozen:  # stopped early inside stage 1
+        p.requires_grad_(True)
     if best_state is not None:
         model.load_state_dict(best_state)
     rows_v, pred_v = predict(model, valid_batches)

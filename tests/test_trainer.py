@@ -1,0 +1,95 @@
+"""zoo_core.train.trainer: linear-probe-then-fine-tune (``freeze_backbone_epochs``) on a small regression."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from zoo_core.errors import ZooError
+from zoo_core.train.run import resolve_config
+from zoo_core.train.trainer import TrainConfig, train_fold
+
+
+class Batch(SimpleNamespace):
+    def to(self, device):
+        return self
+
+
+class Data:
+    """Rows of x -> y = sum(x); batches as the trainer expects them (``index``, ``y``)."""
+
+    def __init__(self, n=64):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, 4, generator=g)
+        self.y = self.x.sum(1, keepdim=True)
+
+    def batches(self, rows, batch_size, shuffle=False, generator=None):
+        rows = np.asarray(rows)
+        if shuffle:
+            rows = generator.permutation(rows)
+        for i in range(0, len(rows), batch_size):
+            r = torch.as_tensor(rows[i:i + batch_size])
+            yield Batch(index=r, x=self.x[r], y=self.y[r])
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Linear(4, 8)
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, batch):
+        return SimpleNamespace(pred=self.head(torch.tanh(self.body(batch.x))), aux_losses={})
+
+
+def _fit(freeze: int, epochs: int = 6):
+    model, data, snapshots = Model(), Data(), {}
+
+    def progress(epoch, val, best):
+        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    cfg = TrainConfig(epochs=epochs, lr=1e-2, batch_size=16, patience=100, freeze_backbone_epochs=freeze)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = np.arange(64)
+    train_fold(model, data, rows[:48], rows[48:56], rows[56:], cfg, "regression", seed=0, progress=progress)
+    return model, start, snapshots
+
+
+def test_frozen_stage_updates_only_the_head_then_everything_trains():
+    model, start, snaps = _fit(freeze=3)
+    for epoch in (1, 2, 3):
+        assert torch.equal(snaps[epoch]["body.weight"], start["body.weight"]), epoch
+        assert not torch.equal(snaps[epoch]["head.weight"], start["head.weight"]), epoch
+    assert not torch.equal(snaps[4]["body.weight"], snaps[3]["body.weight"])  # stage 2 trains the backbone
+    assert all(p.requires_grad for p in model.parameters())  # released afterwards
+
+
+def test_stage_one_longer_than_the_run_still_releases_the_backbone():
+    model, start, snaps = _fit(freeze=5, epochs=3)
+    assert torch.equal(snaps[3]["body.weight"], start["body.weight"])
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_zero_is_the_papers_protocol():
+    _, start, snaps = _fit(freeze=0)
+    assert not torch.equal(snaps[1]["body.weight"], start["body.weight"])
+
+
+def test_a_model_without_a_head_is_refused():
+    class Headless(Model):
+        def __init__(self):
+            super().__init__()
+            del self.head
+            self.out = torch.nn.Linear(8, 1)
+
+    with pytest.raises(ZooError, match="needs a model with a `head`"):
+        train_fold(Headless(), Data(), np.arange(8), np.arange(8, 12), np.arange(12, 16),
+                   TrainConfig(epochs=2, freeze_backbone_epochs=1), "regression", seed=0)
+
+
+@pytest.mark.parametrize("value", [-1, 500, 2.5, True])
+def test_config_rejects_bad_freeze_values(value):
+    with pytest.raises(ZooError, match="freeze_backbone_epochs must be an integer"):
+        resolve_config({"encoder": "cigin", "dataset": "freesolv", "epochs": 500, "freeze_backbone_epochs": value})
