@@ -26,7 +26,8 @@ def _pretraining_record(pair_set="train-split", transductive=False):
 
 
 def test_pretraining_records_render_side_by_side(tmp_path):
-    shared = dict(_pretraining_record("combisolv-product", True), pretrain_seconds_mean=2243.2)
+    shared = dict(_pretraining_record("combisolv-product", True), pretrain_seconds_mean=2243.2,
+                  freeze_backbone_epochs=100)
     (tmp_path / "pre.json").write_text(json.dumps([_pretraining_record(), shared]))
     (tmp_path / "acc.json").write_text(json.dumps([{
         "model": "mpnn", "pretrainer": None, "dataset": "freesolv", "mean": 1.1, "std": 0.1, "paper_mean": 1.127,
@@ -46,6 +47,7 @@ def test_pretraining_records_render_side_by_side(tmp_path):
     assert cells[12:] == ["5 × 3", "1000 / 5000", "`pre.json`"]
     assert "`combisolv-product` (**TRANSDUCTIVE**)" in rows[1] and "(batch 48, lr 0.0001); 2,243 s per backbone" in rows[1]
     assert "s per backbone" not in rows[0]
+    assert "| 500 (50); head only for the first 100 (LP-FT, both arms) |" in rows[1] and "LP-FT" not in rows[0]
     assert "| mpnn | — | freesolv | 1.100 ± 0.100" in text[:text.index("## Pretraining")]
     assert "| 3DMRL pretraining pairs/s | cigin | compsol | 12.50 | pairs/s |" in text
 
