@@ -131,8 +131,13 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     rng = np.random.default_rng(seed)
     loss_fn = task_loss_fn(task)
     frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
-    opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+
+    def optimizer() -> tuple[Adam, ReduceLROnPlateau]:  # over the parameters that train now
+        opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return opt, ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+                                      min_lr=cfg.min_lr)
+
+    opt, sched = optimizer()
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
     best_val, best_epoch, best_state = math.inf, -1, None
     train_seconds, train_pairs = 0.0, 0
@@ -142,9 +147,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
             for p in frozen:
                 p.requires_grad_(True)
             frozen = []
-            opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            sched = ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
-                                      min_lr=cfg.min_lr)
+            opt, sched = optimizer()
         t0 = time.perf_counter()
         train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip)
         train_seconds += time.perf_counter() - t0
