@@ -369,8 +369,9 @@ def ridge_probe(x, y, folds, lambdas=PROBE_LAMBDAS) -> dict:
         best = None  # (validation RMSE, λ, weights)
         for lam in lambdas:
             w = np.linalg.solve(gram + lam * np.eye(len(gram)), rhs)
-            if best is None or rmse(w, valid) < best[0]:
-                best = (rmse(w, valid), lam, w)
+            score = rmse(w, valid)
+            if best is None or score < best[0]:
+                best = (score, lam, w)
         tests.append(rmse(best[2], test))
         chosen.append(best[1])
     return {"mean": float(np.mean(tests)), "folds": tests, "lambda": chosen}
