@@ -86,7 +86,7 @@ def _job(job: dict) -> dict:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from zoo_core.train.run import resolve_config, run
+    from run_bench import run_or_resume
 
     cli = {"encoder": job["encoder"], "pair_model": job["pair_model"], "dataset": job["dataset"],
            "seed": job["repeat"], "repeats": 1, "folds": 5, "only_folds": [job["fold"]], "epochs": job["epochs"],
@@ -96,7 +96,9 @@ def _job(job: dict) -> dict:
         cli.update(pretrainer=job["arm"], pairs=job["pair_set"], pairs_ratio=job["pairs_ratio"],
                    pretrain_epochs=job["pretrain_epochs"], pretrain_lr=job["pretrain_lr"])
     t0 = time.perf_counter()
-    run_dir, metrics = run(resolve_config(cli), quiet=True)
+    key = json.dumps({k: v for k, v in job.items() if k != "out"}, sort_keys=True)
+    run_dir, metrics = run_or_resume(cli, f"{job['arm']}-{job['pair_model'] or 'late_fusion'}-{job['encoder']}-"
+                                          f"{job['dataset']}-r{job['repeat']}-f{job['fold']}", key)
     f = metrics["folds"][0]
     rec = {"arm": job["arm"], "repeat": job["repeat"], "fold": job["fold"], "test": f["test"],
            "best_epoch": f["best_epoch"], "epochs_run": f["epochs_run"], "seconds": f["seconds"],
@@ -155,7 +157,7 @@ def _command(args, model: str, dataset: str) -> str:
 def pretraining(args) -> None:
     import numpy as np
 
-    from run_bench import RESULTS, FinishedFolds, _save, machine
+    from run_bench import RESULTS, FinishedFolds, _save, machine, scratch
     from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
 
     from zoo_core.data.pair_sets import definition, is_train_split
@@ -165,7 +167,7 @@ def pretraining(args) -> None:
     folds = list(range(min(5, args.folds_limit or 5)))
     shared_set = not is_train_split(args.pair_set)
     set_def = definition(args.pair_set)  # fails early on an unknown pair set
-    out = tempfile.mkdtemp(prefix="zoo-bench-runs-")
+    out = scratch(args.name)
     spawn = get_context("spawn")  # the parent stays free of torch/OpenMP state
     records = []
     for dataset in datasets:

@@ -340,11 +340,14 @@ def run_cmd(
     device: Optional[str] = typer.Option(None, "--device"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="parent folder of run directories"),
     strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="stop at the first bad row"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run in its directory "
+                                                                  "(finished folds are kept; alone, or with "
+                                                                  "--threads)"),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train and evaluate a model on a dataset with its paper protocol (folds x repeats)."""
-    from zoo_core.train.run import resolve_config, run
+    from zoo_core.train.run import resolve_config, resume_config, run
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
            "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
@@ -359,10 +362,16 @@ def run_cmd(
            "encoder_params": _parse_params(encoder_param, "--encoder-param") or None,
            "pair_params": _parse_params(pair_param, "--pair-param") or None}
     try:
-        cfg = resolve_config(cli, config)
+        if resume is not None:
+            given = sorted(k for k, v in cli.items() if v is not None and k != "threads") + (["config"] if config else [])
+            if given:
+                raise ZooError(f"--resume continues {resume} with its own config.yaml; drop {', '.join(given)}")
+            cfg = dict(resume_config(resume), **({"threads": threads} if threads else {}))
+        else:
+            cfg = resolve_config(cli, config)
         if cfg.get("pretrainer"):
             _check_pretrainer(cfg["pretrainer"])
-        run_dir, metrics = run(cfg, quiet=quiet)
+        run_dir, metrics = run(cfg, quiet=quiet, resume=resume)
     except ZooError as error:
         _fail(str(error))
     result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],

@@ -124,3 +124,55 @@ def test_malformed_key_value_option_is_a_clear_error():
     assert r.exit_code == 1 and "--pair-param expects KEY=VALUE, got 'legacy'" in r.stderr
     r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--encoder-param", "=3"])
     assert r.exit_code == 1 and "--encoder-param expects KEY=VALUE, got '=3'" in r.stderr
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_continues_an_interrupted_run_to_the_same_numbers(tmp_path, monkeypatch):
+    import zoo_core.train.trainer as trainer
+
+    real, trained = trainer.train_fold, []
+
+    def train_fold(*args, **kw):  # checkpoint every epoch; interrupt fold 1 during its 3rd epoch when asked
+        trained.append(kw["fold"])
+        kw["checkpoint_seconds"] = 0.0
+        if interrupt and kw["fold"] == 1:
+            def stop(epoch, val, best):
+                if epoch == 3:
+                    raise _Stop
+            kw["progress"] = stop
+        return real(*args, **kw)
+
+    monkeypatch.setattr(trainer, "train_fold", train_fold)
+    base = ["run", "--encoder", "mpnn", "--dataset", "freesolv", "--repeats", "1", "--only-fold", "0",
+            "--only-fold", "1", "--epochs", "4", "--json", "-q"]
+    interrupt = False
+    whole = runner.invoke(app, base + ["--output", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    interrupt = True
+    cut = runner.invoke(app, base + ["--output", str(tmp_path / "cut")])
+    assert isinstance(cut.exception, _Stop)
+    run_dir = next((tmp_path / "cut").iterdir())
+    assert (run_dir / "folds" / "r0-f0.json").is_file() and (run_dir / "checkpoints" / "r0-f1.safetensors").is_file()
+    assert not (run_dir / "metrics.json").exists()
+    interrupt, trained[:] = False, []
+    r = runner.invoke(app, ["run", "--resume", str(run_dir), "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    assert trained == [1]  # fold 0 was read back, fold 1 continued
+    expected = json.loads((Path(json.loads(whole.stdout)["run_dir"]) / "metrics.json").read_text())
+    got = json.loads((run_dir / "metrics.json").read_text())
+    assert [f["test"] for f in got["folds"]] == [f["test"] for f in expected["folds"]]
+    assert [f["best_epoch"] for f in got["folds"]] == [f["best_epoch"] for f in expected["folds"]]
+    assert got["summary"]["rmse"]["mean"] == expected["summary"]["rmse"]["mean"]
+    whole_preds = (Path(json.loads(whole.stdout)["run_dir"]) / "predictions.csv").read_text()
+    assert (run_dir / "predictions.csv").read_text() == whole_preds
+    assert not (run_dir / "checkpoints").exists()  # every fold finished
+
+
+def test_resume_refuses_other_options_and_non_run_folders(tmp_path):
+    r = runner.invoke(app, ["run", "--resume", str(tmp_path), "--epochs", "3"])
+    assert r.exit_code == 1 and "drop epochs" in r.stderr
+    r = runner.invoke(app, ["run", "--resume", str(tmp_path)])
+    assert r.exit_code == 1 and "no config.yaml" in r.stderr

@@ -1,4 +1,5 @@
-"""zoo_core.train.trainer: linear-probe-then-fine-tune (``freeze_backbone_epochs``) on a small regression."""
+"""zoo_core.train.trainer on a small regression: linear-probe-then-fine-tune (``freeze_backbone_epochs``) and
+continuing an interrupted fold from its checkpoint (zoo_core.train.fold_checkpoint)."""
 
 from types import SimpleNamespace
 
@@ -93,3 +94,56 @@ def test_a_model_without_a_head_is_refused():
 def test_config_rejects_bad_freeze_values(value):
     with pytest.raises(ZooError, match="freeze_backbone_epochs must be an integer"):
         resolve_config({"encoder": "cigin", "dataset": "freesolv", "epochs": 500, "freeze_backbone_epochs": value})
+
+
+class NoisyModel(Model):
+    """Dropout draws from torch's generator every training step: continuing must restore that stream too."""
+
+    def forward(self, batch):
+        h = torch.nn.functional.dropout(torch.tanh(self.body(batch.x)), 0.3, self.training)
+        return SimpleNamespace(pred=self.head(h), aux_losses={})
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _fold(tmp_path, stop_after=None, freeze=0, rows=np.arange(64), key=""):
+    """Train 8 epochs with a checkpoint saved after every epoch; ``stop_after`` aborts during that epoch's
+    progress report, i.e. after the checkpoint of the epoch before it."""
+    def progress(epoch, val, best):
+        if epoch == stop_after:
+            raise Interrupted
+
+    model = NoisyModel()
+    cfg = TrainConfig(epochs=8, lr=1e-2, batch_size=16, patience=100, freeze_backbone_epochs=freeze)
+    result = train_fold(model, Data(), rows[:48], rows[48:56], rows[56:], cfg, "regression", seed=0,
+                        progress=progress, checkpoint=tmp_path / "fold.safetensors", checkpoint_key=key,
+                        checkpoint_seconds=0.0)
+    return result, model
+
+
+@pytest.mark.parametrize("freeze, stop_after", [(0, 5), (3, 4), (3, 6)])
+def test_an_interrupted_fold_continues_to_the_same_end(tmp_path, freeze, stop_after):
+    # (3, 4): saved at the last frozen epoch; (3, 6): saved inside stage 2 (the optimizer spans every parameter)
+    whole, whole_model = _fold(tmp_path / "a", freeze=freeze)
+    with pytest.raises(Interrupted):
+        _fold(tmp_path / "b", stop_after=stop_after, freeze=freeze)
+    assert (tmp_path / "b" / "fold.safetensors").exists()
+    torch.manual_seed(123)  # the caller's generator state does not matter: the checkpoint carries it
+    resumed, resumed_model = _fold(tmp_path / "b", freeze=freeze)
+    assert (resumed.best_epoch, resumed.epochs_run) == (whole.best_epoch, whole.epochs_run)
+    np.testing.assert_array_equal(resumed.test_pred, whole.test_pred)
+    for name, value in whole_model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], value), name
+    assert not (tmp_path / "b" / "fold.safetensors").exists()  # removed once the fold ends
+    assert all(p.requires_grad for p in resumed_model.parameters())
+
+
+def test_a_checkpoint_of_another_fold_is_refused(tmp_path):
+    with pytest.raises(Interrupted):
+        _fold(tmp_path, stop_after=3)
+    with pytest.raises(ZooError, match="checkpoint of another run"):
+        _fold(tmp_path, rows=np.arange(64)[::-1].copy())
+    with pytest.raises(ZooError, match="checkpoint of another run"):
+        _fold(tmp_path, key="another model")

@@ -132,8 +132,22 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     return cfg
 
 
-def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
-    """Execute a resolved configuration; returns (run directory, metrics)."""
+def resume_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved configuration stored in ``run_dir/config.yaml``, for continuing that run in place."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ZooError(f"{run_dir}: not a run directory of `zoo run` (no config.yaml); nothing to resume")
+    cfg = load_config_file(path)
+    return dict(DEFAULTS, **cfg)
+
+
+def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Execute a resolved configuration; returns (run directory, metrics).
+
+    Each finished fold is written to ``folds/r<repeat>-f<fold>.json`` and an unfinished one keeps its training
+    state in ``checkpoints/`` (saved about once a minute). ``resume`` = an interrupted run's directory (its
+    ``config.yaml`` gives ``cfg``, see :func:`resume_config`): finished folds are read back, an unfinished fold
+    continues from its checkpoint, and the results equal those of an uninterrupted run."""
     import torch
 
     from zoo_core.data.pairs import PairDataset
@@ -155,8 +169,12 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     feat_stats = dict(dataset.store.stats, seconds=time.perf_counter() - t0)
     report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
     cfg = dict(cfg, pair_model=spec["pair_model"], encoder=spec["encoder"], featurizer=spec["featurizer"]["name"])
-    run_dir = make_run_dir(cfg)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    if resume is None:
+        run_dir = make_run_dir(cfg)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    else:
+        run_dir = Path(resume)
+    checkpoint_key = json.dumps([spec, str(cfg["dataset"]), len(dataset)], sort_keys=True, default=str)
     tcfg = TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
@@ -177,6 +195,14 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
             if only is not None and k not in only:
                 continue
             fold_seed = seed * 1000 + k
+            done = run_dir / "folds" / f"r{repeat}-f{k}.json"
+            if resume is not None and done.is_file():
+                result, pre = load_fold(done)
+                results.append(result)
+                pre_folds.extend([pre] if pre else [])
+                first_state = first_state or (result, None)  # its model.safetensors was written then
+                log(f"  repeat {repeat} fold {k}: finished earlier, read from {done}", quiet)
+                continue
             torch.manual_seed(fold_seed)
             model = build_model(spec)
             pre = None
@@ -184,7 +210,9 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
                 pre = dict(_pretrain_into(model, cfg, spec, entry, dataset, tr, quiet, shared), repeat=repeat, fold=k)
                 pre_folds.append(pre)
             result = train_fold(model, dataset, tr, va, te, tcfg, task, fold_seed, cfg["device"],
-                                progress=_epoch_progress(quiet), repeat=repeat, fold=k)
+                                progress=_epoch_progress(quiet), repeat=repeat, fold=k,
+                                checkpoint=run_dir / "checkpoints" / f"r{repeat}-f{k}.safetensors",
+                                checkpoint_key=checkpoint_key)
             results.append(result)
             main = "rmse" if task == "regression" else "auroc"
             log(f"  repeat {repeat} fold {k}: test {main} {result.test.get(main, float('nan')):.4f} "
@@ -202,6 +230,9 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
                 model.load_state_dict(result.state)
                 save_model(run_dir / "folds" / f"r{repeat}-f{k}.safetensors", model, spec, _provenance(meta))
             result.state = {}
+            save_fold(done, result, pre)  # last: a fold counts as finished once its weights are on disk
+    if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
+        (run_dir / "checkpoints").rmdir()  # every fold finished
     metrics = summarize(results, task)
     metrics.update({"dataset": cfg["dataset"], "pair_model": spec["pair_model"], "encoder": spec["encoder"],
                     "pretrainer": cfg.get("pretrainer"), "task": task, "n_pairs": len(dataset),
@@ -214,6 +245,36 @@ def run(cfg: dict[str, Any], quiet: bool = False) -> tuple[Path, dict[str, Any]]
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     write_predictions(run_dir / "predictions.csv", dataset, results)
     return run_dir, metrics
+
+
+def save_fold(path: Path, result, pre: dict | None) -> None:
+    """A finished fold as JSON (metrics, test rows and predictions, pretraining record), written atomically."""
+    record = {"repeat": result.repeat, "fold": result.fold, "seed": result.seed, "best_epoch": result.best_epoch,
+              "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
+              "test_rows": result.test_rows.tolist(), "test_pred": result.test_pred.tolist(),
+              "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, default=_json_default))
+    os.replace(tmp, path)
+
+
+def load_fold(path: Path):
+    """(FoldResult, pretraining record or None) from :func:`save_fold`'s file."""
+    import numpy as np
+
+    from zoo_core.train.trainer import FoldResult
+
+    try:
+        r = json.loads(path.read_text())
+        result = FoldResult(repeat=r["repeat"], fold=r["fold"], seed=r["seed"], best_epoch=r["best_epoch"],
+                            epochs_run=r["epochs_run"], valid=r["valid"], test=r["test"],
+                            test_rows=np.asarray(r["test_rows"], dtype=np.int64),
+                            test_pred=np.asarray(r["test_pred"], dtype=np.float64).reshape(len(r["test_rows"]), -1),
+                            seconds=r["seconds"], train_pairs_per_s=r["train_pairs_per_s"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ZooError(f"{path}: unreadable fold record ({error}); delete it to train that fold again") from error
+    return result, r.get("pretraining")
 
 
 def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, quiet: bool, shared: dict) -> dict:

@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 
 from zoo_core.errors import ZooError
 from zoo_core.train import metrics as M
+from zoo_core.train.fold_checkpoint import FoldCheckpoint
 from zoo_core.train.optim import Adam, ReduceLROnPlateau
 
 
@@ -120,12 +122,18 @@ def _freeze_backbone(model) -> list[torch.nn.Parameter]:
 
 def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConfig, task: str, seed: int,
                device: str = "cpu", progress: Callable[[int, float, float], None] | None = None,
-               repeat: int = 0, fold: int = 0) -> FoldResult:
+               repeat: int = 0, fold: int = 0, checkpoint: Path | None = None, checkpoint_key: str = "",
+               checkpoint_seconds: float = 60.0) -> FoldResult:
     """Train ``model`` on ``train_rows``, select the best-validation epoch, evaluate test there.
 
     With ``cfg.freeze_backbone_epochs = K > 0`` (linear-probe-then-fine-tune, Kumar et al. 2022; not the papers'
     protocol) epochs 1..K update only ``model.head`` and epoch K+1 starts full fine-tuning with a fresh Adam and
-    plateau schedule at ``cfg.lr``; best-epoch selection and early stopping run over both stages."""
+    plateau schedule at ``cfg.lr``; best-epoch selection and early stopping run over both stages.
+
+    With ``checkpoint`` (a file path) the whole training state is saved there at the end of an epoch when
+    ``checkpoint_seconds`` have passed since the last save, and a fold started again with the same file, settings,
+    rows and ``checkpoint_key`` continues from it and ends exactly as an uninterrupted fold would (see
+    :class:`FoldCheckpoint`); the file is removed when the fold ends."""
     t_start = time.perf_counter()
     model.to(device)
     rng = np.random.default_rng(seed)
@@ -137,16 +145,31 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         return opt, ReduceLROnPlateau(opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
                                       min_lr=cfg.min_lr)
 
+    def unfreeze() -> None:
+        for p in frozen:
+            p.requires_grad_(True)
+        frozen.clear()
+
     opt, sched = optimizer()
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
     best_val, best_epoch, best_state = math.inf, -1, None
     train_seconds, train_pairs = 0.0, 0
-    epoch = 0
-    for epoch in range(1, cfg.epochs + 1):
+    epoch = start = 0
+    saver = FoldCheckpoint(checkpoint, cfg, task, seed, (train_rows, valid_rows, test_rows), checkpoint_key) \
+        if checkpoint is not None else None
+    if saver is not None and saver.path.exists():
+        if frozen and saver.epoch_of_file() > cfg.freeze_backbone_epochs:  # saved in stage 2
+            unfreeze()
+            opt, sched = optimizer()
+        state = saver.load(model, opt, sched, rng)
+        start, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
+        best_state, train_seconds, train_pairs = state["best_state"], state["train_seconds"], state["train_pairs"]
+        t_start -= state["seconds"]
+        epoch = start
+    last_save = time.perf_counter()
+    for epoch in range(start + 1, cfg.epochs + 1):
         if frozen and epoch == cfg.freeze_backbone_epochs + 1:  # stage 2: everything trains, fresh optimizer
-            for p in frozen:
-                p.requires_grad_(True)
-            frozen = []
+            unfreeze()
             opt, sched = optimizer()
         t0 = time.perf_counter()
         train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip)
@@ -166,8 +189,14 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
             progress(epoch, val_loss, best_val)
         if epoch - best_epoch >= cfg.patience:
             break
-    for p in frozen:  # stopped early inside stage 1
-        p.requires_grad_(True)
+        if saver is not None and time.perf_counter() - last_save >= checkpoint_seconds:
+            saver.save(model, opt, sched, rng, epoch=epoch, best_val=best_val, best_epoch=best_epoch,
+                       best_state=best_state, train_seconds=train_seconds, train_pairs=train_pairs,
+                       seconds=time.perf_counter() - t_start)
+            last_save = time.perf_counter()
+    unfreeze()  # stopped early inside stage 1
+    if saver is not None:
+        saver.remove()
     if best_state is not None:
         model.load_state_dict(best_state)
     rows_v, pred_v = predict(model, valid_batches)
