@@ -11,7 +11,7 @@ from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.gate import ConcreteGate, relaxed_bernoulli_gate
 from zoo_core.nn.segment import segment_ids, segment_std
 from zoo_core.testing import PAIRS, build, check_all, check_no_leakage_across_pairs, make_dataset, overfit_tiny_set
-from zoo_cgib.bottleneck import gaussian_kl, inject_noise, legacy_kl
+from zoo_cgib.bottleneck import gaussian_kl, graph_kl, inject_noise, legacy_kl
 
 PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
 MSE = torch.nn.functional.mse_loss
@@ -68,20 +68,63 @@ def test_paper_kl_is_nonnegative_on_random_inputs():
     assert gaussian_kl(mu * 0, sd, sd, ids, len(counts)).abs() < 1e-5
 
 
+def test_graph_kl_is_the_kl_of_the_sum_pooled_subgraph():
+    """The paper's bound equals KL(N(Σλh + Σ(1−λ)μ, Aσ²) ‖ N(nμ, nσ²)) per dimension, computed independently."""
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.tensor([3, 5, 1])
+    ids = segment_ids(counts)
+    n, d = int(counts.sum()), 4
+    h = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    lam = torch.rand(n, 1, generator=gen, dtype=torch.float64)
+    mu = torch.stack([h[ids == b].mean(0) for b in range(3)])
+    sd = segment_std(h, ids, counts)
+    got = graph_kl(lam, lam * (h - mu[ids]), sd[ids], ids, counts, eps=1e-12)
+    ref = []
+    for b, m in enumerate(counts.tolist()):
+        rows, s = ids == b, sd[b].clamp(min=1e-12)
+        mean = (lam[rows] * h[rows] + (1 - lam[rows]) * mu[b]).sum(0)
+        var = ((1 - lam[rows]) ** 2).sum() * s ** 2
+        p_ = torch.distributions.Normal(mean, var.sqrt())
+        q_ = torch.distributions.Normal(m * mu[b], (m * s ** 2).sqrt())
+        ref.append(torch.distributions.kl_divergence(p_, q_).mean())
+    torch.testing.assert_close(got, torch.stack(ref).mean(), rtol=1e-6, atol=1e-9)
+
+
+def test_graph_kl_is_nonnegative_and_prices_the_kept_fraction():
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        counts = torch.randint(1, 8, (6,), generator=gen)
+        ids = segment_ids(counts)
+        h = torch.randn(int(counts.sum()), 5, generator=gen)
+        lam = torch.rand(len(h), 1, generator=gen)
+        sd = segment_std(h, ids, counts)[ids]
+        mu = h.new_zeros(len(counts), 5).index_add(0, ids, h)[ids] / counts[ids].view(-1, 1)
+        assert graph_kl(lam, lam * (h - mu), sd, ids, counts) >= 0
+    # one graph of 10 atoms: every atom noise -> 0; keeping k atoms (λ = 1) costs ½(-log(1 - k/10) - k/10) per
+    # dimension when the kept atoms leave the mean unchanged (B = 0); the per-atom KL charges each of them ~16 nats
+    ids, counts = torch.zeros(10, dtype=torch.long), torch.tensor([10])
+    zero, sd = torch.zeros(10, 3), torch.ones(10, 3)
+    assert float(graph_kl(torch.zeros(10, 1), zero, sd, ids, counts)) < 1e-6
+    lam = torch.tensor([1.0] * 5 + [0.0] * 5).view(-1, 1)
+    torch.testing.assert_close(graph_kl(lam, zero, sd, ids, counts), torch.tensor(0.5 * (-np.log(0.5) - 0.5)),
+                               rtol=1e-5, atol=0.0, check_dtype=False)
+    assert float(gaussian_kl(zero, (1 - lam) * sd, sd, ids, 1)) > 30.0
+
+
 def test_bottleneck_on_one_atom_molecules_is_finite():
     torch.manual_seed(0)
     counts = torch.tensor([1, 4, 1])
     ids = segment_ids(counts)
     h = torch.randn(6, 8, requires_grad=True)
     logits = torch.randn(6, requires_grad=True)
-    for legacy in (False, True):
-        out = inject_noise(h, logits, ids, counts, legacy=legacy)
+    for legacy, form in ((False, "graph"), (False, "node"), (True, "graph")):
+        out = inject_noise(h, logits, ids, counts, legacy=legacy, kl_form=form)
         assert torch.isfinite(out.z).all() and torch.isfinite(out.kl)
         assert torch.allclose(out.z[0], h[0]) and torch.allclose(out.z[5], h[5])  # σ_G = 0: no noise, z = h
         grads = torch.autograd.grad(out.kl + out.z.sum(), (h, logits))
         assert all(torch.isfinite(g).all() for g in grads)
-    # a single one-atom molecule contributes exactly 0 to the paper KL
-    one = inject_noise(h[:1], logits[:1], ids[:1], counts[:1])
+    # a single one-atom molecule contributes exactly 0 to the per-atom KL
+    one = inject_noise(h[:1], logits[:1], ids[:1], counts[:1], kl_form="node")
     assert float(one.kl.detach()) == 0.0
     assert torch.isfinite(legacy_kl(h * 0, h, h * 0, ids, 3))
 
@@ -103,7 +146,7 @@ def test_info_nce_excludes_the_positive():
 # -- the model -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,params", [("cgib", {}), ("cgib_cont", {}), ("cgib", {"legacy": True}),
-                                         ("cgib_cont", {"separate_passes": True})])
+                                         ("cgib", {"kl_form": "node"}), ("cgib_cont", {"separate_passes": True})])
 def test_training_loss_terms(name, params):
     spec = model_spec(name, pair_params=params)
     torch.manual_seed(0)

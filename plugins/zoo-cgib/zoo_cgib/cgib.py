@@ -5,7 +5,8 @@ Backbone (same as the 3DMRL/CGIB CIGIN): two separate encoders -> Ĥ = row-L2-no
 map I = Ĥ¹Ĥ²ᵀ (zoo_core.nn.interaction, padded per pair) -> h¹ = [Ĥ¹ ; IĤ²], h² = [Ĥ² ; IᵀĤ¹] (2d) -> Set2Set per
 molecule (4d each) -> f = MLP 8d->256->128->n_tasks. Xavier-uniform init of every Linear, zero biases.
 
-Bottleneck on h¹ (zoo_cgib.bottleneck, where the exact KL formulas are written out):
+Bottleneck on h¹ (zoo_cgib.bottleneck, where the exact KL formulas are written out; ``kl_form`` "graph" is the
+paper's bound on the pooled subgraph, "node" the per-atom KL of earlier zoo versions):
     p_i = MLP_c(h¹_i),  MLP_c = Linear(2d->d) -> BatchNorm1d(d) -> ReLU -> Linear(d->1)
     λ_i = relaxed Bernoulli gate of p_i (τ_g = 1);  z_i = μ̃_i + ε_i ⊙ (1 − λ_i) σ_G
     s¹ = Set2Set_A(z),  s² = Set2Set_B(h²)
@@ -47,9 +48,12 @@ class CGIB(InteractionPairModel):
 
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, beta: float = 1.0, legacy: bool = False,
                  gate_temperature: float = 1.0, mlp_hidden: Sequence[int] = (256, 128), projector_dim: int = 64,
-                 set2set_steps: int = 2, separate_passes: bool = False, kl_sd_floor: float = 0.0):
+                 set2set_steps: int = 2, separate_passes: bool = False, kl_sd_floor: float = 0.0,
+                 kl_form: str = "graph"):
         super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
-        self.kl_sd_floor = float(kl_sd_floor)
+        if kl_form not in ("graph", "node"):
+            raise ValueError(f"kl_form must be 'graph' (the paper's bound) or 'node', got {kl_form!r}")
+        self.kl_sd_floor, self.kl_form = float(kl_sd_floor), kl_form
         self.beta, self.legacy = float(beta), bool(legacy)
         self.gate_temperature, self.separate_passes = float(gate_temperature), bool(separate_passes)
         d = self.enc_a.out_dim
@@ -105,7 +109,7 @@ class CGIB(InteractionPairModel):
             inter2, s_b2 = inter, s_b
         logits = self.keep_logits(inter2.h_a)
         bott = inject_noise(inter2.h_a, logits, ids_a, inter2.pad_a.counts, self.gate_temperature, self.legacy,
-                            self.kl_sd_floor)
+                            self.kl_sd_floor, self.kl_form)
         s_a = self.set2set_a(bott.z, ids_a, n)
         pred_ib = self.head(torch.cat([s_a, s_b2], dim=-1))
         aux = {"task_ib": task_loss(pred_ib, batch.y), "kl": self.beta * bott.kl,
