@@ -169,6 +169,10 @@ def test_resume_continues_an_interrupted_run_to_the_same_numbers(tmp_path, monke
     whole_preds = (Path(json.loads(whole.stdout)["run_dir"]) / "predictions.csv").read_text()
     assert (run_dir / "predictions.csv").read_text() == whole_preds
     assert not (run_dir / "checkpoints").exists()  # every fold finished
+    record = json.loads((run_dir / "folds" / "r0-f0.json").read_text())
+    (run_dir / "folds" / "r0-f0.json").write_text(json.dumps(dict(record, run_key="another model")))
+    r = runner.invoke(app, ["run", "--resume", str(run_dir), "--json", "-q"])
+    assert r.exit_code == 1 and "trained with another model spec" in r.stderr
 
 
 def test_resume_refuses_other_options_and_non_run_folders(tmp_path):

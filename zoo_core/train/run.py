@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from zoo_core.errors import DataError, ZooError
+from zoo_core.train.checkpoint import fingerprint
 
 DEFAULTS: dict[str, Any] = {
     "encoder": None, "pair_model": None, "pretrainer": None, "dataset": "freesolv",
@@ -175,6 +176,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     else:
         run_dir = Path(resume)
     checkpoint_key = json.dumps([spec, str(cfg["dataset"]), len(dataset)], sort_keys=True, default=str)
+    run_key = fingerprint(checkpoint_key)  # a finished fold is only reused by a run that builds the same model
     tcfg = TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
@@ -197,7 +199,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
             fold_seed = seed * 1000 + k
             done = run_dir / "folds" / f"r{repeat}-f{k}.json"
             if resume is not None and done.is_file():
-                result, pre = load_fold(done)
+                result, pre = load_fold(done, run_key)
                 results.append(result)
                 pre_folds.extend([pre] if pre else [])
                 first_state = first_state or (result, None)  # its model.safetensors was written then
@@ -230,7 +232,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
                 model.load_state_dict(result.state)
                 save_model(run_dir / "folds" / f"r{repeat}-f{k}.safetensors", model, spec, _provenance(meta))
             result.state = {}
-            save_fold(done, result, pre)  # last: a fold counts as finished once its weights are on disk
+            save_fold(done, result, pre, run_key)  # last: a fold counts as finished once its weights are on disk
     if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
         (run_dir / "checkpoints").rmdir()  # every fold finished
     metrics = summarize(results, task)
@@ -247,9 +249,10 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     return run_dir, metrics
 
 
-def save_fold(path: Path, result, pre: dict | None) -> None:
-    """A finished fold as JSON (metrics, test rows and predictions, pretraining record), written atomically."""
-    record = {"repeat": result.repeat, "fold": result.fold, "seed": result.seed, "best_epoch": result.best_epoch,
+def save_fold(path: Path, result, pre: dict | None, run_key: str) -> None:
+    """A finished fold as JSON (metrics, test rows and predictions, pretraining record, the fingerprint of the model
+    spec and data that produced it), written atomically."""
+    record = {"run_key": run_key, "repeat": result.repeat, "fold": result.fold, "seed": result.seed, "best_epoch": result.best_epoch,
               "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
               "test_rows": result.test_rows.tolist(), "test_pred": result.test_pred.tolist(),
               "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre}
@@ -259,14 +262,18 @@ def save_fold(path: Path, result, pre: dict | None) -> None:
     os.replace(tmp, path)
 
 
-def load_fold(path: Path):
-    """(FoldResult, pretraining record or None) from :func:`save_fold`'s file."""
+def load_fold(path: Path, run_key: str):
+    """(FoldResult, pretraining record or None) from :func:`save_fold`'s file; ZooError when it was written for
+    another model spec or data (e.g. a registry default changed since), so two models never mix in one run."""
     import numpy as np
 
     from zoo_core.train.trainer import FoldResult
 
     try:
         r = json.loads(path.read_text())
+        if r["run_key"] != run_key:
+            raise ZooError(f"{path}: this fold was trained with another model spec or data than the run now builds "
+                           f"(a changed registry default or plugin?); start a new run instead of resuming")
         result = FoldResult(repeat=r["repeat"], fold=r["fold"], seed=r["seed"], best_epoch=r["best_epoch"],
                             epochs_run=r["epochs_run"], valid=r["valid"], test=r["test"],
                             test_rows=np.asarray(r["test_rows"], dtype=np.int64),
