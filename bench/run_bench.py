@@ -341,7 +341,7 @@ def main() -> None:
                    help="a pair-model parameter for every cell (repeatable), e.g. legacy=true for CGIB's original "
                         "noise and KL; the record's model reads 'cgib (legacy=True)'")
     t = sub.add_parser("throughput")
-    t.add_argument("--models", default="mpnn,cigin,cgib")
+    t.add_argument("--models", default="mpnn,cigin,cgib,cgib_cont")
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--name", default="throughput")
     sub.add_parser("render")
