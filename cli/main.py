@@ -558,6 +558,8 @@ def explain_cmd(
             draw_explanation(result, output)
     except ZooError as error:
         _fail(str(error))
+    for warning in result.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         _print_json(result)
     else:

@@ -55,17 +55,24 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str) -> d
             raise ZooError(f"{smi!r}: the model saw {n} atoms but RDKit gives {mol.GetNumAtoms()}")
         symbols.append([a.GetSymbol() for a in mol.GetAtoms()])
     pred = out.pred[0].float().cpu().tolist()
-    kind_a = "gate keep probability sigmoid(p)" if "map_importance_a" in ex else _IMPORTANCE_KIND["atom_importance_a"]
+    gated = "map_importance_a" in ex
+    kind_a = "gate keep probability sigmoid(p)" if gated else _IMPORTANCE_KIND["atom_importance_a"]
+    importance_a = ex["atom_importance_a"][:n_a].float().cpu().tolist()
+    warnings = []
+    if gated and max(importance_a, default=0.0) < 0.5:
+        warnings.append(f"the gate keeps no atom of molecule A (largest keep probability {max(importance_a):.2g} < "
+                        "0.5): this model's bottleneck compresses the whole solute, so the colours of A only rank "
+                        "small probabilities; the interaction map is the informative picture (docs/DECISIONS.md, CGIB)")
     return {
         "pair_model": spec.get("pair_model"), "encoder": spec.get("encoder"), "featurizer": feat.get("name"),
         "explicit_h": explicit_h, "smiles_a": smiles_a, "smiles_b": smiles_b,
         "canonical_a": data.store.smiles[int(data.ids_a[0])], "canonical_b": data.store.smiles[int(data.ids_b[0])],
         "prediction": pred[0] if len(pred) == 1 else pred,
         "atoms_a": symbols[0], "atoms_b": symbols[1],
-        "atom_importance_a": ex["atom_importance_a"][:n_a].float().cpu().tolist(),
+        "atom_importance_a": importance_a,
         "atom_importance_b": ex["atom_importance_b"][:n_b].float().cpu().tolist(),
         "importance_a": kind_a, "importance_b": _IMPORTANCE_KIND["atom_importance_b"],
-        "interaction_map": imap.tolist(),
+        "interaction_map": imap.tolist(), "warnings": warnings,
     }
 
 
@@ -111,8 +118,10 @@ def draw_explanation(result: dict[str, Any], output_path: str | Path) -> Path:
         png = _mol_png(result[f"smiles_{key}"], result["explicit_h"], result[f"atom_importance_{key}"], (600, 520))
         ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
         ax.set_axis_off()
+        kept_none = key == "a" and any("keeps no atom" in w for w in result.get("warnings", []))
         ax.set_title(f"{title}\n{result[f'canonical_{key}']}\n"
-                     f"colour: {result[f'importance_{key}']} (min-max scaled)", fontsize=9)
+                     f"colour: {result[f'importance_{key}']} (min-max scaled)"
+                     + ("\nthe gate keeps no atom (all below 0.5)" if kept_none else ""), fontsize=9)
     ax = axes[2]
     lim = float(np.abs(imap).max()) or 1.0
     image = ax.imshow(imap, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")

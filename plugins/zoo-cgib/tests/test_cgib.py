@@ -227,3 +227,16 @@ def test_kl_sd_floor_bounds_the_gradient_of_a_near_constant_dimension(legacy):
     torch.manual_seed(1)
     floored = inject_noise(x, logits, ids, counts, legacy=legacy, sd_floor=1e-2).kl
     torch.testing.assert_close(plain, floored)
+
+
+def test_explain_warns_when_the_gate_keeps_no_atom():
+    from zoo_core.explain import explain_pair
+
+    spec = model_spec("cgib")
+    model = build(spec)
+    for bias, warned in ((-12.0, True), (12.0, False)):
+        with torch.no_grad():
+            model.compressor[-1].bias.fill_(bias)   # σ(p) ≈ 0 (collapsed gate) or ≈ 1 for every atom
+        result = explain_pair(model, spec, "CCO", "c1ccccc1")
+        assert result["importance_a"] == "gate keep probability sigmoid(p)"
+        assert bool(result["warnings"]) == warned and (not warned or "keeps no atom" in result["warnings"][0])

@@ -24,7 +24,7 @@ def test_explain_pair_layout(explicit_h):
     assert len(result["atoms_b"]) == len(result["atom_importance_b"]) == n_b
     assert len(result["interaction_map"]) == n_a and all(len(row) == n_b for row in result["interaction_map"])
     assert ("H" in result["atoms_a"]) is explicit_h
-    assert isinstance(result["prediction"], float)
+    assert isinstance(result["prediction"], float) and result["warnings"] == []
     # importance = row sums of |I|
     assert result["atom_importance_a"][0] == pytest.approx(sum(abs(v) for v in result["interaction_map"][0]), rel=1e-5)
 
