@@ -76,6 +76,8 @@ def test_run_on_own_csv_reports_bad_rows_and_strict_stops(tmp_path):
     run_dir = Path(result["run_dir"])
     for name in ("config.yaml", "metrics.json", "predictions.csv", "model.safetensors"):
         assert (run_dir / name).exists(), name
+    bad = list(csv.DictReader(open(run_dir / "bad_rows.csv")))
+    assert [(b["line"], b["field"]) for b in bad] == [("5", "solute"), ("9", "dG")] and "missing label" in bad[1]["reason"]
     r = runner.invoke(app, args + ["--strict"])
     assert r.exit_code == 1
     assert "line 5" in r.stderr and "line 9" in r.stderr and "strict" in r.stderr

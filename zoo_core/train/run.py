@@ -2,7 +2,8 @@
 
 Configuration precedence: built-in defaults < dataset registry entry (``train``) < ``--config`` file < CLI flags.
 Run directory: ``config.yaml`` (resolved), ``metrics.json``, ``predictions.csv``, ``model.safetensors`` (repeat 0,
-fold 0: the best-validation weights, carrying the model spec and featurizer spec), ``bad_rows.csv`` when any.
+fold 0: the best-validation weights, carrying the model spec and featurizer spec), ``bad_rows.csv`` when any,
+``folds/r<R>-f<K>.json`` per finished fold and, while a fold trains, its resumable state in ``checkpoints/``.
 With a pretrainer (or ``pretrained_weights``), ``metrics.json`` has a ``pretraining`` block (pretrainer, pair set,
 transductive flag, budget: epochs, pairs per fold, batch size, learning rate; per fold whether the backbone was
 reused and the pretraining-stage seconds) and each fold's weight metadata its own ``pretraining`` record.
@@ -173,6 +174,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     if resume is None:
         run_dir = make_run_dir(cfg)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+        write_bad_rows(run_dir / "bad_rows.csv", dataset.bad)
     else:
         run_dir = Path(resume)
     checkpoint_key = json.dumps([spec, str(cfg["dataset"]), len(dataset)], sort_keys=True, default=str)
@@ -252,8 +254,8 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
 def save_fold(path: Path, result, pre: dict | None, run_key: str) -> None:
     """A finished fold as JSON (metrics, test rows and predictions, pretraining record, the fingerprint of the model
     spec and data that produced it), written atomically."""
-    record = {"run_key": run_key, "repeat": result.repeat, "fold": result.fold, "seed": result.seed, "best_epoch": result.best_epoch,
-              "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
+    record = {"run_key": run_key, "repeat": result.repeat, "fold": result.fold, "seed": result.seed,
+              "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
               "test_rows": result.test_rows.tolist(), "test_pred": result.test_pred.tolist(),
               "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -374,6 +376,16 @@ def report_bad_rows(bad: list, n_kept: int, strict: bool, quiet: bool) -> None:
 
     shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
     log(f"zoo: skipped {len(bad)} bad row(s), kept {n_kept}:\n  {shown}")
+
+
+def write_bad_rows(path: Path, bad: list) -> None:
+    """Every skipped row (file, line, field, reason) as CSV, when there is any."""
+    if not bad:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "line", "field", "reason"])
+        w.writerows([b.file, b.line, b.field, b.reason] for b in bad)
 
 
 def make_run_dir(cfg: dict) -> Path:
