@@ -97,8 +97,8 @@ def _job(job: dict) -> dict:
                    pretrain_epochs=job["pretrain_epochs"], pretrain_lr=job["pretrain_lr"])
     t0 = time.perf_counter()
     key = json.dumps({k: v for k, v in job.items() if k != "out"}, sort_keys=True)
-    run_dir, metrics = run_or_resume(cli, f"{job['arm']}-{job['pair_model'] or 'late_fusion'}-{job['encoder']}-"
-                                          f"{job['dataset']}-r{job['repeat']}-f{job['fold']}", key)
+    model = job["encoder"] + (f"@{job['pair_model']}" if job["pair_model"] else "")
+    run_dir, metrics = run_or_resume(cli, f"{job['arm']}-{model}-{job['dataset']}-r{job['repeat']}-f{job['fold']}", key)
     f = metrics["folds"][0]
     rec = {"arm": job["arm"], "repeat": job["repeat"], "fold": job["fold"], "test": f["test"],
            "best_epoch": f["best_epoch"], "epochs_run": f["epochs_run"], "seconds": f["seconds"],

@@ -19,6 +19,12 @@ from typing import Any
 from zoo_core.errors import ZooError
 
 _IMPORTANCE_KIND = {"atom_importance_a": "row sums of |I|", "atom_importance_b": "column sums of |I|"}
+_GATE_KIND = "gate keep probability sigmoid(p)"
+
+
+def gate_keeps_no_atom(result: dict[str, Any]) -> bool:
+    """Whether an explanation's solute colours are a CGIB gate that keeps no atom (every σ(p_i) < 0.5)."""
+    return result["importance_a"] == _GATE_KIND and max(result["atom_importance_a"], default=0.0) < 0.5
 
 
 def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str) -> dict[str, Any]:
@@ -55,11 +61,10 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str) -> d
             raise ZooError(f"{smi!r}: the model saw {n} atoms but RDKit gives {mol.GetNumAtoms()}")
         symbols.append([a.GetSymbol() for a in mol.GetAtoms()])
     pred = out.pred[0].float().cpu().tolist()
-    gated = "map_importance_a" in ex
-    kind_a = "gate keep probability sigmoid(p)" if gated else _IMPORTANCE_KIND["atom_importance_a"]
+    kind_a = _GATE_KIND if "map_importance_a" in ex else _IMPORTANCE_KIND["atom_importance_a"]
     importance_a = ex["atom_importance_a"][:n_a].float().cpu().tolist()
     warnings = []
-    if gated and max(importance_a, default=0.0) < 0.5:
+    if gate_keeps_no_atom({"importance_a": kind_a, "atom_importance_a": importance_a}):
         warnings.append(f"the gate keeps no atom of molecule A (largest keep probability {max(importance_a):.2g} < "
                         "0.5): this model's bottleneck compresses the whole solute, so the colours of A only rank "
                         "small probabilities; the interaction map is the informative picture (docs/DECISIONS.md, CGIB)")
@@ -118,10 +123,10 @@ def draw_explanation(result: dict[str, Any], output_path: str | Path) -> Path:
         png = _mol_png(result[f"smiles_{key}"], result["explicit_h"], result[f"atom_importance_{key}"], (600, 520))
         ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
         ax.set_axis_off()
-        kept_none = key == "a" and any("keeps no atom" in w for w in result.get("warnings", []))
         ax.set_title(f"{title}\n{result[f'canonical_{key}']}\n"
                      f"colour: {result[f'importance_{key}']} (min-max scaled)"
-                     + ("\nthe gate keeps no atom (all below 0.5)" if kept_none else ""), fontsize=9)
+                     + ("\nthe gate keeps no atom (all below 0.5)"
+                        if key == "a" and gate_keeps_no_atom(result) else ""), fontsize=9)
     ax = axes[2]
     lim = float(np.abs(imap).max()) or 1.0
     image = ax.imshow(imap, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")

@@ -3,7 +3,7 @@
 One safetensors file (zoo_core.train.checkpoint: data only, replaced atomically) holds the model, the best-validation
 weights so far, Adam's moments and step count, and the torch RNG state; its metadata holds the epoch, the best
 validation loss and epoch, the plateau schedule, the numpy shuffling generator and the time spent. Restoring all of
-it makes the continued fold end exactly as an uninterrupted one (tests/test_fold_checkpoint.py). The fingerprint
+it makes the continued fold end exactly as an uninterrupted one (tests/test_trainer.py, tests/test_cli.py). The fingerprint
 covers the training settings, the task, the seed, the fold's rows and the caller's key (the model spec and dataset),
 so a checkpoint of another fold or setting is refused, never continued.
 """

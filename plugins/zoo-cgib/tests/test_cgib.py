@@ -229,8 +229,8 @@ def test_kl_sd_floor_bounds_the_gradient_of_a_near_constant_dimension(legacy):
     torch.testing.assert_close(plain, floored)
 
 
-def test_explain_warns_when_the_gate_keeps_no_atom():
-    from zoo_core.explain import explain_pair
+def test_explain_warns_when_the_gate_keeps_no_atom(tmp_path):
+    from zoo_core.explain import draw_explanation, explain_pair, gate_keeps_no_atom
 
     spec = model_spec("cgib")
     model = build(spec)
@@ -240,3 +240,5 @@ def test_explain_warns_when_the_gate_keeps_no_atom():
         result = explain_pair(model, spec, "CCO", "c1ccccc1")
         assert result["importance_a"] == "gate keep probability sigmoid(p)"
         assert bool(result["warnings"]) == warned and (not warned or "keeps no atom" in result["warnings"][0])
+        assert gate_keeps_no_atom(result) == warned
+        assert draw_explanation(result, tmp_path / f"{bias}.png").stat().st_size > 0
