@@ -182,3 +182,13 @@ def test_resume_refuses_other_options_and_non_run_folders(tmp_path):
     assert r.exit_code == 1 and "drop epochs" in r.stderr
     r = runner.invoke(app, ["run", "--resume", str(tmp_path)])
     assert r.exit_code == 1 and "no config.yaml" in r.stderr
+
+
+@pytest.mark.parametrize("param, message", [("kl_form=foo", "kl_form must be 'graph'"),
+                                            ("nonsense=1", "unexpected keyword argument 'nonsense'")])
+def test_a_bad_model_parameter_is_a_clear_error(tmp_path, param, message):
+    r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--pair-param", param, "--epochs",
+                            "1", "--only-fold", "0", "--repeats", "1", "-q", "--output", str(tmp_path)])
+    assert r.exit_code == 1 and message in r.stderr and "see `zoo info cgib`" in r.stderr, r.output
+    assert not isinstance(r.exception, (TypeError, ValueError))
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_core.errors import RegistryError
+from zoo_core.errors import RegistryError, ZooError
 from zoo_core.registry import Registry, get_registry
 
 DEFAULT_PAIR_MODEL = "late_fusion"
@@ -71,4 +71,9 @@ def build_model(spec: dict[str, Any]):
     def encoder_factory():
         return encoder_cls(in_dim=feat["atom_dim"], edge_dim=feat["bond_dim"], **spec["encoder_params"])
 
-    return pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])
+    try:
+        return pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])
+    except (TypeError, ValueError) as error:  # an unknown parameter or a value the model refuses
+        raise ZooError(f"{spec['pair_model']}({spec['encoder']}): {error} (pair-model params "
+                       f"{spec['pair_params']}, encoder params {spec['encoder_params']}; see `zoo info "
+                       f"{spec['pair_model']}`)") from error

@@ -167,6 +167,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     t0 = time.perf_counter()
     spec = model_spec(cfg["encoder"], cfg["pair_model"], cfg["featurizer"], cfg["encoder_params"], cfg["pair_params"],
                       task=task, explicit_h=bool(cfg["explicit_h"]))
+    build_model(spec)  # a bad model parameter fails here, before featurizing and before a run directory exists
     dataset = PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=not quiet)
     feat_stats = dict(dataset.store.stats, seconds=time.perf_counter() - t0)
     report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
