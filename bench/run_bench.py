@@ -114,6 +114,10 @@ def accuracy(args) -> None:
     out = scratch(args.name)
     cells = [(model, dataset) for dataset in datasets for model in models]
     records: dict[tuple[str, str], dict] = {}
+    # a rerun of some cells of a named bench (e.g. the one left unfinished) keeps the file's other cells
+    previous = RESULTS / f"{args.name}.json"
+    kept = [r for r in (json.loads(previous.read_text()) if previous.exists() else [])
+            if (r["model"], r["dataset"]) not in {(m + variant, d) for m, d in cells}]
     t0 = time.time()
 
     def cell_done(index: int, folds: list[dict]) -> None:
@@ -136,7 +140,7 @@ def accuracy(args) -> None:
         records[cells[index]] = rec
         print(f"{model + variant:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
               + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]", flush=True)
-        _save(args.name, [records[c] for c in cells if c in records])
+        _save(args.name, kept + [records[c] for c in cells if c in records])
 
     jobs = []
     for model, dataset in cells:
