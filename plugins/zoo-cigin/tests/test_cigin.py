@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from zoo_core.errors import ZooError
 from zoo_core.models import build_model, model_spec
 from zoo_core.nn.interaction import Padding, interaction_maps, pair_interaction
 from zoo_core.nn.mlp import l2_normalize
@@ -50,7 +51,7 @@ def test_variants_and_widths():
     default = build(model_spec("cigin"))
     assert default.kind == "cosine" and default.map_penalty == 0.0
     assert default.head[0].in_features == 8 * 56
-    with pytest.raises(ValueError, match="variant"):
+    with pytest.raises(ZooError, match="unknown CIGIN variant .nope."):
         build_model({**model_spec("cigin"), "pair_params": {"variant": "nope"}})
 
 
