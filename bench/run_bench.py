@@ -92,7 +92,8 @@ def _fold_job(job: tuple) -> dict:
     torch.set_num_threads(1)
     encoder, pair_model, dataset, repeat, fold = job[:5]
     model = encoder + (f"@{pair_model}" if pair_model else "")
-    run_dir, metrics = run_or_resume(_fold_config(job), f"{model}-{dataset}-r{repeat}-f{fold}", json.dumps(list(job[:-1])))
+    run_dir, metrics = run_or_resume(_fold_config(job), f"{model}-{dataset}-r{repeat}-f{fold}",
+                                     json.dumps(list(job[:-1])))
     f = metrics["folds"][0]
     return {"repeat": repeat, "fold": fold, "test": f["test"], "best_epoch": f["best_epoch"],
             "epochs_run": f["epochs_run"], "seconds": f["seconds"], "run_dir": str(run_dir)}

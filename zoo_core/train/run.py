@@ -178,8 +178,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
         write_bad_rows(run_dir / "bad_rows.csv", dataset.bad)
     else:
         run_dir = Path(resume)
-    checkpoint_key = json.dumps([spec, str(cfg["dataset"]), len(dataset)], sort_keys=True, default=str)
-    run_key = fingerprint(checkpoint_key)  # a finished fold is only reused by a run that builds the same model
+    run_key = fingerprint(spec, str(cfg["dataset"]), len(dataset))  # folds are only reused by the same model + data
     tcfg = TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
@@ -217,7 +216,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
             result = train_fold(model, dataset, tr, va, te, tcfg, task, fold_seed, cfg["device"],
                                 progress=_epoch_progress(quiet), repeat=repeat, fold=k,
                                 checkpoint=run_dir / "checkpoints" / f"r{repeat}-f{k}.safetensors",
-                                checkpoint_key=checkpoint_key)
+                                checkpoint_key=run_key)
             results.append(result)
             main = "rmse" if task == "regression" else "auroc"
             log(f"  repeat {repeat} fold {k}: test {main} {result.test.get(main, float('nan')):.4f} "

@@ -38,7 +38,7 @@ from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.interaction import InteractionPairModel, InteractionResult, pair_interaction
 from zoo_core.nn.mlp import xavier_init
-from zoo_cgib.bottleneck import inject_noise
+from zoo_cgib.bottleneck import KL_FORMS, inject_noise
 
 
 class CGIB(InteractionPairModel):
@@ -51,7 +51,7 @@ class CGIB(InteractionPairModel):
                  set2set_steps: int = 2, separate_passes: bool = False, kl_sd_floor: float = 0.0,
                  kl_form: str = "graph"):
         super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
-        if kl_form not in ("graph", "node"):
+        if kl_form not in KL_FORMS:  # refused at construction, not at the first training step
             raise ValueError(f"kl_form must be 'graph' (the paper's bound) or 'node', got {kl_form!r}")
         self.kl_sd_floor, self.kl_form = float(kl_sd_floor), kl_form
         self.beta, self.legacy = float(beta), bool(legacy)
