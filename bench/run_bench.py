@@ -115,10 +115,7 @@ def accuracy(args) -> None:
     out = scratch(args.name)
     cells = [(model, dataset) for dataset in datasets for model in models]
     records: dict[tuple[str, str], dict] = {}
-    # a rerun of some cells of a named bench (e.g. the one left unfinished) keeps the file's other cells
-    previous = RESULTS / f"{args.name}.json"
-    kept = [r for r in (json.loads(previous.read_text()) if previous.exists() else [])
-            if (r["model"], r["dataset"]) not in {(m + variant, d) for m, d in cells}]
+    kept = other_cells(RESULTS / f"{args.name}.json", {(m + variant, d) for m, d in cells})
     t0 = time.time()
 
     def cell_done(index: int, folds: list[dict]) -> None:
@@ -151,6 +148,13 @@ def accuracy(args) -> None:
                      for r in range(args.repeats) for k in range(5)])
     partials = [RESULTS / f".partial-{args.name}-{model}-{dataset}.json" for model, dataset in cells]
     _run_cells(jobs, partials, args.workers, cell_done)
+
+
+def other_cells(path: Path, replaced: set[tuple[str, str]]) -> list[dict]:
+    """The records of the bench file ``path`` whose (model, dataset) cell is not in ``replaced``: a rerun of some
+    cells of a named bench (e.g. the one left unfinished) keeps the file's other cells, in their order."""
+    records = json.loads(path.read_text()) if path.exists() else []
+    return [r for r in records if (r["model"], r["dataset"]) not in replaced]
 
 
 class FinishedFolds:

@@ -1,0 +1,51 @@
+"""The bench's resumable fold runner (bench/run_bench.py): finished folds are never run twice, cells complete with
+their folds in job order, and a rerun of some cells of a named bench keeps the file's other cells."""
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+from run_bench import FinishedFolds, _run_cells, other_cells  # noqa: E402
+
+
+def _square(job):
+    """A fold job stand-in: (cell, fold, log_file, scratch); logs each call so a test can count them."""
+    cell, fold, log, _scratch = job
+    with open(log, "a") as f:
+        f.write(f"{cell}-{fold}\n")
+    return {"cell": cell, "fold": fold, "value": fold * fold}
+
+
+def test_a_rerun_runs_only_the_unfinished_folds_and_completes_every_cell(tmp_path):
+    log = str(tmp_path / "calls.log")
+    cells = [[("a", k, log, str(tmp_path / "s1")) for k in range(3)],
+             [("b", k, log, str(tmp_path / "s1")) for k in range(2)]]
+    partials = [tmp_path / ".partial-a.json", tmp_path / ".partial-b.json"]
+    # an earlier, interrupted invocation finished fold 1 of cell a and all of cell b; its scratch folder differed
+    earlier_a = FinishedFolds(partials[0], scratch_key=-1)
+    earlier_a.add(("a", 1, log, "old-scratch"), {"cell": "a", "fold": 1, "value": 1})
+    earlier_b = FinishedFolds(partials[1], scratch_key=-1)
+    for k in range(2):
+        earlier_b.add(("b", k, log, "old-scratch"), {"cell": "b", "fold": k, "value": k * k})
+
+    done = {}
+    _run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.setdefault(i, folds), job_fn=_square)
+
+    assert sorted(Path(log).read_text().split()) == ["a-0", "a-2"]
+    assert [f["fold"] for f in done[0]] == [0, 1, 2] and [f["value"] for f in done[0]] == [0, 1, 4]
+    assert [f["fold"] for f in done[1]] == [0, 1]
+    assert not any(p.exists() for p in partials)  # a completed cell leaves no partial file behind
+
+
+def test_a_rerun_of_some_cells_keeps_the_files_other_cells(tmp_path):
+    path = tmp_path / "family.json"
+    path.write_text(json.dumps([{"model": "cgib", "dataset": "compsol", "mean": 0.31},
+                                {"model": "cgib_cont", "dataset": "compsol", "mean": 0.99},
+                                {"model": "cgib_cont", "dataset": "freesolv", "mean": 0.91}]))
+    kept = other_cells(path, {("cgib_cont", "compsol")})
+    assert [(r["model"], r["dataset"], r["mean"]) for r in kept] == [("cgib", "compsol", 0.31),
+                                                                     ("cgib_cont", "freesolv", 0.91)]
+    assert other_cells(tmp_path / "absent.json", {("cgib", "compsol")}) == []
