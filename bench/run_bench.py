@@ -7,6 +7,7 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py pretrain-throughput
   python bench/run_bench.py probe --backbones PATH.safetensors --datasets freesolv,compsol,abraham
   python bench/run_bench.py render
+  python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
 (pretraining, pretrain-throughput and probe live in bench/pretrain_bench.py.)
 
@@ -354,11 +355,16 @@ def main() -> None:
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--name", default="throughput")
     sub.add_parser("render")
+    c = sub.add_parser("compare", help="paired per-fold comparison of two accuracy records (bench/compare.py)")
+    c.add_argument("a", help="FILE[:MODEL[:DATASET]] under bench/results/")
+    c.add_argument("b", help="FILE[:MODEL[:DATASET]] under bench/results/")
+    import compare
     import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
     args = p.parse_args()
-    {"accuracy": accuracy, "throughput": throughput, "render": render, **pretrain_bench.COMMANDS}[args.cmd](args)
+    {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
+     **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The bench's resumable fold runner (bench/run_bench.py): finished folds are never run twice, cells complete with
-their folds in job order, and a rerun of some cells of a named bench keeps the file's other cells."""
+"""The bench's record tools: the resumable fold runner (bench/run_bench.py) never reruns a finished fold and completes
+cells with their folds in job order; a rerun of some cells of a named bench keeps the file's other cells; the paired
+comparison (bench/compare.py) uses only the splits both records hold."""
 
 import json
 import sys
@@ -49,3 +50,33 @@ def test_a_rerun_of_some_cells_keeps_the_files_other_cells(tmp_path):
     assert [(r["model"], r["dataset"], r["mean"]) for r in kept] == [("cgib", "compsol", 0.31),
                                                                      ("cgib_cont", "freesolv", 0.91)]
     assert other_cells(tmp_path / "absent.json", {("cgib", "compsol")}) == []
+
+
+def _record(model, rmses):
+    return {"model": model, "dataset": "freesolv",
+            "fold_records": [{"repeat": r, "fold": k, "test": {"rmse": v}} for (r, k), v in rmses.items()]}
+
+
+def test_paired_folds_compares_only_the_shared_splits():
+    from compare import paired_folds
+
+    a = _record("cgib", {(0, 0): 1.0, (0, 1): 0.5, (0, 2): 0.9, (1, 0): 7.0})
+    b = _record("cigin", {(0, 0): 1.2, (0, 1): 0.4, (0, 2): 1.0})  # (1, 0) not in b: left out
+    s = paired_folds(a, b)
+    diffs = [-0.2, 0.1, -0.1]
+    mean = sum(diffs) / 3
+    sd = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5
+    assert s["folds"] == 3 and s["a_better"] == 2
+    assert abs(s["mean_diff"] - mean) < 1e-12 and abs(s["sd_diff"] - sd) < 1e-12
+    assert abs(s["se_diff"] - sd / 3 ** 0.5) < 1e-12 and abs(s["mean_a"] - 0.8) < 1e-12
+
+
+def test_compare_names_the_choices_when_a_file_holds_several_cells(tmp_path):
+    import pytest
+
+    from compare import pick
+
+    (tmp_path / "two.json").write_text(json.dumps([_record("cigin", {(0, 0): 1.0}), _record("cgib", {(0, 0): 0.9})]))
+    assert pick(tmp_path, "two.json:cgib")["model"] == "cgib"
+    with pytest.raises(SystemExit, match="cigin:freesolv, cgib:freesolv"):
+        pick(tmp_path, "two.json")

@@ -1,0 +1,54 @@
+"""Paired comparison of two accuracy records fold by fold (the same (repeat, fold) splits, so the split's own
+difficulty cancels): how much of a gap between two cells is more than fold noise.
+
+  python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
+
+Each side is ``FILE[:MODEL[:DATASET]]`` under bench/results/ (MODEL/DATASET pick a record when the file holds
+several). Prints the paired mean difference (A − B), its standard deviation over folds, the standard error of the
+mean difference, and on how many folds A is lower (better, for RMSE). Nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def pick(results: Path, spec: str) -> dict:
+    """The record named by ``FILE[:MODEL[:DATASET]]``; an ambiguous or unmatched spec is a SystemExit naming it."""
+    name, *rest = spec.split(":")
+    records = json.loads((results / name).read_text())
+    model, dataset = (rest + [None, None])[:2]
+    found = [r for r in records if "fold_records" in r and (model is None or r["model"] == model)
+             and (dataset is None or r["dataset"] == dataset)]
+    if len(found) != 1:
+        cells = ", ".join(f"{r['model']}:{r['dataset']}" for r in records if "fold_records" in r)
+        raise SystemExit(f"{spec}: {len(found)} accuracy records match (the file has: {cells})")
+    return found[0]
+
+
+def paired_folds(a: dict, b: dict, metric: str = "rmse") -> dict:
+    """Statistics of the per-fold differences a − b over the (repeat, fold) pairs both records hold."""
+    fa = {(f["repeat"], f["fold"]): f["test"][metric] for f in a["fold_records"]}
+    fb = {(f["repeat"], f["fold"]): f["test"][metric] for f in b["fold_records"]}
+    shared = sorted(set(fa) & set(fb))
+    if len(shared) < 2:
+        raise SystemExit(f"the two records share {len(shared)} (repeat, fold) splits; a paired comparison needs 2")
+    diffs = [fa[k] - fb[k] for k in shared]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return {"folds": n, "mean_a": sum(fa[k] for k in shared) / n, "mean_b": sum(fb[k] for k in shared) / n,
+            "mean_diff": mean, "sd_diff": sd, "se_diff": sd / math.sqrt(n),
+            "a_better": sum(d < 0 for d in diffs)}
+
+
+def compare(args) -> None:
+    from run_bench import RESULTS
+
+    a, b = pick(RESULTS, args.a), pick(RESULTS, args.b)
+    s = paired_folds(a, b)
+    print(f"A = {a['model']} on {a['dataset']} ({args.a}); B = {b['model']} on {b['dataset']} ({args.b})")
+    print(f"{s['folds']} shared folds: A {s['mean_a']:.3f}, B {s['mean_b']:.3f}; A − B = {s['mean_diff']:+.3f} "
+          f"(fold sd {s['sd_diff']:.3f}, s.e. {s['se_diff']:.3f}); A lower on {s['a_better']} of {s['folds']}")
