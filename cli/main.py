@@ -541,6 +541,8 @@ def explain_cmd(
     run: Optional[Path] = typer.Option(None, "--run", help="a run directory of `zoo run`"),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="weights name or file"),
     as_json: bool = typer.Option(False, "--json", help="print the numbers (importances, map, prediction)"),
+    colour_by: str = typer.Option("model", "--colour-by", help="colours of molecule A: 'model' (CGIB: its gate's "
+                                  "keep probability; CIGIN: the map) or 'map' (row sums of the interaction map)"),
 ):
     """Draw which atoms drive a prediction: atoms coloured by importance and the atom-by-atom interaction map."""
     from zoo_core.explain import draw_explanation, explain_pair
@@ -553,7 +555,7 @@ def explain_cmd(
         _fail(f"{output}: the picture must end in .png or .svg")
     try:
         model, spec, _ = _load_for_inference(run, weights)
-        result = explain_pair(model, spec, solute, solvent)
+        result = explain_pair(model, spec, solute, solvent, colour_by)
         if output is not None:
             draw_explanation(result, output)
     except ZooError as error:

@@ -7,7 +7,9 @@ RDKit, atoms coloured by importance and numbered as in the map, next to a heat m
 
 What the importances are depends on the model (``importance_a`` / ``importance_b`` in the result say which):
 CIGIN gives row/column sums of |I|; CGIB/CGIB_cont give the gate's keep probability σ(p_i) for the solute
-(and column sums of |I| for the solvent). Models without an interaction map (late_fusion) raise ZooError.
+(and column sums of |I| for the solvent), or with ``colour_by="map"`` the row sums of |I| as for CIGIN (the
+informative choice when a trained gate keeps no atom). Models without an interaction map (late_fusion) raise
+ZooError.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from zoo_core.errors import ZooError
 
 _IMPORTANCE_KIND = {"atom_importance_a": "row sums of |I|", "atom_importance_b": "column sums of |I|"}
 _GATE_KIND = "gate keep probability sigmoid(p)"
+COLOUR_BY = ("model", "map")  # the model's own importance (CGIB: its gate); the interaction map's row sums
 
 
 def gate_keeps_no_atom(result: dict[str, Any]) -> bool:
@@ -27,10 +30,15 @@ def gate_keeps_no_atom(result: dict[str, Any]) -> bool:
     return result["importance_a"] == _GATE_KIND and max(result["atom_importance_a"], default=0.0) < 0.5
 
 
-def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str) -> dict[str, Any]:
-    """Prediction, atom symbols, per-atom importances of both molecules and the interaction map (nested lists)."""
+def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
+                 colour_by: str = "model") -> dict[str, Any]:
+    """Prediction, atom symbols, per-atom importances of both molecules and the interaction map (nested lists);
+    ``colour_by`` "model" (CGIB: the gate) or "map" (row sums of |I| for every interaction model)."""
     import numpy as np
     import torch
+
+    if colour_by not in COLOUR_BY:
+        raise ZooError(f"colour_by (--colour-by) must be one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
 
     from zoo_core.chem.featurizers import prepare_mol
     from zoo_core.data.pairs import PairDataset
@@ -61,13 +69,16 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str) -> d
             raise ZooError(f"{smi!r}: the model saw {n} atoms but RDKit gives {mol.GetNumAtoms()}")
         symbols.append([a.GetSymbol() for a in mol.GetAtoms()])
     pred = out.pred[0].float().cpu().tolist()
-    kind_a = _GATE_KIND if "map_importance_a" in ex else _IMPORTANCE_KIND["atom_importance_a"]
-    importance_a = ex["atom_importance_a"][:n_a].float().cpu().tolist()
+    gated = "map_importance_a" in ex and colour_by == "model"
+    kind_a = _GATE_KIND if gated else _IMPORTANCE_KIND["atom_importance_a"]
+    key_a = "map_importance_a" if "map_importance_a" in ex and not gated else "atom_importance_a"
+    importance_a = ex[key_a][:n_a].float().cpu().tolist()
     warnings = []
     if gate_keeps_no_atom({"importance_a": kind_a, "atom_importance_a": importance_a}):
         warnings.append(f"the gate keeps no atom of molecule A (largest keep probability {max(importance_a):.2g} < "
                         "0.5): this model's bottleneck compresses the whole solute, so the colours of A only rank "
-                        "small probabilities; the interaction map is the informative picture (docs/DECISIONS.md, CGIB)")
+                        "small probabilities; the interaction map is the informative picture, and --colour-by map "
+                        "colours A by it (docs/DECISIONS.md, CGIB)")
     return {
         "pair_model": spec.get("pair_model"), "encoder": spec.get("encoder"), "featurizer": feat.get("name"),
         "explicit_h": explicit_h, "smiles_a": smiles_a, "smiles_b": smiles_b,

@@ -242,3 +242,50 @@ def test_explain_warns_when_the_gate_keeps_no_atom(tmp_path):
         assert bool(result["warnings"]) == warned and (not warned or "keeps no atom" in result["warnings"][0])
         assert gate_keeps_no_atom(result) == warned
         assert draw_explanation(result, tmp_path / f"{bias}.png").stat().st_size > 0
+
+
+def test_explain_colours_by_the_map_on_request():
+    """--colour-by map: a CGIB's solute colours are the interaction map's row sums (as CIGIN's), not its gate."""
+    from zoo_core.errors import ZooError
+    from zoo_core.explain import explain_pair
+
+    spec = model_spec("cgib")
+    model = build(spec)
+    with torch.no_grad():
+        model.compressor[-1].bias.fill_(-12.0)   # a collapsed gate
+    gate = explain_pair(model, spec, "CCO", "c1ccccc1")
+    by_map = explain_pair(model, spec, "CCO", "c1ccccc1", colour_by="map")
+    assert by_map["importance_a"] == "row sums of |I|" and not by_map["warnings"]
+    rows = torch.tensor(by_map["interaction_map"]).abs().sum(dim=1)
+    torch.testing.assert_close(torch.tensor(by_map["atom_importance_a"]), rows)
+    assert max(gate["atom_importance_a"]) < 0.5 < max(by_map["atom_importance_a"])
+    assert by_map["interaction_map"] == gate["interaction_map"] and by_map["prediction"] == gate["prediction"]
+    with pytest.raises(ZooError, match="colour_by"):
+        explain_pair(model, spec, "CCO", "c1ccccc1", colour_by="gate-ish")
+
+
+def test_zoo_explain_on_a_cgib_run_warns_and_colours_by_the_map_on_request(tmp_path):
+    """`zoo explain --run`: the collapsed-gate warning names --colour-by map, which then colours A by the map."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from zoo_cli.main import app
+    from zoo_core.weights import save_model
+
+    spec = model_spec("cgib")
+    model = build(spec)
+    with torch.no_grad():
+        model.compressor[-1].bias.fill_(-12.0)
+    save_model(tmp_path / "run" / "model.safetensors", model, spec)
+    runner = CliRunner()
+    base = ["explain", "--run", str(tmp_path / "run"), "--solute", "CCO", "--solvent", "c1ccccc1", "--json"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    assert "keeps no atom" in r.stderr and "--colour-by map" in r.stderr
+    r = runner.invoke(app, base + ["--colour-by", "map", "--output", str(tmp_path / "map.png")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["importance_a"] == "row sums of |I|" and not r.stderr
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = runner.invoke(app, base + ["--colour-by", "nonsense"])
+    assert r.exit_code == 1 and "colour_by" in r.stderr
