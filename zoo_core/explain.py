@@ -37,12 +37,12 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
     import numpy as np
     import torch
 
-    if colour_by not in COLOUR_BY:
-        raise ZooError(f"colour_by (--colour-by) must be one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
-
     from zoo_core.chem.featurizers import prepare_mol
     from zoo_core.data.pairs import PairDataset
     from zoo_core.data.table import PairTable
+
+    if colour_by not in COLOUR_BY:
+        raise ZooError(f"colour_by (--colour-by) must be one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
 
     feat = spec["featurizer"]
     explicit_h = bool(feat.get("explicit_h", False))
