@@ -13,6 +13,8 @@ Each record carries the command that produced it, the machine and the date.
 Accuracy protocol (METHODS §2.2): random pair-level 5-fold CV, half of each held-out fold is validation, test RMSE
 at the best-validation epoch, mean over folds per repeat, mean ± std over repeats (seeds 0..R-1). The paper's
 protocol allows up to 500 epochs with early stopping after 50; where our epoch budget is smaller the table says so.
+Records with the same seeds share their (repeat, fold) splits, so two cells can be compared fold by fold, which
+cancels each split's own difficulty: `python bench/run_bench.py compare A.json[:MODEL] B.json[:MODEL]`.
 """
 
 
