@@ -23,8 +23,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q tests $(foreach p,$(PLUGINS),$(p)/tests)
 
+# Benchmarks: `make bench` re-measures throughput (minutes) and re-renders BENCHMARKS.md; any other bench runs as
+# `make bench ARGS="accuracy --models cigin --datasets compsol --repeats 3"` (README, Benchmarks).
 bench: setup
-	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/run_bench.py $(or $(ARGS),throughput)
+	$(BIN)/python bench/run_bench.py render
 
 clean:
 	rm -rf $(VENV) runs
