@@ -18,6 +18,8 @@ from pathlib import Path
 def pick(results: Path, spec: str) -> dict:
     """The record named by ``FILE[:MODEL[:DATASET]]``; an ambiguous or unmatched spec is a SystemExit naming it."""
     name, *rest = spec.split(":")
+    if not (results / name).is_file():
+        raise SystemExit(f"{spec}: no record file {results / name}")
     records = json.loads((results / name).read_text())
     model, dataset = (rest + [None, None])[:2]
     found = [r for r in records if "fold_records" in r and (model is None or r["model"] == model)

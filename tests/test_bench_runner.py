@@ -80,3 +80,5 @@ def test_compare_names_the_choices_when_a_file_holds_several_cells(tmp_path):
     assert pick(tmp_path, "two.json:cgib")["model"] == "cgib"
     with pytest.raises(SystemExit, match="cigin:freesolv, cgib:freesolv"):
         pick(tmp_path, "two.json")
+    with pytest.raises(SystemExit, match="no record file"):
+        pick(tmp_path, "absent.json:cgib")
