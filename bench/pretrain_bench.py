@@ -12,7 +12,8 @@ path: it pretrains on that fold's training pairs (``train-split``) or on the cho
 of ``ZOO_HOME/pretrained`` (a rerun reuses every backbone), then fine-tunes. Before the jobs, the conformers of
 every molecule are generated once (``--workers`` processes) into the conformer cache; with a shared pair set the
 first 3DMRL job pretrains the one backbone while the other workers run the no-pretraining arm, and the other 3DMRL
-jobs start once it is cached (they reuse it). Every job uses one torch thread (two threads per process were 5-10x
+jobs start once it is cached (they reuse it). As for ``accuracy``, finished folds resume from a partial file and a
+(model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. Every job uses one torch thread (two threads per process were 5-10x
 slower on the loaded 2-core machine). One record per (model, dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch,
 lr), both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
 seconds of each arm (sum of its jobs' wall time; one thread each).
@@ -59,6 +60,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--name", default="pretraining")
     p.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
+    p.add_argument("--remeasure", action="store_true",
+                   help="measure cells already recorded in <name>.json by the same command again (default: keep them)")
     t = sub.add_parser("pretrain-throughput", help="conformers/s, pretraining pairs/s, cache reuse timing")
     t.add_argument("--model", default="cigin")
     t.add_argument("--workers", type=int, default=2, help="conformer worker processes")
@@ -157,7 +160,7 @@ def _command(args, model: str, dataset: str) -> str:
 def pretraining(args) -> None:
     import numpy as np
 
-    from run_bench import RESULTS, FinishedFolds, _save, machine, scratch
+    from run_bench import RESULTS, FinishedFolds, _save, machine, plan_cells, scratch
     from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
 
     from zoo_core.data.pair_sets import definition, is_train_split
@@ -169,14 +172,15 @@ def pretraining(args) -> None:
     set_def = definition(args.pair_set)  # fails early on an unknown pair set
     out = scratch(args.name)
     spawn = get_context("spawn")  # the parent stays free of torch/OpenMP state
-    records = []
-    for dataset in datasets:
+    todo, records = plan_cells(RESULTS / f"{args.name}.json",
+                               {(m, d): _command(args, m, d) for d in datasets for m in models}, args.remeasure)
+    for dataset in [d for d in datasets if any((m, d) in todo for m in models)]:
         prep = {"dataset": dataset, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
                 "pretrainer": args.pretrainer, "workers": args.workers}
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             conformers = pool.submit(_prepare, prep).result()
         print(f"{dataset}: conformers ready {conformers}", flush=True)
-        for model in models:
+        for model in [m for m in models if (m, dataset) in todo]:
             encoder, _, pair_model = model.partition("@")
             base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
                     "patience": args.patience, "out": out, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,

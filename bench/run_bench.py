@@ -18,6 +18,9 @@ worker busy); results are identical to a sequential run because every fold is se
 finished folds in bench/results/.partial-<name>-<model>-<dataset>.json, so rerunning an interrupted command resumes
 it instead of starting over; a fold that was running continues from its last checkpoint (`zoo run --resume`; its run
 directory is $TMPDIR/zoo-bench-runs-<name>/<job>/), so an interruption costs at most about a minute of each worker's work.
+A cell already recorded in bench/results/<name>.json by the same command (same model, dataset and protocol) is kept,
+not measured again, so a multi-cell command interrupted after some cells finished resumes with the rest; pass
+--remeasure to measure such cells again (their records are replaced; the file's other cells are always kept).
 """
 
 from __future__ import annotations
@@ -114,9 +117,16 @@ def accuracy(args) -> None:
     variant = " (" + ", ".join(f"{k}={v}" for k, v in pair_params.items()) + ")" if pair_params else ""
     options = "".join(f" --pair-param {item}" for item in args.pair_param or [])
     out = scratch(args.name)
+
+    def command(model: str, dataset: str) -> str:
+        return (f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} --epochs {args.epochs} "
+                f"--patience {args.patience} --repeats {args.repeats}{options}")
+
     cells = [(model, dataset) for dataset in datasets for model in models]
+    todo, kept = plan_cells(RESULTS / f"{args.name}.json",
+                            {(m + variant, d): command(m, d) for m, d in cells}, args.remeasure)
+    cells = [(m, d) for m, d in cells if (m + variant, d) in todo]
     records: dict[tuple[str, str], dict] = {}
-    kept = other_cells(RESULTS / f"{args.name}.json", {(m + variant, d) for m, d in cells})
     t0 = time.time()
 
     def cell_done(index: int, folds: list[dict]) -> None:
@@ -132,8 +142,7 @@ def accuracy(args) -> None:
                "wall_seconds": round(time.time() - t0, 1),
                "fold_seconds": round(sum(f["seconds"] for f in folds), 1),
                "pair_params": pair_params,
-               "command": f"python bench/run_bench.py accuracy --models {model} --datasets {dataset} "
-                          f"--epochs {args.epochs} --patience {args.patience} --repeats {args.repeats}{options}",
+               "command": command(model, dataset),
                "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
                **({"note": args.note} if args.note else {})}
         records[cells[index]] = rec
@@ -151,11 +160,22 @@ def accuracy(args) -> None:
     _run_cells(jobs, partials, args.workers, cell_done)
 
 
-def other_cells(path: Path, replaced: set[tuple[str, str]]) -> list[dict]:
-    """The records of the bench file ``path`` whose (model, dataset) cell is not in ``replaced``: a rerun of some
-    cells of a named bench (e.g. the one left unfinished) keeps the file's other cells, in their order."""
+def plan_cells(path: Path, commands: dict[tuple[str, str], str], remeasure: bool = False
+               ) -> tuple[set[tuple[str, str]], list[dict]]:
+    """Which of a command's cells to measure, and which records of its bench file ``path`` to keep.
+
+    ``commands`` maps each cell the command names, ``(record model, dataset)``, to the command line its record
+    would carry. A cell whose record in ``path`` carries that same command is already measured under this protocol:
+    it is kept, not measured again, unless ``remeasure``. Returns ``(cells to measure, records to keep)``; the kept
+    records are the file's records of every other cell, in their order (a rerun of some cells of a named bench never
+    loses the others)."""
     records = json.loads(path.read_text()) if path.exists() else []
-    return [r for r in records if (r["model"], r["dataset"]) not in replaced]
+    recorded = {(r["model"], r["dataset"]): r.get("command") for r in records}
+    todo = {cell for cell, cmd in commands.items() if remeasure or recorded.get(cell) != cmd}
+    for model, dataset in sorted(set(commands) - todo):
+        print(f"kept: {model} on {dataset}, already recorded in {path.name} by the same command "
+              "(--remeasure measures it again)", flush=True)
+    return todo, [r for r in records if (r["model"], r["dataset"]) not in todo]
 
 
 class FinishedFolds:
@@ -347,6 +367,8 @@ def main() -> None:
     a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a.add_argument("--name", default="accuracy")
     a.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
+    a.add_argument("--remeasure", action="store_true",
+                   help="measure cells already recorded in <name>.json by the same command again (default: keep them)")
     a.add_argument("--pair-param", action="append", metavar="KEY=VALUE",
                    help="a pair-model parameter for every cell (repeatable), e.g. legacy=true for CGIB's original "
                         "noise and KL; the record's model reads 'cgib (legacy=True)'")

@@ -1,5 +1,6 @@
 """The bench's record tools: the resumable fold runner (bench/run_bench.py) never reruns a finished fold and completes
-cells with their folds in job order; a rerun of some cells of a named bench keeps the file's other cells; the paired
+cells with their folds in job order; a rerun of some cells of a named bench keeps the file's other cells and skips
+the cells that the same command already recorded; the paired
 comparison (bench/compare.py) uses only the splits both records hold."""
 
 import json
@@ -9,7 +10,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
-from run_bench import FinishedFolds, _run_cells, other_cells  # noqa: E402
+from run_bench import FinishedFolds, _run_cells, plan_cells  # noqa: E402
 
 
 def _square(job):
@@ -41,15 +42,39 @@ def test_a_rerun_runs_only_the_unfinished_folds_and_completes_every_cell(tmp_pat
     assert not any(p.exists() for p in partials)  # a completed cell leaves no partial file behind
 
 
-def test_a_rerun_of_some_cells_keeps_the_files_other_cells(tmp_path):
+CMD = "python bench/run_bench.py accuracy --models {} --datasets {} --epochs 500 --patience 50 --repeats 3"
+
+
+def _family(tmp_path):
     path = tmp_path / "family.json"
-    path.write_text(json.dumps([{"model": "cgib", "dataset": "compsol", "mean": 0.31},
-                                {"model": "cgib_cont", "dataset": "compsol", "mean": 0.99},
-                                {"model": "cgib_cont", "dataset": "freesolv", "mean": 0.91}]))
-    kept = other_cells(path, {("cgib_cont", "compsol")})
+    path.write_text(json.dumps([
+        {"model": "cgib", "dataset": "compsol", "mean": 0.31, "command": CMD.format("cgib", "compsol")},
+        {"model": "cgib_cont", "dataset": "compsol", "mean": 0.99, "command": CMD.format("cgib_cont", "compsol")},
+        {"model": "cgib_cont", "dataset": "freesolv", "mean": 0.91, "command": CMD.format("cgib_cont", "freesolv")}]))
+    return path
+
+
+def test_a_rerun_of_some_cells_keeps_the_files_other_cells(tmp_path):
+    path = _family(tmp_path)
+    todo, kept = plan_cells(path, {("cgib_cont", "compsol"): CMD.format("cgib_cont", "compsol")}, remeasure=True)
+    assert todo == {("cgib_cont", "compsol")}
     assert [(r["model"], r["dataset"], r["mean"]) for r in kept] == [("cgib", "compsol", 0.31),
                                                                      ("cgib_cont", "freesolv", 0.91)]
-    assert other_cells(tmp_path / "absent.json", {("cgib", "compsol")}) == []
+    todo, kept = plan_cells(tmp_path / "absent.json", {("cgib", "compsol"): CMD.format("cgib", "compsol")})
+    assert todo == {("cgib", "compsol")} and kept == []
+
+
+def test_a_cell_recorded_by_the_same_command_is_kept_unless_remeasured(tmp_path, capsys):
+    path = _family(tmp_path)
+    commands = {("cgib", "compsol"): CMD.format("cgib", "compsol"),  # recorded by this command: kept
+                ("cgib_cont", "compsol"): CMD.format("cgib_cont", "compsol").replace("500", "300"),  # other protocol
+                ("cgib", "abraham"): CMD.format("cgib", "abraham")}  # not recorded yet
+    todo, kept = plan_cells(path, commands)
+    assert todo == {("cgib_cont", "compsol"), ("cgib", "abraham")}
+    assert [(r["model"], r["dataset"]) for r in kept] == [("cgib", "compsol"), ("cgib_cont", "freesolv")]
+    assert "kept: cgib on compsol" in capsys.readouterr().out
+    todo, _ = plan_cells(path, commands, remeasure=True)
+    assert todo == set(commands)
 
 
 def _record(model, rmses):
