@@ -14,8 +14,9 @@ every molecule are generated once (``--workers`` processes) into the conformer c
 first 3DMRL job pretrains the one backbone while the other workers run the no-pretraining arm, and the other 3DMRL
 jobs start once it is cached (they reuse it). As for ``accuracy``, finished folds resume from a partial file and a
 (model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. Every job uses
-one torch thread (two threads per process were 5-10x slower on the loaded 2-core machine). One record per (model, dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch,
-lr), both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
+one torch thread (two threads per process were 5-10x slower on the loaded 2-core machine). One record per (model,
+dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch, lr),
+both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
 seconds of each arm (sum of its jobs' wall time; one thread each).
 
 ``probe``: a cheap look at what pretraining taught, without fine-tuning: ridge regression on the frozen pair

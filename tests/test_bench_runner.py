@@ -1,7 +1,7 @@
 """The bench's record tools: the resumable fold runner (bench/run_bench.py) never reruns a finished fold and completes
 cells with their folds in job order; a rerun of some cells of a named bench keeps the file's other cells and skips
-the cells that the same command already recorded; the paired
-comparison (bench/compare.py) uses only the splits both records hold."""
+the cells that the same command already recorded; the paired comparison (bench/compare.py) uses only the splits both
+records hold."""
 
 import json
 import sys
