@@ -3,8 +3,12 @@ difficulty cancels): how much of a gap between two cells is more than fold noise
 
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
-Each side is ``FILE[:MODEL[:DATASET]]`` under bench/results/ (MODEL/DATASET pick a record when the file holds
-several). Prints the paired mean difference (A − B), its standard deviation over folds, the standard error of the
+Each side is ``FILE[:MODEL[:DATASET[:ARM]]]`` under bench/results/ (MODEL/DATASET pick a record when the file holds
+several). A pretraining record holds both arms on the same folds, so it needs ARM (``none`` or the pretrainer):
+
+  python bench/run_bench.py compare pretraining-cigin-3datasets.json:cigin:abraham:3dmrl \
+      pretraining-cigin-3datasets.json:cigin:abraham:none
+ Prints the paired mean difference (A − B), its standard deviation over folds, the standard error of the
 mean difference, and on how many folds A is lower (better, for RMSE). Nothing is written.
 """
 
@@ -16,18 +20,26 @@ from pathlib import Path
 
 
 def pick(results: Path, spec: str) -> dict:
-    """The record named by ``FILE[:MODEL[:DATASET]]``; an ambiguous or unmatched spec is a SystemExit naming it."""
+    """The record named by ``FILE[:MODEL[:DATASET[:ARM]]]``; a pretraining record's folds are narrowed to ARM. An
+    ambiguous or unmatched spec, or a missing ARM, is a SystemExit naming the choices."""
     name, *rest = spec.split(":")
     if not (results / name).is_file():
         raise SystemExit(f"{spec}: no record file {results / name}")
     records = json.loads((results / name).read_text())
-    model, dataset = (rest + [None, None])[:2]
+    model, dataset, arm = (rest + [None, None, None])[:3]
     found = [r for r in records if "fold_records" in r and (model is None or r["model"] == model)
              and (dataset is None or r["dataset"] == dataset)]
     if len(found) != 1:
         cells = ", ".join(f"{r['model']}:{r['dataset']}" for r in records if "fold_records" in r)
         raise SystemExit(f"{spec}: {len(found)} accuracy records match (the file has: {cells})")
-    return found[0]
+    record = found[0]
+    arms = sorted({f["arm"] for f in record["fold_records"] if "arm" in f})
+    if not arms and arm is None:
+        return record
+    if arm not in arms:  # both arms share (repeat, fold) keys: comparing them unseparated would mix the arms
+        raise SystemExit(f"{spec}: name the arm as FILE:MODEL:DATASET:ARM; the record's arms are "
+                         f"{', '.join(arms) or 'none (it is not a pretraining record)'}")
+    return dict(record, fold_records=[f for f in record["fold_records"] if f.get("arm") == arm])
 
 
 def paired_folds(a: dict, b: dict, metric: str = "rmse") -> dict:

@@ -377,9 +377,10 @@ def main() -> None:
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--name", default="throughput")
     sub.add_parser("render")
-    c = sub.add_parser("compare", help="paired per-fold comparison of two accuracy records (bench/compare.py)")
-    c.add_argument("a", help="FILE[:MODEL[:DATASET]] under bench/results/")
-    c.add_argument("b", help="FILE[:MODEL[:DATASET]] under bench/results/")
+    c = sub.add_parser("compare", help="paired per-fold comparison of two records, or of a pretraining record's arms "
+                       "(bench/compare.py)")
+    c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
+    c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     import compare
     import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 

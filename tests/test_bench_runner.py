@@ -1,7 +1,7 @@
 """The bench's record tools: the resumable fold runner (bench/run_bench.py) never reruns a finished fold and completes
 cells with their folds in job order; a rerun of some cells of a named bench keeps the file's other cells and skips
 the cells that the same command already recorded; the paired comparison (bench/compare.py) uses only the splits both
-records hold."""
+records hold, and separates the two arms of a pretraining record."""
 
 import json
 import sys
@@ -107,3 +107,26 @@ def test_compare_names_the_choices_when_a_file_holds_several_cells(tmp_path):
         pick(tmp_path, "two.json")
     with pytest.raises(SystemExit, match="no record file"):
         pick(tmp_path, "absent.json:cgib")
+
+
+def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
+    import pytest
+
+    from compare import paired_folds, pick
+
+    both = _record("cigin", {(0, 0): 1.0, (0, 1): 0.6})
+    for f in both["fold_records"]:
+        f["arm"] = "none"
+    pre = _record("cigin", {(0, 0): 0.8, (0, 1): 0.7})
+    for f in pre["fold_records"]:
+        f["arm"] = "3dmrl"
+    both["fold_records"] += pre["fold_records"]  # one record, both arms on the same (repeat, fold) splits
+    (tmp_path / "pre.json").write_text(json.dumps([both]))
+    s = paired_folds(pick(tmp_path, "pre.json:cigin:freesolv:3dmrl"), pick(tmp_path, "pre.json:cigin:freesolv:none"))
+    assert s["folds"] == 2 and s["a_better"] == 1
+    assert abs(s["mean_diff"] - (-0.2 + 0.1) / 2) < 1e-12
+    with pytest.raises(SystemExit, match="arms are 3dmrl, none"):
+        pick(tmp_path, "pre.json:cigin")  # unseparated, the arms' folds would overwrite each other
+    (tmp_path / "acc.json").write_text(json.dumps([_record("cgib", {(0, 0): 0.9})]))
+    with pytest.raises(SystemExit, match="not a pretraining record"):
+        pick(tmp_path, "acc.json:cgib:freesolv:3dmrl")
