@@ -8,8 +8,9 @@ several). A pretraining record holds both arms on the same folds, so it needs AR
 
   python bench/run_bench.py compare pretraining-cigin-3datasets.json:cigin:abraham:3dmrl \
       pretraining-cigin-3datasets.json:cigin:abraham:none
- Prints the paired mean difference (A − B), its standard deviation over folds, the standard error of the
-mean difference, and on how many folds A is lower (better, for RMSE). Nothing is written.
+
+Prints the paired mean difference (A − B), its standard deviation over folds, the standard error of the mean
+difference, and on how many folds A is lower (better, for RMSE). Nothing is written.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def pick(results: Path, spec: str) -> dict:
     if not arms and arm is None:
         return record
     if arm not in arms:  # both arms share (repeat, fold) keys: comparing them unseparated would mix the arms
-        raise SystemExit(f"{spec}: name the arm as FILE:MODEL:DATASET:ARM; the record's arms are "
-                         f"{', '.join(arms) or 'none (it is not a pretraining record)'}")
+        raise SystemExit(f"{spec}: " + (f"name the arm as FILE:MODEL:DATASET:ARM; the record's arms are "
+                                         f"{', '.join(arms)}" if arms else
+                                         "the record has no arms (it is not a pretraining record)"))
     return dict(record, fold_records=[f for f in record["fold_records"] if f.get("arm") == arm])
 
 
