@@ -32,15 +32,15 @@ def pick(results: Path, spec: str) -> dict:
              and (dataset is None or r["dataset"] == dataset)]
     if len(found) != 1:
         cells = ", ".join(f"{r['model']}:{r['dataset']}" for r in records if "fold_records" in r)
-        raise SystemExit(f"{spec}: {len(found)} accuracy records match (the file has: {cells})")
+        raise SystemExit(f"{spec}: {len(found)} records match (the file has: {cells})")
     record = found[0]
     arms = sorted({f["arm"] for f in record["fold_records"] if "arm" in f})
-    if not arms and arm is None:
+    if not arms:
+        if arm is not None:
+            raise SystemExit(f"{spec}: the record has no arms (it is not a pretraining record)")
         return record
     if arm not in arms:  # both arms share (repeat, fold) keys: comparing them unseparated would mix the arms
-        raise SystemExit(f"{spec}: " + (f"name the arm as FILE:MODEL:DATASET:ARM; the record's arms are "
-                                         f"{', '.join(arms)}" if arms else
-                                         "the record has no arms (it is not a pretraining record)"))
+        raise SystemExit(f"{spec}: name the arm as FILE:MODEL:DATASET:ARM; the record's arms are {', '.join(arms)}")
     return dict(record, fold_records=[f for f in record["fold_records"] if f.get("arm") == arm])
 
 

@@ -77,9 +77,10 @@ def test_a_cell_recorded_by_the_same_command_is_kept_unless_remeasured(tmp_path,
     assert todo == set(commands)
 
 
-def _record(model, rmses):
+def _record(model, rmses, arm=None):
     return {"model": model, "dataset": "freesolv",
-            "fold_records": [{"repeat": r, "fold": k, "test": {"rmse": v}} for (r, k), v in rmses.items()]}
+            "fold_records": [{"repeat": r, "fold": k, "test": {"rmse": v}, **({"arm": arm} if arm else {})}
+                             for (r, k), v in rmses.items()]}
 
 
 def test_paired_folds_compares_only_the_shared_splits():
@@ -114,13 +115,8 @@ def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
 
     from compare import paired_folds, pick
 
-    both = _record("cigin", {(0, 0): 1.0, (0, 1): 0.6})
-    for f in both["fold_records"]:
-        f["arm"] = "none"
-    pre = _record("cigin", {(0, 0): 0.8, (0, 1): 0.7})
-    for f in pre["fold_records"]:
-        f["arm"] = "3dmrl"
-    both["fold_records"] += pre["fold_records"]  # one record, both arms on the same (repeat, fold) splits
+    both = _record("cigin", {(0, 0): 1.0, (0, 1): 0.6}, arm="none")
+    both["fold_records"] += _record("cigin", {(0, 0): 0.8, (0, 1): 0.7}, arm="3dmrl")["fold_records"]  # one record, both arms on the same (repeat, fold) splits
     (tmp_path / "pre.json").write_text(json.dumps([both]))
     s = paired_folds(pick(tmp_path, "pre.json:cigin:freesolv:3dmrl"), pick(tmp_path, "pre.json:cigin:freesolv:none"))
     assert s["folds"] == 2 and s["a_better"] == 1
