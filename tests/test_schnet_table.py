@@ -85,3 +85,21 @@ def test_position_gradients_flow_through_the_table():
         grads.append(torch.autograd.grad(model(z, p, counts).sum(), p)[0])
     assert grads[0].abs().max() > 0
     assert (grads[0] - grads[1]).abs().max() / grads[0].abs().max() < 1e-2
+
+
+def test_gaussian_smearing_has_no_subnormal_tails_and_stays_exact_where_it_matters():
+    """The far tails are cut to 0 (subnormal floats are ~20x slower on x86); what remains equals the formula."""
+    from zoo_core.nn.schnet import GaussianSmearing
+
+    for dtype in (torch.float32, torch.float64):
+        smearing = GaussianSmearing(0.0, 5.0, 50).to(dtype)
+        dist = torch.linspace(0.0, 5.0, 4096, dtype=dtype)
+        rbf = smearing(dist)
+        exact = torch.exp(smearing.coeff * (dist.view(-1, 1) - smearing.offset.view(1, -1)) ** 2)
+        tiny = torch.finfo(dtype).tiny
+        assert not ((rbf > 0) & (rbf < tiny)).any()
+        assert ((exact > 0) & (exact < tiny)).any()  # the untruncated formula does produce subnormals
+        kept = rbf > 0
+        assert torch.equal(rbf[kept], exact[kept])
+        assert (exact[~kept] < torch.finfo(dtype).eps ** 2).all()
+        assert (rbf.max(dim=1).values > 0.88).all()  # every distance keeps a near-1 Gaussian
