@@ -309,8 +309,9 @@ def run_cmd(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="registry name, or a path to your own CSV"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for your own CSV: A,B,Y column names"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; CLI flags override it"),
-    pretrained_weights: Optional[Path] = typer.Option(None, "--pretrained-weights",
-                                                      help="backbone weights from `zoo pretrain` (skips pretraining)"),
+    pretrained_weights: Optional[str] = typer.Option(None, "--pretrained-weights",
+                                                     help="backbone weights (skips pretraining): a file from `zoo "
+                                                          "pretrain`, or a weights name (`zoo list weights`)"),
     pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
     pairs: Optional[str] = typer.Option(None, "--pretrain-pairs", "--pairs",
                                         help="pretraining pair set (`zoo list pair-sets`): train-split (default), "
@@ -355,7 +356,7 @@ def run_cmd(
            "batch_size": batch_size, "split": split,
            "explicit_h": explicit_h, "threads": threads,
            "columns": [c.strip() for c in columns.split(",")] if columns else None,
-           "pretrained_weights": str(pretrained_weights) if pretrained_weights else None,
+           "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,
            "pretrain_params": _parse_params(pretrain_param, "--pretrain-param") or None, "device": device,
            "output": str(output) if output else None, "strict": strict,
@@ -577,10 +578,10 @@ def _load_for_inference(run: Path | None, weights: str | None):
         path = run / "model.safetensors"
         if not path.exists():
             raise ZooError(f"{run}: no model.safetensors (is this a `zoo run` directory?)")
-        return load_model(path, check_installed=True)
+        return load_model(path, check_installed=True, for_prediction=True)
     from zoo_core.hub import weights_path
 
-    return load_model(weights_path(weights), check_installed=True)
+    return load_model(weights_path(weights), check_installed=True, for_prediction=True)
 
 
 def _roles_for(dataset: str | None) -> tuple[str, str] | None:

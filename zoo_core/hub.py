@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from zoo_core.errors import DownloadError
+from zoo_core.errors import DownloadError, ZooError
 from zoo_core.paths import offline, zoo_home
 
 __all__ = ["sha256_file", "download", "resolve", "cached_path"]
@@ -273,7 +273,9 @@ def weights_path(name_or_path: str, progress: bool = True) -> Path:
     folder holds ``weights/``) > the cache ``ZOO_HOME/weights/<name>.safetensors`` > download from the url.
     """
     candidate = Path(name_or_path).expanduser()
-    if candidate.suffix == ".safetensors" and candidate.exists():
+    if candidate.suffix == ".safetensors":
+        if not candidate.is_file():
+            raise ZooError(f"{candidate}: no such weight file")
         return candidate
     from zoo_core.registry import get_registry
 
@@ -287,6 +289,7 @@ def load_pretrained(name: str, device: str = "cpu", progress: bool = True):
     ``model.zoo_meta``. Weights whose featurizer differs from the installed one are refused (FeaturizerMismatch)."""
     from zoo_core.weights import load_model
 
-    model, spec, meta = load_model(weights_path(name, progress=progress), device=device, check_installed=True)
+    model, spec, meta = load_model(weights_path(name, progress=progress), device=device, check_installed=True,
+                                   for_prediction=True)
     model.zoo_spec, model.zoo_meta = spec, meta
     return model

@@ -41,7 +41,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "impl": (False, str), "plugin": (False, str), "description": (False, str), "paper": (False, str),
         "license": (False, str), "citation": (False, str),
         "model": (False, str), "encoder": (True, str), "pair_model": (True, str),
-        "pretrainer": (False, (str, type(None))), "dataset": (True, str), "url": (True, str), "sha256": (True, str),
+        "pretrainer": (False, (str, type(None))), "dataset": (False, str), "url": (True, str), "sha256": (True, str),
         "size_bytes": (False, int), "featurizer": (True, dict), "metrics": (False, dict), "training": (False, dict),
         "pretraining": (False, (dict, type(None))), "card": (False, str),
     },
@@ -191,6 +191,9 @@ def _validate(section: str, name: str, data: dict, path: Path, lines: dict) -> N
     if section == "weights":
         if "." not in name:
             raise RegistryError(f"{_where(path, lines, section, name)}: weights entry {name!r} must be named 'model.tag'")
+        if not data.get("dataset") and not (data.get("pretraining") or {}).get("cache_key"):
+            raise RegistryError(f"{_where(path, lines, section, name)}: entry {section}.{name}: a trained model "
+                                f"needs 'dataset'; only a pretrained backbone (pretraining.cache_key) has none")
         sha = data["sha256"]
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
             raise RegistryError(f"{_where(path, lines, section, name, 'sha256')}: entry {section}.{name}: "

@@ -51,6 +51,15 @@ def read_metadata(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return json.loads(raw["zoo_spec"]), json.loads(raw.get("zoo_meta", "{}"))
 
 
+BACKBONE_KIND = "pretrained-backbone"
+
+
+def is_pretrained_backbone(meta: dict[str, Any]) -> bool:
+    """True for the output of a pretrainer (``kind`` = :data:`BACKBONE_KIND`; older files: ``pretrain_params``
+    without ``training``): a 2D backbone whose prediction head was never trained."""
+    return meta.get("kind") == BACKBONE_KIND or ("pretrain_params" in meta and "training" not in meta)
+
+
 def check_featurizer(expected: dict[str, Any], found: dict[str, Any], where: str) -> None:
     """Raise FeaturizerMismatch naming every key where the two featurizer specs differ."""
     keys = sorted(set(expected) | set(found))
@@ -73,18 +82,23 @@ def installed_featurizer_spec(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = None, device: str = "cpu",
-               check_installed: bool = False):
+               check_installed: bool = False, for_prediction: bool = False):
     """Rebuild the model of a weight file and load its weights; returns (model in eval mode, spec, meta).
 
     ``expected_featurizer``: refuse (FeaturizerMismatch naming every difference) unless the file's featurizer spec
     equals it. ``check_installed``: the same against the installed featurizer of that name and hydrogen mode, i.e.
-    refuse weights whose inputs this installation would featurize differently.
+    refuse weights whose inputs this installation would featurize differently. ``for_prediction``: refuse a
+    pretrained backbone (its head is untrained, so its predictions mean nothing), saying how to fine-tune it.
     """
     from safetensors.torch import load_model as _load
 
     from zoo_core.models import build_model
 
     spec, meta = read_metadata(path)
+    if for_prediction and is_pretrained_backbone(meta):
+        raise ZooError(f"{path}: a pretrained backbone ({meta.get('pretrainer')}, untrained prediction head), not "
+                       f"a trained model; fine-tune it first: zoo run --encoder {spec.get('pair_model')} "
+                       f"--dataset DATASET --pretrained-weights {path}")
     if expected_featurizer is not None:
         check_featurizer(expected_featurizer, spec["featurizer"], str(path))
     if check_installed:

@@ -20,6 +20,11 @@ count. An interrupted pretraining resumes there when the same command runs again
 backbone is saved, so a later run with the same settings and more epochs continues from it instead of starting
 over (the epochs already done are the same either way: rows and geometry are drawn from (seed, epoch, row) and
 nothing depends on the total). A run asking for fewer epochs than the checkpoint holds pretrains from scratch.
+
+Published backbones: a registry weights entry whose ``pretraining.cache_key`` equals a run's cache key holds the
+backbone those settings produce. When the cache has no file for the key, that entry's file (sha256-verified, from
+``weights/`` or downloaded) fills it instead of hours of pretraining, and the log says so;
+``ZOO_NO_PUBLISHED_BACKBONES=1`` pretrains instead. Backbone files record their key (``cache_key``).
 """
 
 from __future__ import annotations
@@ -88,6 +93,17 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     path = zoo_home() / "pretrained" / f"{key}.safetensors"
     checkpoint = path.with_name(f".{run_key}.checkpoint.safetensors")
     with _exclusive(path.with_name(f".{run_key}.lock")):
+        published = None if path.exists() else published_backbone(key)
+        if published is not None:
+            from zoo_core.hub import weights_path
+
+            source = weights_path(published.name, progress=not quiet)  # sha256-verified
+            tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
+            tmp.write_bytes(source.read_bytes())
+            tmp.replace(path)
+            log(f"zoo: these pretraining settings are published as weights {published.name!r} (sha256 verified); "
+                f"using them instead of pretraining again (to pretrain yourself, delete {path} and set "
+                f"ZOO_NO_PUBLISHED_BACKBONES=1)", quiet)
         reused = path.exists()
         if reused:
             log(f"zoo: reusing pretrained backbone {path}", quiet)
@@ -100,8 +116,8 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
             tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
             kwargs = {}
             accepted = inspect.signature(cls.pretrain).parameters
-            if pair_set is not None and "meta" in accepted:
-                kwargs["meta"] = {"pair_set": pair_set}
+            if "meta" in accepted:
+                kwargs["meta"] = {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}
             if "log" in accepted:
                 kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
             done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
@@ -133,6 +149,19 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
+
+
+def published_backbone(key: str):
+    """The registry weights entry that publishes the backbone of pretraining cache key ``key`` (its
+    ``pretraining.cache_key``), or None; ``ZOO_NO_PUBLISHED_BACKBONES=1`` turns the lookup off."""
+    from zoo_core.registry import get_registry
+
+    if os.environ.get("ZOO_NO_PUBLISHED_BACKBONES", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    for entry in get_registry().sections["weights"].values():
+        if (entry.get("pretraining") or {}).get("cache_key") == key:
+            return entry
+    return None
 
 
 def _epoch_line(record: dict, epochs: int) -> str:

@@ -295,8 +295,14 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
 
     t0 = time.perf_counter()
     if cfg.get("pretrained_weights"):
-        meta = load_backbone(model, cfg["pretrained_weights"], spec)
-        return {"pretrained_weights": str(cfg["pretrained_weights"]), **budget(meta),
+        from zoo_core.hub import sha256_file, weights_path
+
+        path = weights_path(str(cfg["pretrained_weights"]), progress=not quiet)
+        meta = load_backbone(model, path, spec)
+        if "sha256" not in shared:  # the same file for every fold
+            shared["sha256"] = sha256_file(path)
+        return {"pretrained_weights": str(cfg["pretrained_weights"]), "weights": str(path),
+                "sha256": shared["sha256"], **budget(meta),
                 "seconds": round(time.perf_counter() - t0, 3)}
     if is_train_split(cfg["pairs"]):
         pset = resolve(cfg["pairs"], ratio=cfg.get("pairs_ratio"), downstream=str(cfg["dataset"]),

@@ -142,3 +142,89 @@ def test_interrupted_zoo_pretrain_resumes_and_a_longer_run_extends(tmp_path, mon
     fresh = load_file(json.loads(scratch.stdout)["weights"])
     assert extended.keys() == fresh.keys()
     assert all(torch.allclose(extended[k], fresh[k], atol=1e-6) for k in fresh)
+
+
+def _publish(tmp_path: Path, monkeypatch, backbone: Path, name: str) -> Path:
+    """Publish ``backbone`` as registry weights ``name`` (a fragment beside the zoo's registry, as a plugin's
+    would be); returns the published copy."""
+    import hashlib
+    import shutil
+
+    import yaml
+
+    from zoo_core import registry as R
+    from zoo_core.plugins import get_catalog
+    from zoo_core.weights import read_metadata
+
+    spec, meta = read_metadata(backbone)
+    published = tmp_path / "published" / f"{name}.safetensors"
+    published.parent.mkdir(exist_ok=True)
+    shutil.copy(backbone, published)
+    entry = {"encoder": spec["encoder"], "pair_model": spec["pair_model"], "pretrainer": "3dmrl",
+             "url": str(published), "sha256": hashlib.sha256(published.read_bytes()).hexdigest(),
+             "size_bytes": published.stat().st_size, "featurizer": spec["featurizer"],
+             "pretraining": {"cache_key": meta["cache_key"], "epochs": meta["epochs"]}}
+    fragment = tmp_path / "published" / "registry.yaml"
+    fragment.write_text(yaml.safe_dump({"weights": {name: entry}}))
+    extra = list(get_catalog().registry_files) + [(str(fragment), "test")]
+    monkeypatch.setattr(R, "_REGISTRY", R.load_registry(extra, strict_fragments=True))
+    return published
+
+
+def test_a_published_backbone_fills_the_cache_instead_of_pretraining(tmp_path, monkeypatch):
+    """Settings whose backbone is published (registry `pretraining.cache_key`) take the verified file instead of
+    pretraining again; the result is the same backbone; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains; a tampered file
+    is refused."""
+    from safetensors.torch import load_file
+
+    csv = _tiny_csv(tmp_path)
+
+    def pretrain(home):
+        monkeypatch.setenv("ZOO_HOME", str(tmp_path / home))
+        return runner.invoke(app, ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split",
+                                   "--dataset", str(csv), "--folds", "2", "--epochs", "1",
+                                   "--output", str(tmp_path / home / "runs"), "--json"])
+
+    made = pretrain("home-a")
+    assert made.exit_code == 0, made.output
+    assert "pretraining cigin" in made.stderr
+    backbone = Path(json.loads(made.stdout)["weights"])
+    published = _publish(tmp_path, monkeypatch, backbone, "cigin.tiny-3dmrl")
+    took = pretrain("home-b")
+    assert took.exit_code == 0, took.output
+    assert "published as weights 'cigin.tiny-3dmrl' (sha256 verified)" in took.stderr
+    assert "pretraining cigin" not in took.stderr and json.loads(took.stdout)["reused"] is True
+    assert load_file(json.loads(took.stdout)["weights"]).keys() == load_file(backbone).keys()
+    assert Path(json.loads(took.stdout)["weights"]).read_bytes() == backbone.read_bytes()
+    monkeypatch.setenv("ZOO_NO_PUBLISHED_BACKBONES", "1")
+    own = pretrain("home-c")
+    assert own.exit_code == 0 and "pretraining cigin" in own.stderr and "published as" not in own.stderr
+    monkeypatch.delenv("ZOO_NO_PUBLISHED_BACKBONES")
+    published.write_bytes(published.read_bytes()[:-1] + b"\0")
+    bad = pretrain("home-d")
+    assert bad.exit_code != 0 and "sha256 mismatch" in str(bad.exception or "") + bad.output
+
+
+def test_a_backbone_fine_tunes_by_weights_name_and_is_refused_by_predict(tmp_path, monkeypatch):
+    csv = _tiny_csv(tmp_path)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    r = runner.invoke(app, ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split",
+                            "--dataset", str(csv), "--folds", "2", "--epochs", "1", "--output", str(tmp_path / "pre"),
+                            "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    published = _publish(tmp_path, monkeypatch, Path(json.loads(r.stdout)["weights"]), "cigin.tiny-3dmrl")
+    r = runner.invoke(app, ["run", "--encoder", "cigin", "--dataset", str(csv), "--pretrained-weights",
+                            "cigin.tiny-3dmrl", "--folds", "2", "--repeats", "1", "--only-fold", "0", "--epochs", "1",
+                            "--output", str(tmp_path / "runs"), "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    pre = json.loads(r.stdout)["pretraining"]
+    assert pre["pretrained_weights"] == "cigin.tiny-3dmrl" and pre["pretrainer"] == "3dmrl"
+    assert pre["sha256"] == __import__("hashlib").sha256(published.read_bytes()).hexdigest()
+    for source in ("cigin.tiny-3dmrl", str(published)):
+        p = runner.invoke(app, ["predict", "--weights", source, "--input", str(csv), "--output",
+                                str(tmp_path / "p.csv")])
+        assert p.exit_code == 1 and "a pretrained backbone" in p.stderr and "fine-tune it first" in p.stderr
+    r = runner.invoke(app, ["run", "--encoder", "cigin", "--dataset", str(csv), "--pretrained-weights",
+                            str(tmp_path / "missing.safetensors"), "--folds", "2", "--repeats", "1", "--only-fold",
+                            "0", "--epochs", "1", "--output", str(tmp_path / "runs"), "-q"])
+    assert r.exit_code == 1 and "missing.safetensors: no such weight file" in r.stderr

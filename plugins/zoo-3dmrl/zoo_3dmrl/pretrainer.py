@@ -344,7 +344,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     from zoo_core.train.checkpoint import (fingerprint, load_checkpoint, save_checkpoint, under_prefix,
                                            with_prefix)
     from zoo_core.train.optim import Adam
-    from zoo_core.weights import save_model
+    from zoo_core.weights import BACKBONE_KIND, save_model
 
     cfg = {**DEFAULTS, **(params or {})}
     unknown = set(cfg) - set(DEFAULTS)
@@ -398,7 +398,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
             log(record)
     model.eval()
     if out is not None:
-        info = {**(meta or {}), "pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data),
+        info = {**(meta or {}), "kind": BACKBONE_KIND, "pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data),
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
                 "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
                 "conformers": {k: data.conformer_stats[k] for k in ("embedded", "from_cache", "seconds")},
