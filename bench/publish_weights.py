@@ -19,6 +19,12 @@ that RMSE is recorded (it must agree with the run's own test RMSE to 1e-4, or no
 featurizer, metrics, license, model card); every other byte of the registry file is left as it was.
 
 Each recipe runs with one torch thread; ``--workers N`` runs N recipes at once in separate processes.
+
+Pretrained backbones (:data:`BACKBONES`) are published too: ``zoo pretrain`` with the recipe's pair set and
+budget (the pretraining cache is reused when it already holds them), the file copied to ``<output-dir>``, and an
+entry without ``dataset`` or ``metrics`` but with ``pretraining.cache_key``: the key ``zoo run --pretrainer`` and
+the pretraining bench compute for those settings, so they take the published file instead of pretraining again
+(zoo_core.train.pretraining). ``zoo predict`` refuses a backbone; ``zoo run --pretrained-weights NAME`` fine-tunes it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import textwrap
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -87,6 +93,26 @@ RECIPES: dict[str, Recipe] = {
         "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN", pretrainer="3dmrl",
         # 5 epochs over fold 0's training pairs: the paper's 100 would take ~8 CPU-hours on this 2-core machine
         pretrain_epochs=5),
+}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    encoder: str
+    pair_set: str
+    ratio: float | None
+    epochs: int
+    dataset: str  # the downstream dataset whose featurization (hydrogen mode) and pretraining lr it is made for
+    what: str
+    paper: str
+
+
+BACKBONES: dict[str, Backbone] = {
+    "cigin.3dmrl-combisolv": Backbone(
+        "cigin", "combisolv-product", 0.02, 40, "freesolv",
+        "the 2D backbone of CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) pretrained with 3DMRL, not "
+        "fine-tuned: its prediction head is untrained",
+        "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN"),
 }
 
 
@@ -306,6 +332,82 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
     return "\n\n".join(_para(p) for p in parts) + "\n"
 
 
+# --- pretrained backbones ---------------------------------------------------------------------------------
+
+def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: str, epochs: int | None,
+                   pretrain_epochs: int | None, runs_dir: str, quiet: bool) -> dict:
+    """Pretrain (or reuse from the cache) one backbone with `zoo pretrain`, copy it to ``output_dir``, return its
+    registry entry. ``epochs`` (fine-tuning) does not apply; ``pretrain_epochs`` overrides the budget."""
+    import subprocess
+
+    from zoo_core.hub import sha256_file
+    from zoo_core.weights import read_metadata
+
+    t0 = time.time()
+    n_epochs = pretrain_epochs or recipe.epochs
+    args = ["pretrain", "--pretrainer", "3dmrl", "--encoder", recipe.encoder, "--pairs", recipe.pair_set,
+            "--dataset", recipe.dataset, "--epochs", str(n_epochs), "--threads", "1", "--output", runs_dir, "--json"]
+    if recipe.ratio is not None:
+        args += ["--pairs-ratio", str(recipe.ratio)]
+    done = subprocess.run([sys.executable, "-m", "zoo_cli.main", *args] + (["-q"] if quiet else []),
+                          stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: zoo {' '.join(args)} failed (exit {done.returncode})")
+    record = json.loads(done.stdout)
+    path = Path(output_dir) / f"{name}.safetensors"
+    data = Path(record["weights"]).read_bytes()
+    if len(data) >= MAX_BYTES:
+        raise RuntimeError(f"{name}: the backbone is {len(data):,} bytes, over the {MAX_BYTES:,}-byte limit")
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    spec, meta = read_metadata(path)
+    feat = spec["featurizer"]
+    history = meta.get("history") or []
+    pretraining = {"cache_key": Path(record["cache"]).stem, "pretrainer": "3dmrl", "pair_set": record["pair_set"],
+                   "transductive": bool(record.get("transductive")), "ratio": record.get("ratio"),
+                   "pairs": record.get("pairs"), "epochs": n_epochs, "batch_size": record["batch_size"],
+                   "lr": record["lr"], "seed": record["seed"], "params": meta.get("pretrain_params"),
+                   "seconds": meta.get("seconds"),
+                   "loss_first_last": [history[0]["loss"], history[-1]["loss"]] if history else None}
+    url = os.path.relpath(path.resolve(), Path(registry_dir).resolve())
+    entry = {
+        "description": f"{spec['pair_model']}({spec['encoder']}) backbone pretrained with 3dmrl on "
+                       f"{record['pair_set']} ({record.get('pairs'):,} pairs, {n_epochs} epochs); not fine-tuned",
+        "model": recipe.encoder, "encoder": spec["encoder"], "pair_model": spec["pair_model"], "pretrainer": "3dmrl",
+        "url": url, "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
+        "featurizer": {"name": feat["name"], "version": feat["version"], "explicit_h": bool(feat["explicit_h"]),
+                       "atom_dim": feat["atom_dim"], "bond_dim": feat["bond_dim"]},
+        "pretraining": pretraining,
+        "license": "MIT (the zoo's license) for the weights; the pretraining molecules (CombiSolv-Exp, no labels "
+                   "used) keep their own terms",
+        "paper": recipe.paper,
+        "card": backbone_card(name, recipe, spec, pretraining),
+    }
+    return {"name": name, "entry": entry, "path": str(path), "run_dir": str(Path(record["weights"]).parent),
+            "wall_seconds": round(time.time() - t0, 1)}
+
+
+def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
+    parts = [
+        f"{name}: {recipe.what}. Features {spec['featurizer']['name']} v{spec['featurizer']['version']}, "
+        f"{'explicit hydrogens' if spec['featurizer']['explicit_h'] else 'heavy atoms'}. Paper: {recipe.paper}.",
+        f"Pretraining: 3DMRL on the pair set '{p['pair_set']}' ({p['pairs']:,} pairs, a seeded {p['ratio']} "
+        f"subsample)" + (", TRANSDUCTIVE: it holds the FreeSolv, CompSol and Abraham test molecules, without labels"
+                         if p["transductive"] else "")
+        + f"; {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the registry's 3dmrl "
+        f"parameters. The paper pretrains 20 % of the product for 100 epochs, about 50 times this budget.",
+        f"Use: fine-tune it, `zoo run --encoder {recipe.encoder} --dataset {recipe.dataset} --pretrained-weights "
+        f"{name}`; `zoo run --pretrainer 3dmrl --pairs {p['pair_set']} --pairs-ratio {p['ratio']} --pretrain-epochs "
+        f"{p['epochs']}` on a dataset with the same hydrogen mode takes this file instead of pretraining again "
+        f"(ZOO_NO_PUBLISHED_BACKBONES=1 pretrains). It does not predict by itself (zoo predict refuses it). What "
+        f"fine-tuning from it gives: BENCHMARKS.md, 3DMRL pretraining section.",
+    ]
+    parts.append(f"Regenerate: python bench/publish_weights.py --only {name}")
+    return "\n\n".join(_para(x) for x in parts) + "\n"
+
+
 # --- rewriting the `weights:` section only ----------------------------------------------------------------
 
 class _Dumper(yaml.SafeDumper):
@@ -390,9 +492,11 @@ def publish_entry(registry: Path, name: str, entry: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", help=f"comma-separated recipe names (default: all of {', '.join(RECIPES)})")
+    p.add_argument("--only", help=f"comma-separated recipe names (default: all of "
+                                  f"{', '.join([*RECIPES, *BACKBONES])})")
     p.add_argument("--epochs", type=int, help="override every recipe's epoch budget (smoke tests)")
     p.add_argument("--pretrain-epochs", type=int, help="override the pretraining epochs (smoke tests)")
+    p.add_argument("--pretrain-ratio", type=float, help="override a backbone's pair-set ratio (smoke tests)")
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where <name>.safetensors go")
     p.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY, help="registry whose weights: section is "
                                                                             "rewritten")
@@ -402,42 +506,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="print the recipe table and exit")
     args = p.parse_args(argv)
     if args.list:
-        for n, r in RECIPES.items():
+        for n, r in {**RECIPES, **BACKBONES}.items():
             print(json.dumps({"name": n, **asdict(r)}))
         return 0
-    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(RECIPES)
-    unknown = [n for n in names if n not in RECIPES]
+    known = {**RECIPES, **BACKBONES}
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(known)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        p.error(f"unknown recipe(s) {', '.join(unknown)} (known: {', '.join(RECIPES)})")
+        p.error(f"unknown recipe(s) {', '.join(unknown)} (known: {', '.join(known)})")
     registry, output = args.registry.resolve(), args.output_dir.resolve()
-    if (args.epochs is not None or args.pretrain_epochs is not None) and (
+    if any(x is not None for x in (args.epochs, args.pretrain_epochs, args.pretrain_ratio)) and (
             registry == DEFAULT_REGISTRY.resolve() or output == DEFAULT_OUTPUT.resolve()):
-        p.error("--epochs/--pretrain-epochs make smoke weights: give --registry and --output-dir outside the "
-                "repository's registry.yaml and weights/")
+        p.error("--epochs/--pretrain-epochs/--pretrain-ratio make smoke weights: give --registry and --output-dir "
+                "outside the repository's registry.yaml and weights/")
+    if args.pretrain_ratio is not None:
+        known.update({n: replace(b, ratio=args.pretrain_ratio) for n, b in BACKBONES.items()})
     if not registry.is_file():
         p.error(f"{registry}: no such registry file")
     output.mkdir(parents=True, exist_ok=True)
     runs = str(args.runs_dir or tempfile.mkdtemp(prefix="zoo-publish-runs-"))
-    jobs = [(n, RECIPES[n], str(output), str(registry.parent), args.epochs, args.pretrain_epochs, runs, args.quiet)
+    jobs = [(n, known[n], str(output), str(registry.parent), args.epochs, args.pretrain_epochs, runs, args.quiet)
             for n in names]
     print(f"publishing {', '.join(names)} -> {output}, registry {registry} (runs under {runs})", file=sys.stderr)
     failures = 0
 
     def done(result: dict) -> None:
         publish_entry(registry, result["name"], result["entry"])
-        print(f"{result['name']}: test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f}), "
-              f"{result['entry']['size_bytes']:,} bytes, {result['wall_seconds']} s -> {result['path']}", flush=True)
+        quality = (f"test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f})" if "rmse" in result
+                   else f"backbone, pretraining key {result['entry']['pretraining']['cache_key']}")
+        print(f"{result['name']}: {quality}, {result['entry']['size_bytes']:,} bytes, {result['wall_seconds']} s -> "
+              f"{result['path']}", flush=True)
 
     if args.workers <= 1:
         for job in jobs:
             try:
-                done(build(*job))
+                done((build_backbone if job[0] in BACKBONES else build)(*job))
             except Exception:  # report, go on with the next recipe
                 failures += 1
                 print(f"{job[0]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
     else:
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(build, *job): job[0] for job in jobs}
+            futures = {pool.submit(build_backbone if job[0] in BACKBONES else build, *job): job[0] for job in jobs}
             for fut in as_completed(futures):
                 try:
                     done(fut.result())

@@ -368,3 +368,36 @@ def test_weight_metadata_is_read_from_the_header_and_bad_files_are_named(tmp_pat
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ZooError, match=rf"{name}: not a safetensors file"):
             safetensors_metadata(tmp_path / name)
+
+
+def test_publish_a_backbone_that_zoo_run_then_takes_instead_of_pretraining(tmp_path, monkeypatch):
+    """--only cigin.3dmrl-combisolv at a smoke budget into a registry copy: the entry has no metrics but the
+    pretraining cache key, and `zoo run --pretrainer 3dmrl` with those settings (fresh cache) takes the file."""
+    from zoo_core.hub import sha256_file
+
+    pw = _publisher()
+    registry = tmp_path / "registry.yaml"
+    registry.write_text((ROOT / "registry.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home-publish"))
+    args = ["--only", "cigin.3dmrl-combisolv", "--pretrain-epochs", "1", "--pretrain-ratio", "0.0002",
+            "--output-dir", str(tmp_path / "weights"), "--registry", str(registry), "--runs-dir",
+            str(tmp_path / "runs"), "--quiet"]
+    assert pw.main(args) == 0
+    entry = R.parse_registry_file(registry)["weights"]["cigin.3dmrl-combisolv"]
+    file = tmp_path / "weights" / "cigin.3dmrl-combisolv.safetensors"
+    assert entry["sha256"] == sha256_file(file) and entry["size_bytes"] == file.stat().st_size
+    assert "dataset" not in entry.data and "metrics" not in entry.data
+    pre = entry["pretraining"]
+    assert (pre["pair_set"], pre["transductive"], pre["ratio"], pre["epochs"]) == (
+        "combisolv-product", True, 0.0002, 1)
+    assert len(pre["cache_key"]) == 24 and "TRANSDUCTIVE" in entry["card"]
+    use_registry(monkeypatch, main=registry)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home-user"))
+    r = runner.invoke(app, ["run", "--encoder", "cigin", "--pretrainer", "3dmrl", "--dataset", "freesolv",
+                            "--pairs", "combisolv-product", "--pairs-ratio", "0.0002", "--pretrain-epochs", "1",
+                            "--folds", "5", "--repeats", "1", "--only-fold", "0", "--epochs", "1",
+                            "--output", str(tmp_path / "user-runs"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "published as weights 'cigin.3dmrl-combisolv' (sha256 verified)" in r.stderr
+    assert "pretraining cigin" not in r.stderr
+    assert json.loads(r.stdout)["pretraining"]["reused"] == [True]
