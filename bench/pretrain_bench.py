@@ -12,7 +12,9 @@ path: it pretrains on that fold's training pairs (``train-split``) or on the cho
 of ``ZOO_HOME/pretrained`` (a rerun reuses every backbone), then fine-tunes. Before the jobs, the conformers of
 every molecule are generated once (``--workers`` processes) into the conformer cache; with a shared pair set the
 first 3DMRL job pretrains the one backbone while the other workers run the no-pretraining arm, and the other 3DMRL
-jobs start once it is cached (they reuse it). As for ``accuracy``, finished folds resume from a partial file and a
+jobs start once it is cached (they reuse it); list the dataset with the longest no-pretraining arm first
+(``--datasets abraham,compsol,freesolv``), or the other workers run out of work while the backbone pretrains. As
+for ``accuracy``, finished folds resume from a partial file (each written as it ends) and a
 (model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. Every job uses
 one torch thread (two threads per process were 5-10x slower on the loaded 2-core machine). One record per (model,
 dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch, lr),
@@ -37,10 +39,36 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 
 ARM_NONE = "none"
+
+
+def run_cell_jobs(pool, job_fn, pre_todo: list, plain_todo: list, one_backbone: bool, finished) -> None:
+    """Run one cell's fold jobs on ``pool``, recording each in ``finished`` (FinishedFolds) as soon as it ends, so
+    an interrupted bench keeps every fold that finished. Pretraining jobs go first (they are the long ones). With
+    ``one_backbone`` (a shared pair set) only the first pretraining job starts, beside the no-pretraining jobs: it
+    builds the backbone, and the other pretraining jobs start when it is done and reuse it."""
+    futures: dict = {}
+
+    def submit(jobs: list) -> set:
+        new = {pool.submit(job_fn, j): j for j in jobs}
+        futures.update(new)
+        return set(new)
+
+    if one_backbone and pre_todo:
+        pending = submit(pre_todo[:1])
+        first, rest = next(iter(pending)), pre_todo[1:]
+        pending |= submit(plain_todo)
+    else:
+        pending, first, rest = submit(pre_todo + plain_todo), None, []
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            finished.add(futures[fut], fut.result())
+            if fut is first and rest:
+                pending |= submit(rest)
 
 
 def add_parsers(sub) -> None:
@@ -194,20 +222,7 @@ def pretraining(args) -> None:
             finished = FinishedFolds(RESULTS / f".partial-{args.name}-{model}-{dataset}.json", scratch_key="out")
             pre_todo, plain_todo = finished.pending(pre_jobs), finished.pending(plain_jobs)
             with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
-                def submit(jobs: list) -> dict:
-                    return {pool.submit(_job, j): j for j in jobs}
-
-                if shared_set and pre_todo:  # one backbone for every fold: the first 3DMRL job pretrains it while
-                    # the other workers run the no-pretraining arm; the remaining 3DMRL jobs start once it is cached
-                    first = submit(pre_todo[:1])
-                    futures = submit(plain_todo)
-                    for fut in first:
-                        finished.add(first[fut], fut.result())
-                    futures.update(submit(pre_todo[1:]))
-                else:  # long (pretraining) jobs first
-                    futures = submit(pre_todo + plain_todo)
-                for fut in as_completed(futures):
-                    finished.add(futures[fut], fut.result())
+                run_cell_jobs(pool, _job, pre_todo, plain_todo, shared_set, finished)
             results = finished.complete(pre_jobs + plain_jobs)
             with_arm = [r for r in results if r["arm"] != ARM_NONE]
             without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)

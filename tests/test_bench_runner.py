@@ -126,3 +126,35 @@ def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
     (tmp_path / "acc.json").write_text(json.dumps([_record("cgib", {(0, 0): 0.9})]))
     with pytest.raises(SystemExit, match="not a pretraining record"):
         pick(tmp_path, "acc.json:cgib:freesolv:3dmrl")
+
+
+def test_a_shared_backbone_cell_keeps_the_folds_that_finish_while_it_pretrains(tmp_path):
+    """With one backbone for the cell, the no-pretraining folds are on file as soon as they end, also while the first
+    pretraining job still runs (a bench killed then keeps them); the other pretraining jobs start after it."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pretrain_bench import run_cell_jobs
+
+    finished = FinishedFolds(tmp_path / ".partial-x.json", scratch_key="out")
+    plain = [{"arm": "none", "fold": k, "out": "scratch"} for k in range(3)]
+    pre = [{"arm": "3dmrl", "fold": k, "out": "scratch"} for k in range(3)]
+    started = []
+
+    def on_file() -> int:
+        return len(json.loads(finished.path.read_text())) if finished.path.exists() else 0
+
+    def job(j):
+        started.append((j["arm"], j["fold"]))
+        if (j["arm"], j["fold"]) == ("3dmrl", 0):  # the backbone: ends only once the other arm is on file
+            deadline = time.time() + 10
+            while on_file() < len(plain) and time.time() < deadline:
+                time.sleep(0.01)
+            return {"plain_on_file": on_file()}
+        return {"fold": j["fold"]}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        run_cell_jobs(pool, job, pre, plain, True, finished)
+    assert finished.results[finished.key(pre[0])] == {"plain_on_file": 3}
+    assert len(json.loads(finished.path.read_text())) == 6
+    assert started[0] == ("3dmrl", 0) and set(started[-2:]) == {("3dmrl", 1), ("3dmrl", 2)}
