@@ -368,7 +368,8 @@ def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: s
     pretraining = {"cache_key": Path(record["cache"]).stem, "pretrainer": "3dmrl", "pair_set": record["pair_set"],
                    "transductive": bool(record.get("transductive")), "ratio": record.get("ratio"),
                    "pairs": record.get("pairs"), "epochs": n_epochs, "batch_size": record["batch_size"],
-                   "lr": record["lr"], "seed": record["seed"], "params": meta.get("pretrain_params"),
+                   "lr": record["lr"], "seed": record["seed"],
+                   "params": record["params"],  # overrides of the registry's 3dmrl parameters (part of the key)
                    "seconds": meta.get("seconds"),
                    "loss_first_last": [history[0]["loss"], history[-1]["loss"]] if history else None}
     url = os.path.relpath(path.resolve(), Path(registry_dir).resolve())
@@ -389,15 +390,21 @@ def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: s
             "wall_seconds": round(time.time() - t0, 1)}
 
 
+PAPER_PRETRAINING = {"combisolv-product": (71_940, 100)}  # 3DMRL's pairs (20 % of the product) x epochs, §7.1
+
+
 def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
+    paper = PAPER_PRETRAINING.get(p["pair_set"])
     parts = [
         f"{name}: {recipe.what}. Features {spec['featurizer']['name']} v{spec['featurizer']['version']}, "
         f"{'explicit hydrogens' if spec['featurizer']['explicit_h'] else 'heavy atoms'}. Paper: {recipe.paper}.",
-        f"Pretraining: 3DMRL on the pair set '{p['pair_set']}' ({p['pairs']:,} pairs, a seeded {p['ratio']} "
-        f"subsample)" + (", TRANSDUCTIVE: it holds the FreeSolv, CompSol and Abraham test molecules, without labels"
+        f"Pretraining: 3DMRL on the pair set '{p['pair_set']}' ({p['pairs']:,} pairs, a seeded "
+        f"{100 * p['ratio']:g} % subsample)" + (", TRANSDUCTIVE: it holds the test molecules of the datasets it is built from, without labels"
                          if p["transductive"] else "")
         + f"; {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the registry's 3dmrl "
-        f"parameters. The paper pretrains 20 % of the product for 100 epochs, about 50 times this budget.",
+        f"parameters."
+        + (f" The paper pretrains {paper[0]:,} pairs for {paper[1]} epochs, "
+           f"{paper[0] * paper[1] / (p['pairs'] * p['epochs']):.0f} times this budget." if paper else ""),
         f"Use: fine-tune it, `zoo run --encoder {recipe.encoder} --dataset {recipe.dataset} --pretrained-weights "
         f"{name}`; `zoo run --pretrainer 3dmrl --pairs {p['pair_set']} --pairs-ratio {p['ratio']} --pretrain-epochs "
         f"{p['epochs']}` on a dataset with the same hydrogen mode takes this file instead of pretraining again "

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from zoo_cli.main import app
 from zoo_core import registry as R
+from zoo_core.weights import is_pretrained_backbone
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 5_000_000
@@ -88,9 +89,38 @@ def test_registry_weight_file_matches_entry(name):
     spec, meta = read_metadata(path)
     assert (spec["pair_model"], spec["encoder"]) == (entry["pair_model"], entry["encoder"])
     assert {k: spec["featurizer"][k] for k in entry["featurizer"]} == entry["featurizer"]
+    if (entry.get("pretraining") or {}).get("cache_key"):  # a pretrained backbone (checked below)
+        assert is_pretrained_backbone(meta) and not entry.get("metrics") and not entry.get("dataset")
+        for key in ("license", "card"):
+            assert entry.get(key), f"weights.{name} has no {key}"
+        return
+    assert not is_pretrained_backbone(meta)
     assert meta["dataset"] == entry["dataset"]
     for key in ("license", "card", "metrics"):
         assert entry.get(key), f"weights.{name} has no {key}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in _weights_entries().items()
+                                        if (e.get("pretraining") or {}).get("cache_key")))
+def test_a_published_backbone_has_the_key_its_settings_give_now(name):
+    """The key a published backbone is found by is the one the zoo computes today for its recorded settings (model,
+    pair set and its pairs, budget, pretrainer parameters): if featurizers, pair sets or defaults change, this
+    fails and says to republish, instead of the backbone silently never being found again."""
+    from zoo_core.data.pair_sets import resolve
+    from zoo_core.models import model_spec
+    from zoo_core.train.pretraining import backbone_key
+
+    entry = _weights_entries()[name]
+    pre = entry["pretraining"]
+    spec = model_spec(entry["model"], None if entry["model"] == entry["pair_model"] else entry["pair_model"],
+                      task="regression", explicit_h=entry["featurizer"]["explicit_h"])
+    assert (spec["pair_model"], spec["encoder"]) == (entry["pair_model"], entry["encoder"])
+    pset = resolve(pre["pair_set"], ratio=pre["ratio"])
+    assert len(pset.pairs) == pre["pairs"]
+    key = backbone_key(pre["pretrainer"], spec, pset.pairs, pre["epochs"], pre["batch_size"], pre["lr"], pre["seed"],
+                       pre["params"], pset.record()["pair_set"])
+    assert key == pre["cache_key"], (f"weights.{name}: its settings now give key {key}, not {pre['cache_key']}: "
+                                     f"republish it with `python bench/publish_weights.py --only {name}`")
 
 
 # --- `zoo predict --weights NAME` reproduces the recorded test RMSE ---------------------------------------
