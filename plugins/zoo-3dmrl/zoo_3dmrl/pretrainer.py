@@ -398,8 +398,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
             log(record)
     model.eval()
     if out is not None:
-        info = {**(meta or {}), "kind": BACKBONE_KIND, "pretrainer": "3dmrl", "pretrain_params": cfg, "pretrain_pairs": len(data),
-                "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
+        info = {**(meta or {}), "kind": BACKBONE_KIND, "pretrainer": "3dmrl", "pretrain_params": cfg,
+                "pretrain_pairs": len(data), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
                 "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
                 "conformers": {k: data.conformer_stats[k] for k in ("embedded", "from_cache", "seconds")},
                 "seconds": round(sum(r["seconds"] for r in history), 3),
