@@ -11,9 +11,10 @@ job with one torch thread, seeded by (repeat, fold)). A 3DMRL job goes through `
 path: it pretrains on that fold's training pairs (``train-split``) or on the chosen pair set, with the backbone cache
 of ``ZOO_HOME/pretrained`` (a rerun reuses every backbone), then fine-tunes. Before the jobs, the conformers of
 every molecule are generated once (``--workers`` processes) into the conformer cache; with a shared pair set the
-first 3DMRL job pretrains the one backbone while the other workers run the no-pretraining arm, and the other 3DMRL
-jobs start once it is cached (they reuse it); list the dataset with the longest no-pretraining arm first
-(``--datasets abraham,compsol,freesolv``), or the other workers run out of work while the backbone pretrains. As
+first 3DMRL job of a cell pretrains (or reuses) the backbone while the other workers run no-pretraining jobs, of
+that cell or of the next ones, and the cell's other 3DMRL jobs start once it is cached (they reuse it): the jobs of
+all cells share one pool (:func:`run_jobs`), so no worker idles while any cell has work, and a cell's record is
+written when its last job ends (``wall_seconds``: from the start of the jobs to then; cells overlap). As
 for ``accuracy``, finished folds resume from a partial file (each written as it ends) and a
 (model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. Every job uses
 one torch thread (two threads per process were 5-10x slower on the loaded 2-core machine). One record per (model,
@@ -40,35 +41,67 @@ import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 ARM_NONE = "none"
 
 
-def run_cell_jobs(pool, job_fn, pre_todo: list, plain_todo: list, one_backbone: bool, finished) -> None:
-    """Run one cell's fold jobs on ``pool``, recording each in ``finished`` (FinishedFolds) as soon as it ends, so
-    an interrupted bench keeps every fold that finished. Pretraining jobs go first (they are the long ones). With
-    ``one_backbone`` (a shared pair set) only the first pretraining job starts, beside the no-pretraining jobs: it
-    builds the backbone, and the other pretraining jobs start when it is done and reuse it."""
-    futures: dict = {}
+@dataclass
+class Cell:
+    """One (model, dataset) of a pretraining bench: its jobs still to run and where finished ones are kept.
+    ``gate``: with a shared pair set, the first pretraining job, which builds (or reuses) the backbone; the cell's
+    other pretraining jobs wait for it."""
 
-    def submit(jobs: list) -> set:
-        new = {pool.submit(job_fn, j): j for j in jobs}
-        futures.update(new)
-        return set(new)
+    key: tuple
+    pre: list
+    plain: list
+    finished: object  # run_bench.FinishedFolds
+    jobs: list = field(default_factory=list)  # every job of the cell, in record order (finished ones too)
+    gate: dict | None = None
 
-    if one_backbone and pre_todo:
-        pending = submit(pre_todo[:1])
-        first, rest = next(iter(pending)), pre_todo[1:]
-        pending |= submit(plain_todo)
-    else:
-        pending, first, rest = submit(pre_todo + plain_todo), None, []
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+
+def run_jobs(pool, job_fn, cells: list, workers: int, one_backbone: bool, cell_done=None) -> None:
+    """Run the fold jobs of every cell on ``pool`` with at most ``workers`` in flight, recording each in its cell's
+    FinishedFolds as soon as it ends (an interrupted bench keeps every finished fold) and calling
+    ``cell_done(cell)`` when a cell's last job ends. A free worker takes, in order: the next gate (``one_backbone``:
+    one at a time, in cell order, so two workers never wait on the same backbone's lock), a pretraining job whose
+    gate is done (the long ones, early), then a no-pretraining job of any cell. So the no-pretraining arms of later
+    cells run while a backbone pretrains, and no worker idles while any cell has work left."""
+    for cell in cells:
+        cell.pre, cell.plain = list(cell.pre), list(cell.plain)
+        cell.gate = cell.pre.pop(0) if one_backbone and cell.pre else None
+    gates = [c for c in cells if c.gate is not None]
+    released = [c for c in cells if c.gate is None]
+    running: dict = {}
+    left = {id(c): len(c.pre) + len(c.plain) + (c.gate is not None) for c in cells}
+
+    def next_job():
+        if gates and not any(job is gates[0].gate for job, _ in running.values()):
+            return gates[0], gates[0].gate
+        for cell in released:
+            if cell.pre:
+                return cell, cell.pre.pop(0)
+        for cell in cells:
+            if cell.plain:
+                return cell, cell.plain.pop(0)
+        return None
+
+    while True:
+        while len(running) < workers and (picked := next_job()) is not None:
+            cell, job = picked
+            running[pool.submit(job_fn, job)] = (job, cell)
+        if not running:
+            break
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
         for fut in done:
-            finished.add(futures[fut], fut.result())
-            if fut is first and rest:
-                pending |= submit(rest)
+            job, cell = running.pop(fut)
+            cell.finished.add(job, fut.result())
+            if gates and job is gates[0].gate:
+                released.append(gates.pop(0))
+            left[id(cell)] -= 1
+            if not left[id(cell)] and cell_done is not None:
+                cell_done(cell)
 
 
 def add_parsers(sub) -> None:
@@ -203,12 +236,15 @@ def pretraining(args) -> None:
     spawn = get_context("spawn")  # the parent stays free of torch/OpenMP state
     todo, records = plan_cells(RESULTS / f"{args.name}.json",
                                {(m, d): _command(args, m, d) for d in datasets for m in models}, args.remeasure)
+    conformers = {}
     for dataset in [d for d in datasets if any((m, d) in todo for m in models)]:
         prep = {"dataset": dataset, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
                 "pretrainer": args.pretrainer, "workers": args.workers}
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            conformers = pool.submit(_prepare, prep).result()
-        print(f"{dataset}: conformers ready {conformers}", flush=True)
+            conformers[dataset] = pool.submit(_prepare, prep).result()
+        print(f"{dataset}: conformers ready {conformers[dataset]}", flush=True)
+    cells = []
+    for dataset in datasets:
         for model in [m for m in models if (m, dataset) in todo]:
             encoder, _, pair_model = model.partition("@")
             base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
@@ -218,49 +254,54 @@ def pretraining(args) -> None:
                 base["freeze_backbone_epochs"] = args.freeze_backbone_epochs
             pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
             plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
-            t0 = time.time()
             finished = FinishedFolds(RESULTS / f".partial-{args.name}-{model}-{dataset}.json", scratch_key="out")
-            pre_todo, plain_todo = finished.pending(pre_jobs), finished.pending(plain_jobs)
-            with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
-                run_cell_jobs(pool, _job, pre_todo, plain_todo, shared_set, finished)
-            results = finished.complete(pre_jobs + plain_jobs)
-            with_arm = [r for r in results if r["arm"] != ARM_NONE]
-            without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)
-            pretrained = _arm_summary(with_arm, args.repeats)
-            pairs = [r["pretraining"]["pairs"] for r in with_arm]
-            # what pretraining each distinct backbone cost, also when an earlier `zoo pretrain` made it
-            pre_seconds = list({r["pretraining"]["weights"]: r["pretraining"]["backbone_seconds"] for r in with_arm
-                                if r["pretraining"].get("backbone_seconds") is not None}.values())
-            p_without = PAPER_RMSE.get(model, {}).get(dataset)
-            p_with = PAPER_3DMRL_RMSE.get(model, {}).get(dataset)
-            first_pre = with_arm[0]["pretraining"]
-            rec = {"kind": "pretraining", "model": model, "dataset": dataset, "metric": "rmse",
-                   "pretrainer": args.pretrainer, "pair_set": args.pair_set,
-                   "transductive": bool(first_pre["transductive"] or set_def["transductive"]),
-                   "pretrain_epochs": args.pretrain_epochs, "pretrain_pairs": pairs,
-                   "pretrain_pairs_mean": float(np.mean(pairs)), "pretrain_batch_size": first_pre["batch_size"],
-                   "pretrain_lr": first_pre["lr"], "pairs_ratio": args.pairs_ratio,
-                   "pretrain_seconds_mean": float(np.mean(pre_seconds)) if pre_seconds else None,
-                   "without": without, "with": pretrained,
-                   "improvement_pct": 100.0 * (without["mean"] - pretrained["mean"]) / without["mean"],
-                   "paper_without": list(p_without) if p_without else None,
-                   "paper_with": list(p_with) if p_with else None,
-                   "paper_improvement_pct": (100.0 * (p_without[0] - p_with[0]) / p_without[0]
-                                             if p_without and p_with else None),
-                   "folds": len(folds), "folds_total": 5, "repeats": args.repeats, "epochs": args.epochs,
-                   "patience": args.patience, "freeze_backbone_epochs": args.freeze_backbone_epochs,
-                   "conformers": conformers, "workers": args.workers,
-                   "wall_seconds": round(time.time() - t0, 1), "command": _command(args, model, dataset),
-                   "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results,
-                   **({"note": args.note} if args.note else {})}
-            records.append(rec)
-            print(f"{model:>14} {dataset:>10}: without {without['mean']:.4f} ± {without['std']:.4f}, "
-                  f"with {args.pretrainer} {pretrained['mean']:.4f} ± {pretrained['std']:.4f} "
-                  f"({rec['improvement_pct']:+.1f} %; paper "
-                  + (f"{rec['paper_improvement_pct']:+.1f} %" if rec["paper_improvement_pct"] is not None else "—")
-                  + f") pair set {args.pair_set}{' TRANSDUCTIVE' if rec['transductive'] else ''}; CPU s "
-                  f"{without['cpu_seconds']} / {pretrained['cpu_seconds']}  [{rec['wall_seconds']} s]", flush=True)
-            _save(args.name, records)
+            cells.append(Cell((model, dataset), finished.pending(pre_jobs), finished.pending(plain_jobs), finished,
+                              pre_jobs + plain_jobs))
+    t0 = time.time()
+
+    def record(cell: Cell) -> None:
+        model, dataset = cell.key
+        results = cell.finished.complete(cell.jobs)
+        with_arm = [r for r in results if r["arm"] != ARM_NONE]
+        without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)
+        pretrained = _arm_summary(with_arm, args.repeats)
+        pairs = [r["pretraining"]["pairs"] for r in with_arm]
+        # what pretraining each distinct backbone cost, also when an earlier `zoo pretrain` made it
+        pre_seconds = list({r["pretraining"]["weights"]: r["pretraining"]["backbone_seconds"] for r in with_arm
+                            if r["pretraining"].get("backbone_seconds") is not None}.values())
+        p_without = PAPER_RMSE.get(model, {}).get(dataset)
+        p_with = PAPER_3DMRL_RMSE.get(model, {}).get(dataset)
+        first_pre = with_arm[0]["pretraining"]
+        rec = {"kind": "pretraining", "model": model, "dataset": dataset, "metric": "rmse",
+               "pretrainer": args.pretrainer, "pair_set": args.pair_set,
+               "transductive": bool(first_pre["transductive"] or set_def["transductive"]),
+               "pretrain_epochs": args.pretrain_epochs, "pretrain_pairs": pairs,
+               "pretrain_pairs_mean": float(np.mean(pairs)), "pretrain_batch_size": first_pre["batch_size"],
+               "pretrain_lr": first_pre["lr"], "pairs_ratio": args.pairs_ratio,
+               "pretrain_seconds_mean": float(np.mean(pre_seconds)) if pre_seconds else None,
+               "without": without, "with": pretrained,
+               "improvement_pct": 100.0 * (without["mean"] - pretrained["mean"]) / without["mean"],
+               "paper_without": list(p_without) if p_without else None,
+               "paper_with": list(p_with) if p_with else None,
+               "paper_improvement_pct": (100.0 * (p_without[0] - p_with[0]) / p_without[0]
+                                         if p_without and p_with else None),
+               "folds": len(folds), "folds_total": 5, "repeats": args.repeats, "epochs": args.epochs,
+               "patience": args.patience, "freeze_backbone_epochs": args.freeze_backbone_epochs,
+               "conformers": conformers[dataset], "workers": args.workers,
+               "wall_seconds": round(time.time() - t0, 1), "command": _command(args, model, dataset),
+               "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": results,
+               **({"note": args.note} if args.note else {})}
+        records.append(rec)
+        print(f"{model:>14} {dataset:>10}: without {without['mean']:.4f} ± {without['std']:.4f}, "
+              f"with {args.pretrainer} {pretrained['mean']:.4f} ± {pretrained['std']:.4f} "
+              f"({rec['improvement_pct']:+.1f} %; paper "
+              + (f"{rec['paper_improvement_pct']:+.1f} %" if rec["paper_improvement_pct"] is not None else "—")
+              + f") pair set {args.pair_set}{' TRANSDUCTIVE' if rec['transductive'] else ''}; CPU s "
+              f"{without['cpu_seconds']} / {pretrained['cpu_seconds']}  [{rec['wall_seconds']} s]", flush=True)
+        _save(args.name, records)
+
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
+        run_jobs(pool, _job, cells, args.workers, shared_set, record)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -128,33 +128,53 @@ def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
         pick(tmp_path, "acc.json:cgib:freesolv:3dmrl")
 
 
-def test_a_shared_backbone_cell_keeps_the_folds_that_finish_while_it_pretrains(tmp_path):
-    """With one backbone for the cell, the no-pretraining folds are on file as soon as they end, also while the first
-    pretraining job still runs (a bench killed then keeps them); the other pretraining jobs start after it."""
+def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_as_it_ends(tmp_path):
+    """Two cells, one shared backbone each: while the first cell's backbone (its gate job) runs, the other worker
+    takes no-pretraining jobs, of the next cell too, and each is on file at once (a bench stopped then keeps them);
+    a cell's other pretraining jobs start only after its gate, one gate runs at a time, never more jobs than
+    workers; each cell's record is made once, after its last job."""
+    import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from pretrain_bench import run_cell_jobs
+    from pretrain_bench import Cell, run_jobs
 
-    finished = FinishedFolds(tmp_path / ".partial-x.json", scratch_key="out")
-    plain = [{"arm": "none", "fold": k, "out": "scratch"} for k in range(3)]
-    pre = [{"arm": "3dmrl", "fold": k, "out": "scratch"} for k in range(3)]
-    started = []
+    def jobs(cell, arm):
+        return [{"cell": cell, "arm": arm, "fold": k, "out": "scratch"} for k in range(3)]
 
-    def on_file() -> int:
-        return len(json.loads(finished.path.read_text())) if finished.path.exists() else 0
+    cells = [Cell((c, "d"), jobs(c, "3dmrl"), jobs(c, "none"),
+                  FinishedFolds(tmp_path / f".partial-{c}.json", scratch_key="out")) for c in ("a", "b")]
+    lock, events, active = threading.Lock(), [], [0]
+
+    def on_file(cell) -> int:
+        return len(json.loads(cell.finished.path.read_text())) if cell.finished.path.exists() else 0
 
     def job(j):
-        started.append((j["arm"], j["fold"]))
-        if (j["arm"], j["fold"]) == ("3dmrl", 0):  # the backbone: ends only once the other arm is on file
+        with lock:
+            active[0] += 1
+            events.append(("start", j["cell"], j["arm"], j["fold"], active[0]))
+        if (j["cell"], j["arm"], j["fold"]) == ("a", "3dmrl", 0):  # a's backbone: ends once 4 other jobs are on file
             deadline = time.time() + 10
-            while on_file() < len(plain) and time.time() < deadline:
+            while on_file(cells[0]) + on_file(cells[1]) < 4 and time.time() < deadline:
                 time.sleep(0.01)
-            return {"plain_on_file": on_file()}
-        return {"fold": j["fold"]}
+            result = {"others_on_file": on_file(cells[0]) + on_file(cells[1])}
+        else:
+            result = {"fold": j["fold"]}
+        with lock:
+            active[0] -= 1
+            events.append(("end", j["cell"], j["arm"], j["fold"], active[0]))
+        return result
 
+    recorded = []
     with ThreadPoolExecutor(max_workers=2) as pool:
-        run_cell_jobs(pool, job, pre, plain, True, finished)
-    assert finished.results[finished.key(pre[0])] == {"plain_on_file": 3}
-    assert len(json.loads(finished.path.read_text())) == 6
-    assert started[0] == ("3dmrl", 0) and set(started[-2:]) == {("3dmrl", 1), ("3dmrl", 2)}
+        run_jobs(pool, job, cells, 2, True, lambda cell: recorded.append((cell.key, on_file(cell))))
+    assert cells[0].finished.results[cells[0].finished.key(jobs("a", "3dmrl")[0])]["others_on_file"] >= 4
+    assert sorted(recorded) == [(("a", "d"), 6), (("b", "d"), 6)]
+    assert max(e[4] for e in events if e[0] == "start") <= 2
+    starts = [e[1:4] for e in events if e[0] == "start"]
+    assert starts[0] == ("a", "3dmrl", 0) and ("b", "none", 0) in starts[:6]  # b's plain arm ran during a's gate
+    end_of = {e[1:4]: i for i, e in enumerate(events) if e[0] == "end"}
+    start_of = {e[1:4]: i for i, e in enumerate(events) if e[0] == "start"}
+    for c in ("a", "b"):
+        assert all(start_of[(c, "3dmrl", k)] > end_of[(c, "3dmrl", 0)] for k in (1, 2))
+    assert start_of[("b", "3dmrl", 0)] > end_of[("a", "3dmrl", 0)]  # one gate at a time
