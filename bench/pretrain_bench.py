@@ -167,7 +167,8 @@ def _job(job: dict) -> dict:
     f = metrics["folds"][0]
     rec = {"arm": job["arm"], "repeat": job["repeat"], "fold": job["fold"], "test": f["test"],
            "best_epoch": f["best_epoch"], "epochs_run": f["epochs_run"], "seconds": f["seconds"],
-           "job_seconds": round(time.perf_counter() - t0, 3), "run_dir": str(run_dir)}
+           # a fold read back from its finished run (resumed bench) counts its training seconds
+           "job_seconds": round(max(time.perf_counter() - t0, f["seconds"]), 3), "run_dir": str(run_dir)}
     if metrics.get("pretraining"):
         p = metrics["pretraining"]["folds"][0]
         rec["pretraining"] = {k: p.get(k) for k in ("pair_set", "transductive", "pairs", "epochs", "batch_size",

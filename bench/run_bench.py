@@ -63,14 +63,16 @@ def scratch(name: str) -> str:
 
 
 def run_or_resume(cli: dict, label: str, key: str) -> tuple[Path, dict]:
-    """``zoo run`` of the config ``cli`` in ``<output>/<label>-<hash of key>``: an unfinished run there (interrupted
-    bench) is continued from its checkpoints; anything else there is replaced by a fresh run."""
+    """``zoo run`` of the config ``cli`` in ``<output>/<label>-<hash of key>``: a run there (interrupted bench) is
+    continued with ``zoo run --resume``, so its finished folds are read back (also a fold that finished after the
+    bench's resume file was last written) and an unfinished one continues from its checkpoint; a folder that is
+    not a resumable run is replaced by a fresh run."""
     from zoo_core.errors import ZooError
     from zoo_core.train.run import resolve_config, resume_config, run
 
     name = f"{label}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     run_dir = Path(cli["output"]) / name
-    if (run_dir / "config.yaml").is_file() and not (run_dir / "metrics.json").exists():
+    if (run_dir / "config.yaml").is_file():
         try:
             return run(resume_config(run_dir), quiet=True, resume=run_dir)
         except ZooError as error:  # e.g. a checkpoint written by code whose settings have changed since

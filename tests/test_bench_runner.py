@@ -178,3 +178,22 @@ def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_a
     for c in ("a", "b"):
         assert all(start_of[(c, "3dmrl", k)] > end_of[(c, "3dmrl", 0)] for k in (1, 2))
     assert start_of[("b", "3dmrl", 0)] > end_of[("a", "3dmrl", 0)]  # one gate at a time
+
+
+def test_a_finished_fold_run_is_read_back_not_trained_again(tmp_path, monkeypatch):
+    """A bench stopped after a fold's run finished but before its resume file was written reads that run back."""
+    from run_bench import run_or_resume
+
+    from zoo_core.train import trainer
+
+    cli = {"encoder": "mpnn", "dataset": "freesolv", "seed": 0, "repeats": 1, "folds": 5, "only_folds": [0],
+           "epochs": 1, "patience": 1, "output": str(tmp_path), "threads": 1}
+    run_dir, first = run_or_resume(cli, "fold", "key")
+    trained = []
+    real = trainer.train_fold
+    monkeypatch.setattr(trainer, "train_fold", lambda *a, **k: trained.append(1) or real(*a, **k))
+    again, second = run_or_resume(cli, "fold", "key")
+    assert again == run_dir and not trained
+    assert second["folds"][0]["test"] == first["folds"][0]["test"]
+    run_or_resume(dict(cli, epochs=2), "fold", "another key")  # other settings: a run of their own
+    assert trained == [1]
