@@ -75,6 +75,9 @@ def run_jobs(pool, job_fn, cells: list, workers: int, one_backbone: bool, cell_d
     released = [c for c in cells if c.gate is None]
     running: dict = {}
     left = {id(c): len(c.pre) + len(c.plain) + (c.gate is not None) for c in cells}
+    for cell in cells:
+        if not left[id(cell)] and cell_done is not None:  # every fold finished in an earlier, interrupted run
+            cell_done(cell)
 
     def next_job():
         if gates and not any(job is gates[0].gate for job, _ in running.values()):

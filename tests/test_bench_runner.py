@@ -144,6 +144,7 @@ def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_a
 
     cells = [Cell((c, "d"), jobs(c, "3dmrl"), jobs(c, "none"),
                   FinishedFolds(tmp_path / f".partial-{c}.json", scratch_key="out")) for c in ("a", "b")]
+    cells.append(Cell(("c", "d"), [], [], FinishedFolds(tmp_path / ".partial-c.json", scratch_key="out")))
     lock, events, active = threading.Lock(), [], [0]
 
     def on_file(cell) -> int:
@@ -169,7 +170,7 @@ def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_a
     with ThreadPoolExecutor(max_workers=2) as pool:
         run_jobs(pool, job, cells, 2, True, lambda cell: recorded.append((cell.key, on_file(cell))))
     assert cells[0].finished.results[cells[0].finished.key(jobs("a", "3dmrl")[0])]["others_on_file"] >= 4
-    assert sorted(recorded) == [(("a", "d"), 6), (("b", "d"), 6)]
+    assert sorted(recorded) == [(("a", "d"), 6), (("b", "d"), 6), (("c", "d"), 0)]  # c: all done before
     assert max(e[4] for e in events if e[0] == "start") <= 2
     starts = [e[1:4] for e in events if e[0] == "start"]
     assert starts[0] == ("a", "3dmrl", 0) and ("b", "none", 0) in starts[:6]  # b's plain arm ran during a's gate
