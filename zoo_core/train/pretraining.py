@@ -105,9 +105,14 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     with _exclusive(path.with_name(f".{run_key}.lock")):
         published = None if path.exists() else published_backbone(key)
         if published is not None:
+            from zoo_core.errors import DownloadError
             from zoo_core.hub import weights_path
 
-            source = weights_path(published.name, progress=not quiet)  # sha256-verified
+            try:
+                source = weights_path(published.name, progress=not quiet)  # sha256-verified
+            except DownloadError as error:
+                raise DownloadError(f"{error} (these pretraining settings are published as weights "
+                                    f"{published.name!r}; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains instead)") from None
             tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
             tmp.write_bytes(source.read_bytes())
             tmp.replace(path)

@@ -202,7 +202,8 @@ def test_a_published_backbone_fills_the_cache_instead_of_pretraining(tmp_path, m
     monkeypatch.delenv("ZOO_NO_PUBLISHED_BACKBONES")
     published.write_bytes(published.read_bytes()[:-1] + b"\0")
     bad = pretrain("home-d")
-    assert bad.exit_code != 0 and "sha256 mismatch" in str(bad.exception or "") + bad.output
+    said = str(bad.exception or "") + bad.output
+    assert bad.exit_code != 0 and "sha256 mismatch" in said and "ZOO_NO_PUBLISHED_BACKBONES=1 pretrains" in said
 
 
 def test_a_backbone_fine_tunes_by_weights_name_and_is_refused_by_predict(tmp_path, monkeypatch):
