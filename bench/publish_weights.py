@@ -399,8 +399,9 @@ def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
         f"{name}: {recipe.what}. Features {spec['featurizer']['name']} v{spec['featurizer']['version']}, "
         f"{'explicit hydrogens' if spec['featurizer']['explicit_h'] else 'heavy atoms'}. Paper: {recipe.paper}.",
         f"Pretraining: 3DMRL on the pair set '{p['pair_set']}' ({p['pairs']:,} pairs, a seeded "
-        f"{100 * p['ratio']:g} % subsample)" + (", TRANSDUCTIVE: it holds the test molecules of the datasets it is built from, without labels"
-                         if p["transductive"] else "")
+        f"{100 * p['ratio']:g} % subsample)"
+        + (", TRANSDUCTIVE: it holds the test molecules of the datasets it is built from, without labels"
+           if p["transductive"] else "")
         + f"; {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the registry's 3dmrl "
         f"parameters."
         + (f" The paper pretrains {paper[0]:,} pairs for {paper[1]} epochs, "
@@ -413,6 +414,11 @@ def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
     ]
     parts.append(f"Regenerate: python bench/publish_weights.py --only {name}")
     return "\n\n".join(_para(x) for x in parts) + "\n"
+
+
+def build_any(name: str, recipe, *rest) -> dict:
+    """:func:`build_backbone` for a backbone recipe, :func:`build` for a trained-model recipe."""
+    return (build_backbone if isinstance(recipe, Backbone) else build)(name, recipe, *rest)
 
 
 # --- rewriting the `weights:` section only ----------------------------------------------------------------
@@ -547,13 +553,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers <= 1:
         for job in jobs:
             try:
-                done((build_backbone if job[0] in BACKBONES else build)(*job))
+                done(build_any(*job))
             except Exception:  # report, go on with the next recipe
                 failures += 1
                 print(f"{job[0]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
     else:
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(build_backbone if job[0] in BACKBONES else build, *job): job[0] for job in jobs}
+            futures = {pool.submit(build_any, *job): job[0] for job in jobs}
             for fut in as_completed(futures):
                 try:
                     done(fut.result())

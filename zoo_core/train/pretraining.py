@@ -66,7 +66,8 @@ def _key(spec: dict, pretrainer: str, params: dict, pairs: list, epochs: int, ba
 def backbone_key(pretrainer: str, spec: dict, pairs: list, epochs: int, batch_size: int, lr: float, seed: int,
                  params: dict | None = None, set_name: str | None = None) -> str:
     """The cache key of a pretrained backbone (``ZOO_HOME/pretrained/<key>.safetensors``; a published backbone's
-    ``pretraining.cache_key``). ``params``: the pretrainer's registry parameters with any overrides applied."""
+    ``pretraining.cache_key``). ``params``: overrides of the pretrainer's registry parameters (``--pretrain-param``),
+    merged here as :func:`pretrained_backbone` merges them."""
     from zoo_core.registry import get_registry
 
     params = {**get_registry().entry("pretrainers", pretrainer).params, **(params or {})}
@@ -98,7 +99,7 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     entry = get_registry().entry("pretrainers", pretrainer)
     params = {**entry.params, **(params or {})}
     set_name = (pair_set or {}).get("pair_set")
-    key = backbone_key(pretrainer, spec, pairs, epochs, batch_size, lr, seed, params, set_name)
+    key = _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
     run_key = _key(spec, pretrainer, params, pairs, None, batch_size, lr, seed, set_name)  # any number of epochs
     path = zoo_home() / "pretrained" / f"{key}.safetensors"
     checkpoint = path.with_name(f".{run_key}.checkpoint.safetensors")
