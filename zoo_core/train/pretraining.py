@@ -11,8 +11,9 @@ Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``,
 pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
 a second run on the same data reuses them instead of pretraining again. A lock file per run key (the key without
 the epoch count, below) makes concurrent processes (benchmark workers) wait for one pretraining instead of
-repeating it, and keeps two runs from writing one checkpoint. The weight file's metadata
-records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
+repeating it, and keeps two runs from writing one checkpoint; a backbone already in the cache is read without
+it, so a longer pretraining of the same settings never blocks a run that reuses a shorter one. The weight file's
+metadata records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
 
 A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch in
 ``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the cache key without the epoch
@@ -103,64 +104,71 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     run_key = _key(spec, pretrainer, params, pairs, None, batch_size, lr, seed, set_name)  # any number of epochs
     path = zoo_home() / "pretrained" / f"{key}.safetensors"
     checkpoint = path.with_name(f".{run_key}.checkpoint.safetensors")
-    with _exclusive(path.with_name(f".{run_key}.lock")):
-        published = None if path.exists() else published_backbone(key)
-        if published is not None:
-            from zoo_core.errors import DownloadError
-            from zoo_core.hub import weights_path
+    # A finished backbone is written atomically (tmp.replace), so it is read without the lock: a longer
+    # pretraining of the same settings (same run key) holds that lock for hours.
+    reused = path.exists()
+    if reused:
+        log(f"zoo: reusing pretrained backbone {path}", quiet)
+    else:
+        with _exclusive(path.with_name(f".{run_key}.lock")):
+            published = None if path.exists() else published_backbone(key)
+            if published is not None:
+                from zoo_core.errors import DownloadError
+                from zoo_core.hub import weights_path
 
-            try:
-                source = weights_path(published.name, progress=not quiet)  # sha256-verified
-            except DownloadError as error:
-                raise DownloadError(f"{error} (these pretraining settings are published as weights "
-                                    f"{published.name!r}; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains instead)") from None
-            tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
-            tmp.write_bytes(source.read_bytes())
-            tmp.replace(path)
-            log(f"zoo: these pretraining settings are published as weights {published.name!r} (sha256 verified); "
-                f"using them instead of pretraining again (to pretrain yourself, delete {path} and set "
-                f"ZOO_NO_PUBLISHED_BACKBONES=1)", quiet)
-        reused = path.exists()
-        if reused:
-            log(f"zoo: reusing pretrained backbone {path}", quiet)
-        else:
-            cls = get_catalog().get("pretrainers", entry["impl"]).load()
-            log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs"
-                + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
-                   if set_name else "") + f", {epochs} epochs", quiet)
-            t0 = time.perf_counter()
-            tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
-            kwargs = {}
-            accepted = inspect.signature(cls.pretrain).parameters
-            if "meta" in accepted:
-                kwargs["meta"] = {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}
-            if "log" in accepted:
-                kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
-            done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
-            if "checkpoint" in accepted and done <= epochs:
-                kwargs["checkpoint"] = str(checkpoint)
-                if done:
-                    log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
-            elif done:
-                log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
-                    f"scratch without it", quiet)
-            try:
-                cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
-                             params=params, progress=not quiet, **kwargs)
+                try:
+                    source = weights_path(published.name, progress=not quiet)  # sha256-verified
+                except DownloadError as error:
+                    raise DownloadError(f"{error} (these pretraining settings are published as weights "
+                                        f"{published.name!r}; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains instead)"
+                                        ) from None
+                tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
+                tmp.write_bytes(source.read_bytes())
                 tmp.replace(path)
-            except BaseException:
-                if "checkpoint" in kwargs and checkpoint.exists():
-                    log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
-                        f"command resumes it from {checkpoint}", quiet)
-                raise
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
-            log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
-            confs = _metadata(path).get("conformers")
-            if confs:
-                log(f"zoo: conformers: {confs['embedded']} embedded, {confs['from_cache']} from the cache "
-                    f"({confs['seconds']:.1f} s)", quiet)
+                log(f"zoo: these pretraining settings are published as weights {published.name!r} (sha256 verified); "
+                    f"using them instead of pretraining again (to pretrain yourself, delete {path} and set "
+                    f"ZOO_NO_PUBLISHED_BACKBONES=1)", quiet)
+            reused = path.exists()
+            if reused:
+                log(f"zoo: reusing pretrained backbone {path}", quiet)
+            else:
+                cls = get_catalog().get("pretrainers", entry["impl"]).load()
+                log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs"
+                    + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
+                       if set_name else "") + f", {epochs} epochs", quiet)
+                t0 = time.perf_counter()
+                tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
+                kwargs = {}
+                accepted = inspect.signature(cls.pretrain).parameters
+                if "meta" in accepted:
+                    kwargs["meta"] = {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}
+                if "log" in accepted:
+                    kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
+                done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
+                if "checkpoint" in accepted and done <= epochs:
+                    kwargs["checkpoint"] = str(checkpoint)
+                    if done:
+                        log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
+                elif done:
+                    log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
+                        f"scratch without it", quiet)
+                try:
+                    cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
+                                 params=params, progress=not quiet, **kwargs)
+                    tmp.replace(path)
+                except BaseException:
+                    if "checkpoint" in kwargs and checkpoint.exists():
+                        log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
+                            f"command resumes it from {checkpoint}", quiet)
+                    raise
+                finally:
+                    if tmp.exists():
+                        tmp.unlink()
+                log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
+                confs = _metadata(path).get("conformers")
+                if confs:
+                    log(f"zoo: conformers: {confs['embedded']} embedded, {confs['from_cache']} from the cache "
+                        f"({confs['seconds']:.1f} s)", quiet)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())

@@ -229,3 +229,31 @@ def test_a_backbone_fine_tunes_by_weights_name_and_is_refused_by_predict(tmp_pat
                             str(tmp_path / "missing.safetensors"), "--folds", "2", "--repeats", "1", "--only-fold",
                             "0", "--epochs", "1", "--output", str(tmp_path / "runs"), "-q"])
     assert r.exit_code == 1 and "missing.safetensors: no such weight file" in r.stderr
+
+
+def test_a_cached_backbone_is_reused_while_a_longer_pretraining_holds_the_lock(tmp_path, monkeypatch):
+    """The lock of a run key is held for the whole of a pretraining; a run that needs a backbone of the same
+    settings with fewer epochs, already in the cache, reads it without waiting (a bench fine-tuning from the
+    40-epoch backbone while the 100-epoch one pretrains)."""
+    import threading
+
+    from zoo_core.train.pretraining import _exclusive
+
+    csv = _tiny_csv(tmp_path)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    args = ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs", "train-split", "--dataset",
+            str(csv), "--folds", "2", "--epochs", "1", "--output", str(tmp_path / "runs"), "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    (lock,) = (tmp_path / "home" / "pretrained").glob(".*.lock")
+    results = []
+    with _exclusive(lock):  # what `zoo pretrain ... --epochs 100` of the same settings holds while it runs
+        worker = threading.Thread(target=lambda: results.append(runner.invoke(app, args)), daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        waited = worker.is_alive()
+    worker.join()
+    assert not waited, "a run needing a cached backbone waited on the lock of a pretraining in progress"
+    assert results[0].exit_code == 0, results[0].output
+    assert "reusing pretrained backbone" in results[0].stderr
+    assert json.loads(results[0].stdout)["weights"] == json.loads(first.stdout)["weights"]
