@@ -113,6 +113,12 @@ BACKBONES: dict[str, Backbone] = {
         "the 2D backbone of CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) pretrained with 3DMRL, not "
         "fine-tuned: its prediction head is untrained",
         "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN"),
+    # rung 3 of the budget ladder (docs/DECISIONS.md): the same backbone grown to the paper's epoch count
+    "cigin.3dmrl-combisolv-100ep": Backbone(
+        "cigin", "combisolv-product", 0.02, 100, "freesolv",
+        "the 2D backbone of CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) pretrained with 3DMRL for 100 "
+        "epochs, not fine-tuned: its prediction head is untrained",
+        "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN"),
 }
 
 
