@@ -107,72 +107,87 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     # A finished backbone is written atomically (tmp.replace), so it is read without the lock: a longer
     # pretraining of the same settings (same run key) holds that lock for hours.
     reused = path.exists()
-    if reused:
-        log(f"zoo: reusing pretrained backbone {path}", quiet)
-    else:
+    if not reused:
         with _exclusive(path.with_name(f".{run_key}.lock")):
-            published = None if path.exists() else published_backbone(key)
-            if published is not None:
-                from zoo_core.errors import DownloadError
-                from zoo_core.hub import weights_path
-
-                try:
-                    source = weights_path(published.name, progress=not quiet)  # sha256-verified
-                except DownloadError as error:
-                    raise DownloadError(f"{error} (these pretraining settings are published as weights "
-                                        f"{published.name!r}; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains instead)"
-                                        ) from None
-                tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
-                tmp.write_bytes(source.read_bytes())
-                tmp.replace(path)
-                log(f"zoo: these pretraining settings are published as weights {published.name!r} (sha256 verified); "
-                    f"using them instead of pretraining again (to pretrain yourself, delete {path} and set "
-                    f"ZOO_NO_PUBLISHED_BACKBONES=1)", quiet)
-            reused = path.exists()
-            if reused:
-                log(f"zoo: reusing pretrained backbone {path}", quiet)
-            else:
+            reused = path.exists() or _copy_published(key, path, quiet)
+            if not reused:
                 cls = get_catalog().get("pretrainers", entry["impl"]).load()
                 log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs"
                     + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
                        if set_name else "") + f", {epochs} epochs", quiet)
-                t0 = time.perf_counter()
-                tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
-                kwargs = {}
-                accepted = inspect.signature(cls.pretrain).parameters
-                if "meta" in accepted:
-                    kwargs["meta"] = {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}
-                if "log" in accepted:
-                    kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
-                done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
-                if "checkpoint" in accepted and done <= epochs:
-                    kwargs["checkpoint"] = str(checkpoint)
-                    if done:
-                        log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
-                elif done:
-                    log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
-                        f"scratch without it", quiet)
-                try:
-                    cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
-                                 params=params, progress=not quiet, **kwargs)
-                    tmp.replace(path)
-                except BaseException:
-                    if "checkpoint" in kwargs and checkpoint.exists():
-                        log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
-                            f"command resumes it from {checkpoint}", quiet)
-                    raise
-                finally:
-                    if tmp.exists():
-                        tmp.unlink()
-                log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
-                confs = _metadata(path).get("conformers")
-                if confs:
-                    log(f"zoo: conformers: {confs['embedded']} embedded, {confs['from_cache']} from the cache "
-                        f"({confs['seconds']:.1f} s)", quiet)
+                _pretrain_into(path, checkpoint, cls, spec, pairs, epochs, batch_size, lr, seed, params,
+                               {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}, quiet)
+    if reused:
+        log(f"zoo: reusing pretrained backbone {path}", quiet)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
+
+
+def _copy_published(key: str, path: Path, quiet: bool) -> bool:
+    """Copy the published weights of cache key ``key`` (sha256-verified) to ``path``; False when none are."""
+    from zoo_core.train.trainer import log
+
+    published = published_backbone(key)
+    if published is None:
+        return False
+    from zoo_core.errors import DownloadError
+    from zoo_core.hub import weights_path
+
+    try:
+        source = weights_path(published.name, progress=not quiet)  # sha256-verified
+    except DownloadError as error:
+        raise DownloadError(f"{error} (these pretraining settings are published as weights "
+                            f"{published.name!r}; ZOO_NO_PUBLISHED_BACKBONES=1 pretrains instead)") from None
+    tmp = path.with_name(f".{key}.{os.getpid()}.part.safetensors")
+    tmp.write_bytes(source.read_bytes())
+    tmp.replace(path)
+    log(f"zoo: these pretraining settings are published as weights {published.name!r} (sha256 verified); "
+        f"using them instead of pretraining again (to pretrain yourself, delete {path} and set "
+        f"ZOO_NO_PUBLISHED_BACKBONES=1)", quiet)
+    return True
+
+
+def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, epochs: int, batch_size: int,
+                   lr: float, seed: int, params: dict, meta: dict, quiet: bool) -> None:
+    """Run pretrainer ``cls`` and write its backbone atomically to ``path``, resuming from (and updating)
+    ``checkpoint`` when the pretrainer supports one and it holds no more than ``epochs`` epochs."""
+    from zoo_core.train.trainer import log
+
+    t0 = time.perf_counter()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.part.safetensors")
+    kwargs = {}
+    accepted = inspect.signature(cls.pretrain).parameters
+    if "meta" in accepted:
+        kwargs["meta"] = meta
+    if "log" in accepted:
+        kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
+    done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
+    if "checkpoint" in accepted and done <= epochs:
+        kwargs["checkpoint"] = str(checkpoint)
+        if done:
+            log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
+    elif done:
+        log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
+            f"scratch without it", quiet)
+    try:
+        cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
+                     params=params, progress=not quiet, **kwargs)
+        tmp.replace(path)
+    except BaseException:
+        if "checkpoint" in kwargs and checkpoint.exists():
+            log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
+                f"command resumes it from {checkpoint}", quiet)
+        raise
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log(f"zoo: pretrained in {time.perf_counter() - t0:.1f} s -> {path}", quiet)
+    confs = _metadata(path).get("conformers")
+    if confs:
+        log(f"zoo: conformers: {confs['embedded']} embedded, {confs['from_cache']} from the cache "
+            f"({confs['seconds']:.1f} s)", quiet)
 
 
 def published_backbone(key: str):
