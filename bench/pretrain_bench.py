@@ -16,7 +16,10 @@ that cell or of the next ones, and the cell's other 3DMRL jobs start once it is 
 all cells share one pool (:func:`run_jobs`), so no worker idles while any cell has work, and a cell's record is
 written when its last job ends (``wall_seconds``: from the start of the jobs to then; cells overlap). As
 for ``accuracy``, finished folds resume from a partial file (each written as it ends) and a
-(model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. Every job uses
+(model, dataset) already recorded in <name>.json by the same command is kept unless ``--remeasure``. ``--arms none``
+runs only the no-pretraining folds (they do not depend on the backbone, so they can run while it still pretrains
+elsewhere); the same command without ``--arms`` later runs only the 3DMRL folds and writes the record (its
+``wall_seconds`` is then that invocation's; the CPU seconds count every fold). Every job uses
 one torch thread (two threads per process were 5-10x slower on the loaded 2-core machine). One record per (model,
 dataset): pretrainer, pair set and its transductive flag, the pretraining budget (epochs, pairs per fold, batch, lr),
 both arms' mean ± std over repeats, the improvement in %, the paper's numbers (bench/targets.py) and the CPU
@@ -122,6 +125,10 @@ def add_parsers(sub) -> None:
                    help="both arms: train only the prediction head this many epochs first (LP-FT; 0 = the paper)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--folds-limit", type=int, default=None, help="run only folds 0..K-1 of the 5 (smoke tests)")
+    p.add_argument("--arms", default=None,
+                   help=f"run only these arms' folds now ({ARM_NONE} and/or the pretrainer, comma-separated; default: "
+                        "both); they are kept in the resume file, and a cell's record is written by the invocation "
+                        "that finishes its last fold")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--name", default="pretraining")
     p.add_argument("--note", default="", help="a sentence stored with each record and shown in BENCHMARKS.md")
@@ -211,6 +218,16 @@ def _arm_summary(folds: list[dict], repeats: int) -> dict:
             "cpu_seconds": round(sum(f["job_seconds"] for f in folds), 1)}
 
 
+def _arms(args) -> list[str]:
+    """The arms ``--arms`` names (default: both); an unknown one stops the bench."""
+    both = [ARM_NONE, args.pretrainer]
+    arms = both if args.arms is None else [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = sorted(set(arms) - set(both))
+    if unknown or not arms:
+        raise SystemExit(f"--arms: {', '.join(unknown) or 'none given'}; choose from {', '.join(both)}")
+    return arms
+
+
 def _command(args, model: str, dataset: str) -> str:
     cmd = (f"python bench/run_bench.py pretraining --models {model} --datasets {dataset} --pretrainer {args.pretrainer} "
            f"--pair-set {args.pair_set} --pretrain-epochs {args.pretrain_epochs} --epochs {args.epochs} "
@@ -223,10 +240,34 @@ def _command(args, model: str, dataset: str) -> str:
     return cmd
 
 
+def _cells(args, models: list[str], datasets: list[str], todo: set, folds: list[int], out: str,
+           arms: list[str], results) -> list[Cell]:
+    """One Cell per (model, dataset) to measure, holding both arms' fold jobs (``jobs``, in record order) and, to run
+    now, those of ``arms`` that its resume file (in the folder ``results``) does not hold yet."""
+    from run_bench import FinishedFolds
+
+    cells = []
+    for dataset in datasets:
+        for model in [m for m in models if (m, dataset) in todo]:
+            encoder, _, pair_model = model.partition("@")
+            base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
+                    "patience": args.patience, "out": out, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
+                    "pretrain_epochs": args.pretrain_epochs, "pretrain_lr": args.pretrain_lr, "threads": 1}
+            if args.freeze_backbone_epochs:  # only then in the job (the resume key), so older partials still match
+                base["freeze_backbone_epochs"] = args.freeze_backbone_epochs
+            pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
+            plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
+            finished = FinishedFolds(results / f".partial-{args.name}-{model}-{dataset}.json", scratch_key="out")
+            cells.append(Cell((model, dataset), finished.pending(pre_jobs) if args.pretrainer in arms else [],
+                              finished.pending(plain_jobs) if ARM_NONE in arms else [], finished,
+                              pre_jobs + plain_jobs))
+    return cells
+
+
 def pretraining(args) -> None:
     import numpy as np
 
-    from run_bench import RESULTS, FinishedFolds, _save, machine, plan_cells, scratch
+    from run_bench import RESULTS, _save, machine, plan_cells, scratch
     from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
 
     from zoo_core.data.pair_sets import definition, is_train_split
@@ -234,6 +275,7 @@ def pretraining(args) -> None:
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
     folds = list(range(min(5, args.folds_limit or 5)))
+    arms = _arms(args)
     shared_set = not is_train_split(args.pair_set)
     set_def = definition(args.pair_set)  # fails early on an unknown pair set
     out = scratch(args.name)
@@ -247,24 +289,16 @@ def pretraining(args) -> None:
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             conformers[dataset] = pool.submit(_prepare, prep).result()
         print(f"{dataset}: conformers ready {conformers[dataset]}", flush=True)
-    cells = []
-    for dataset in datasets:
-        for model in [m for m in models if (m, dataset) in todo]:
-            encoder, _, pair_model = model.partition("@")
-            base = {"encoder": encoder, "pair_model": pair_model or None, "dataset": dataset, "epochs": args.epochs,
-                    "patience": args.patience, "out": out, "pair_set": args.pair_set, "pairs_ratio": args.pairs_ratio,
-                    "pretrain_epochs": args.pretrain_epochs, "pretrain_lr": args.pretrain_lr, "threads": 1}
-            if args.freeze_backbone_epochs:  # only then in the job (the resume key), so older partials still match
-                base["freeze_backbone_epochs"] = args.freeze_backbone_epochs
-            pre_jobs = [dict(base, arm=args.pretrainer, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
-            plain_jobs = [dict(base, arm=ARM_NONE, repeat=r, fold=k) for r in range(args.repeats) for k in folds]
-            finished = FinishedFolds(RESULTS / f".partial-{args.name}-{model}-{dataset}.json", scratch_key="out")
-            cells.append(Cell((model, dataset), finished.pending(pre_jobs), finished.pending(plain_jobs), finished,
-                              pre_jobs + plain_jobs))
+    cells = _cells(args, models, datasets, todo, folds, out, arms, RESULTS)
     t0 = time.time()
 
     def record(cell: Cell) -> None:
         model, dataset = cell.key
+        missing = cell.finished.missing(cell.jobs)
+        if missing:  # --arms left the other arm for a later invocation
+            print(f"{model:>14} {dataset:>10}: {len(cell.jobs) - missing} of {len(cell.jobs)} folds finished "
+                  f"(kept in {cell.finished.path.name}); the record waits for the other {missing}", flush=True)
+            return
         results = cell.finished.complete(cell.jobs)
         with_arm = [r for r in results if r["arm"] != ARM_NONE]
         without = _arm_summary([r for r in results if r["arm"] == ARM_NONE], args.repeats)

@@ -208,6 +208,10 @@ class FinishedFolds:
         tmp.write_text(json.dumps(self.results, indent=1))
         os.replace(tmp, self.path)
 
+    def missing(self, jobs: list) -> int:
+        """How many of ``jobs`` have not finished."""
+        return sum(self.key(j) not in self.results for j in jobs)
+
     def complete(self, jobs: list) -> list:
         out = [self.results[self.key(j)] for j in jobs]
         self.path.unlink(missing_ok=True)

@@ -198,3 +198,31 @@ def test_a_finished_fold_run_is_read_back_not_trained_again(tmp_path, monkeypatc
     assert second["folds"][0]["test"] == first["folds"][0]["test"]
     run_or_resume(dict(cli, epochs=2), "fold", "another key")  # other settings: a run of their own
     assert trained == [1]
+
+
+def test_arms_runs_one_arm_now_and_the_record_waits_for_the_other(tmp_path):
+    """``--arms none`` queues only the no-pretraining folds (the baseline can run while a backbone still pretrains
+    elsewhere); the cell keeps both arms' jobs, so a later invocation with both arms runs only the pretrained folds,
+    reading the baseline back from the resume file; an unknown arm stops the bench."""
+    import argparse
+
+    import pytest
+    from pretrain_bench import _arms, _cells
+
+    args = argparse.Namespace(pretrainer="3dmrl", arms="none", epochs=5, patience=2, pair_set="combisolv-product",
+                              pairs_ratio=0.2, pretrain_epochs=100, pretrain_lr=None, freeze_backbone_epochs=0,
+                              repeats=2, name="t")
+    todo = {("cigin", "freesolv")}
+    (cell,) = _cells(args, ["cigin"], ["freesolv"], todo, [0, 1], "scratch", _arms(args), tmp_path)
+    assert cell.pre == [] and {(j["arm"], j["repeat"], j["fold"]) for j in cell.plain} == {
+        ("none", r, k) for r in range(2) for k in range(2)}
+    assert len(cell.jobs) == 8 and cell.finished.missing(cell.jobs) == 8
+    for job in cell.plain:
+        cell.finished.add(job, {"test": {"rmse": 1.0}})
+    assert cell.finished.missing(cell.jobs) == 4
+    args.arms = None
+    (later,) = _cells(args, ["cigin"], ["freesolv"], todo, [0, 1], "other-scratch", _arms(args), tmp_path)
+    assert later.plain == [] and {j["arm"] for j in later.pre} == {"3dmrl"} and len(later.pre) == 4
+    args.arms = "none,grover"
+    with pytest.raises(SystemExit, match="grover"):
+        _arms(args)
