@@ -235,6 +235,25 @@ def _size(n: int) -> str:
     return ""
 
 
+def _run_of(checkpoint: dict) -> str:
+    """`` of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 71,940 pairs; loss 0.094, 1,258 s/epoch, about 31.1 h
+    left``: what a checkpoint row of ``zoo cache list`` knows of its run (older checkpoints know less)."""
+    from zoo_core.console import duration
+
+    what = [f"of {checkpoint['model']}"] if checkpoint.get("model") else []
+    if checkpoint.get("pair_set"):
+        what.append(f"on {checkpoint['pair_set']}" + (", TRANSDUCTIVE" if checkpoint.get("transductive") else ""))
+    if isinstance(checkpoint.get("pairs"), (int, float)):
+        what.append(f"{int(checkpoint['pairs']):,} pairs")
+    pace = [f"loss {checkpoint['loss']:.4g}"] if isinstance(checkpoint.get("loss"), (int, float)) else []
+    if checkpoint.get("seconds_per_epoch") is not None:
+        pace.append(f"{checkpoint['seconds_per_epoch']:,.0f} s/epoch")
+    if checkpoint.get("seconds_left") is not None:
+        pace.append(f"about {duration(checkpoint['seconds_left'])} left")
+    text = " ".join(what[:2]) + (", " + what[2] if len(what) > 2 else "")
+    return (" " + text if text else "") + ("; " + ", ".join(pace) if pace else "")
+
+
 @cache_app.command("list")
 def cache_list(as_json: bool = typer.Option(False, "--json")):
     """Each cache area with its size, then the pretrained backbones (model, pair set, budget) and pretraining
@@ -252,12 +271,15 @@ def cache_list(as_json: bool = typer.Option(False, "--json")):
     if backbones:
         typer.echo("pretrained:")
     for b in backbones:
-        if b["status"] == "unfinished":
-            typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs "
+        if b["status"] == "running":
+            typer.echo(f"  {b['key']}  RUNNING: {b['epochs_done']}/{b['epochs']} epochs done{_run_of(b)}  "
+                       f"{_size(b['bytes'])}  {b['modified']}")
+        elif b["status"] == "unfinished":
+            typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs{_run_of(b)} "
                        f"(the same command resumes it)  {_size(b['bytes'])}  {b['modified']}")
         elif b["status"] == "checkpoint":
-            typer.echo(f"  {b['key']}  checkpoint after {b['epochs_done']} epochs (a longer run of the same settings "
-                       f"continues from it)  {_size(b['bytes'])}  {b['modified']}")
+            typer.echo(f"  {b['key']}  checkpoint after {b['epochs_done']} epochs{_run_of(b)} (a longer run of the "
+                       f"same settings continues from it)  {_size(b['bytes'])}  {b['modified']}")
         elif b["status"] == "unreadable":
             typer.echo(f"  {b['key']}  UNREADABLE: {b['error']}")
         else:

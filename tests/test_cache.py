@@ -31,8 +31,10 @@ def home(tmp_path, monkeypatch):
     save_model(tmp_path / "pretrained" / "aaaa.safetensors", build_model(spec), spec,
                {"pretrainer": "3dmrl", "epochs": 10, "pretrain_pairs": 7194, "lr": 1e-4,
                 "pair_set": {"pair_set": "combisolv-product", "transductive": True}})
+    history = [{"epoch": e, "loss": 1.0 / e, "pairs": 7194, "seconds": 100.0 + e} for e in range(1, 5)]
     save_checkpoint(tmp_path / "pretrained" / ".bbbb.checkpoint.safetensors", {"w": torch.zeros(3)},
-                    {"fingerprint": "f", "epoch": 4, "epochs": 100, "history": []})
+                    {"fingerprint": "f", "epoch": 4, "epochs": 100, "history": history, "spec": spec,
+                     "meta": {"pair_set": {"pair_set": "combisolv-product", "transductive": True}}})
     save_checkpoint(tmp_path / "pretrained" / ".dddd.checkpoint.safetensors", {"w": torch.zeros(3)},
                     {"fingerprint": "g", "epoch": 10, "epochs": 10, "history": []})
     return tmp_path
@@ -53,7 +55,24 @@ def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
     assert (rows["aaaa"]["pair_set"], rows["aaaa"]["transductive"], rows["aaaa"]["epochs"], rows["aaaa"]["pairs"]) \
         == ("combisolv-product", True, 10, 7194)
     assert (rows["bbbb"]["status"], rows["bbbb"]["epochs_done"], rows["bbbb"]["epochs"]) == ("unfinished", 4, 100)
+    # what the header says of the run: mean seconds of the last epochs, the time left at that pace
+    assert (rows["bbbb"]["model"], rows["bbbb"]["pair_set"], rows["bbbb"]["pairs"], rows["bbbb"]["loss"]) \
+        == ("cigin(mpnn)", "combisolv-product", 7194, 0.25)
+    assert rows["bbbb"]["seconds_per_epoch"] == pytest.approx(102.5)
+    assert rows["bbbb"]["seconds_left"] == pytest.approx(96 * 102.5)
     assert (rows["dddd"]["status"], rows["dddd"]["epochs_done"]) == ("checkpoint", 10)  # finished: extendable
+    assert rows["dddd"]["model"] is None and rows["dddd"]["seconds_left"] is None  # an older, bare header
+
+
+def test_a_checkpoint_whose_pretraining_holds_its_lock_is_listed_as_running(home):
+    with _exclusive(home / "pretrained" / ".bbbb.lock"):
+        rows = {r["key"]: r for r in cache.pretrained()}
+        out = runner.invoke(app, ["cache", "list"])
+    assert rows["bbbb"]["status"] == "running" and rows["dddd"]["status"] == "checkpoint"
+    assert "bbbb  RUNNING: 4/100 epochs done of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; " \
+           "loss 0.25, 102 s/epoch, about 2.7 h left" in out.output
+    after = {r["key"]: r["status"] for r in cache.pretrained()}
+    assert after["bbbb"] == "unfinished"  # the lock is released: the same command resumes it
 
 
 def test_cache_list_reads_headers_without_torch(home):
@@ -64,7 +83,8 @@ def test_cache_list_reads_headers_without_torch(home):
                          env=dict(os.environ, ZOO_HOME=str(home)))
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
     assert "cigin(mpnn) 3dmrl on combisolv-product, TRANSDUCTIVE: 10 epochs x 7,194 pairs" in out.stdout
-    assert "bbbb  UNFINISHED: 4/100 epochs" in out.stdout
+    assert "bbbb  UNFINISHED: 4/100 epochs of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; loss " \
+           "0.25, 102 s/epoch, about 2.7 h left (the same command resumes it)" in out.stdout
     assert "dddd  checkpoint after 10 epochs (a longer run of the same settings continues from it)" in out.stdout
 
 

@@ -44,8 +44,9 @@ def usage(home: Path | None = None) -> list[dict[str, Any]]:
 
 def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
     """The cached backbones (model, pretrainer, pair set, budget) and the pretraining checkpoints, newest first: status
-    ``unfinished`` (the run that wrote it stopped early) or ``checkpoint`` (it finished; a longer run of the same
-    settings continues from it)."""
+    ``running`` (a pretraining holds its lock and is writing it), ``unfinished`` (the run that wrote it stopped
+    early) or ``checkpoint`` (it finished; a longer run of the same settings continues from it), with what the header
+    says of the run (:func:`_progress`)."""
     from zoo_core.train.checkpoint import checkpoint_meta
     from zoo_core.weights import read_metadata
 
@@ -59,8 +60,10 @@ def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
             if path.name.endswith(CHECKPOINT_SUFFIX):
                 meta = checkpoint_meta(path)
                 done, asked = meta.get("epoch"), meta.get("epochs")
-                row.update(status="unfinished" if done != asked else "checkpoint",
-                           key=path.name[1:-len(CHECKPOINT_SUFFIX)], epochs_done=done, epochs=asked)
+                key = path.name[1:-len(CHECKPOINT_SUFFIX)]
+                status = ("running" if _held(folder / f".{key}.lock")
+                          else "unfinished" if done != asked else "checkpoint")
+                row.update(status=status, key=key, epochs_done=done, epochs=asked, **_progress(meta))
             else:
                 spec, meta = read_metadata(path)
                 pair_set = meta.get("pair_set") or {}
@@ -74,18 +77,42 @@ def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["modified"], reverse=True)
 
 
+def _progress(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a pretraining checkpoint's header says of its run: model, pair set, pairs, the last epoch's loss, the mean
+    seconds of its last (up to) 5 epochs and, for an unfinished run, the seconds left at that pace. Older
+    checkpoints without some of it give None there."""
+    spec, run = meta.get("spec") or {}, meta.get("meta") or {}
+    pair_set, history = run.get("pair_set") or {}, meta.get("history") or []
+    recent = [float(h["seconds"]) for h in history[-5:] if "seconds" in h]
+    per_epoch = sum(recent) / len(recent) if recent else None
+    done, asked = meta.get("epoch"), meta.get("epochs")
+    left = (per_epoch * (asked - done) if per_epoch is not None and isinstance(done, int) and isinstance(asked, int)
+            and asked > done else None)
+    return {"model": f"{spec['pair_model']}({spec['encoder']})" if spec.get("pair_model") else None,
+            "pair_set": pair_set.get("pair_set"), "transductive": pair_set.get("transductive"),
+            "pairs": history[-1].get("pairs") if history else None,
+            "loss": history[-1].get("loss") if history else None,
+            "seconds_per_epoch": per_epoch, "seconds_left": left}
+
+
+def _held(lock: Path) -> bool:
+    """Whether another process holds the lock file ``lock`` (a pretraining in progress)."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _busy_locks(folder: Path) -> list[Path]:
     """Lock files of ``folder`` that another process holds (a pretraining in progress)."""
-    busy = []
-    for lock in folder.glob(".*.lock"):
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            busy.append(lock)
-        finally:
-            os.close(fd)
-    return busy
+    return [lock for lock in folder.glob(".*.lock") if _held(lock)]
 
 
 def clear(area: str, home: Path | None = None) -> dict[str, Any]:

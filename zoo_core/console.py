@@ -13,6 +13,15 @@ def warn(message: str) -> None:
     print(f"zoo: {message}", file=sys.stderr)
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``17 min`` or ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def track(items: Iterable[T], total: int, description: str, enabled: bool = True,
           min_items: int = 50) -> Iterator[T]:
     """Yield ``items`` with a transient rich progress bar on stderr (none when disabled or fewer than

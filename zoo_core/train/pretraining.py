@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from zoo_core.console import duration
 from zoo_core.errors import ZooError
 from zoo_core.paths import zoo_home
 
@@ -211,16 +212,7 @@ def _epoch_line(record: dict, epochs: int) -> str:
     left = (epochs - int(record["epoch"])) * float(record["seconds"])
     return (f"zoo: pretraining epoch {int(record['epoch'])}/{epochs}: loss {record['loss']:.4f}"
             + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s"
-            + (f" (about {_duration(left)} left)" if left > 0 else ""))
-
-
-def _duration(seconds: float) -> str:
-    """``42 s``, ``17 min`` or ``3.4 h``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+            + (f" (about {duration(left)} left)" if left > 0 else ""))
 
 
 def _checkpoint_epoch(path: Path) -> int:
