@@ -240,18 +240,17 @@ def _run_of(checkpoint: dict) -> str:
     left``: what a checkpoint row of ``zoo cache list`` knows of its run (older checkpoints know less)."""
     from zoo_core.console import duration
 
-    what = [f"of {checkpoint['model']}"] if checkpoint.get("model") else []
+    text = f" of {checkpoint['model']}" if checkpoint.get("model") else ""
     if checkpoint.get("pair_set"):
-        what.append(f"on {checkpoint['pair_set']}" + (", TRANSDUCTIVE" if checkpoint.get("transductive") else ""))
+        text += f" on {checkpoint['pair_set']}" + (", TRANSDUCTIVE" if checkpoint.get("transductive") else "")
     if isinstance(checkpoint.get("pairs"), (int, float)):
-        what.append(f"{int(checkpoint['pairs']):,} pairs")
+        text += f", {int(checkpoint['pairs']):,} pairs"
     pace = [f"loss {checkpoint['loss']:.4g}"] if isinstance(checkpoint.get("loss"), (int, float)) else []
     if checkpoint.get("seconds_per_epoch") is not None:
         pace.append(f"{checkpoint['seconds_per_epoch']:,.0f} s/epoch")
     if checkpoint.get("seconds_left") is not None:
         pace.append(f"about {duration(checkpoint['seconds_left'])} left")
-    text = " ".join(what[:2]) + (", " + what[2] if len(what) > 2 else "")
-    return (" " + text if text else "") + ("; " + ", ".join(pace) if pace else "")
+    return text + ("; " + ", ".join(pace) if pace else "")
 
 
 @cache_app.command("list")
