@@ -342,6 +342,8 @@ def run_cmd(
                                                                             "subsample ratio"),
     pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param",
                                                        help="pretrainer KEY=VALUE (e.g. role_order=larger)"),
+    compile: Optional[bool] = typer.Option(None, "--compile", help="pretrain with torch.compile'd kernels (as `zoo "
+                                                                   "pretrain --compile`)"),
     folds: Optional[int] = typer.Option(None, "--folds"),
     repeats: Optional[int] = typer.Option(None, "--repeats"),
     only_fold: Optional[list[int]] = typer.Option(None, "--only-fold", help="run only these fold indices"),
@@ -380,6 +382,7 @@ def run_cmd(
            "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,
            "pretrain_params": _parse_params(pretrain_param, "--pretrain-param") or None, "device": device,
+           "pretrain_compile": compile,
            "output": str(output) if output else None, "strict": strict,
            "encoder_params": _parse_params(encoder_param, "--encoder-param") or None,
            "pair_params": _parse_params(pair_param, "--pair-param") or None}
@@ -444,6 +447,9 @@ def pretrain_cmd(
     pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param", help="pretrainer KEY=VALUE"),
     output: Path = typer.Option(Path("runs"), "--output", "-o", help="parent folder of the run directory"),
     threads: Optional[int] = typer.Option(None, "--threads"),
+    compile: bool = typer.Option(False, "--compile",
+                                 help="torch.compile the pretrainer's hot kernels (needs a C++ compiler; "
+                                      "~1.3x faster on CPU for 3DMRL; same results up to float rounding)"),
     as_json: bool = typer.Option(False, "--json", help="print the record (weights, pair set, budget)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -496,7 +502,7 @@ def pretrain_cmd(
         t0 = _time.perf_counter()
         path, reused = pretrained_backbone(pretrainer, spec, pset.pairs, epochs, batch_size, lr, seed,
                                            params=params, quiet=quiet, out=run_dir / "backbone.safetensors",
-                                           pair_set=pset.record())
+                                           pair_set=pset.record(), compile=compile)
         record = {"weights": str(run_dir / "backbone.safetensors"), "cache": str(path), "reused": reused,
                   "pretrainer": pretrainer, "pair_model": spec["pair_model"], "encoder": spec["encoder"],
                   **pset.record(), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,

@@ -23,6 +23,7 @@ AREAS = {
     "pretrained": "pretrained backbones and pretraining checkpoints (to resume or extend a run)",
     "weights": "downloaded model weights (sha256-verified)",
     "data": "fetched and unpacked dataset files (sha256-verified)",
+    "inductor": "torch.compile's compiled kernels (`zoo pretrain --compile`)",
 }
 CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
 

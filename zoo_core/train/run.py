@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
-    "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0,
+    "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
 }
 
 
@@ -319,7 +319,8 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
                          float(cfg["pretrain_lr"] or default_lr(entry)))
     params = dict(cfg.get("pretrain_params") or {})
     path, reused = pretrained_backbone(cfg["pretrainer"], spec, pset.pairs, epochs, batch, lr, seed=0,
-                                       params=params, quiet=quiet, pair_set=record)
+                                       params=params, quiet=quiet, pair_set=record,
+                                       compile=bool(cfg.get("pretrain_compile")))
     meta = load_backbone(model, path, spec)
     confs = {} if reused or not meta.get("conformers") else {"conformers": meta["conformers"]}
     return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,

@@ -144,6 +144,43 @@ def test_interrupted_zoo_pretrain_resumes_and_a_longer_run_extends(tmp_path, mon
     assert all(torch.allclose(extended[k], fresh[k], atol=1e-6) for k in fresh)
 
 
+def test_compiled_pretraining_continues_the_same_run_in_the_same_cache(tmp_path, monkeypatch):
+    """`--compile` is an execution setting: it trains to the eager backbone (up to float rounding) under the same
+    cache key and checkpoint, so an eager run's checkpoint is continued by a compiled one."""
+    from safetensors.torch import load_file
+
+    csv = _tiny_csv(tmp_path)
+
+    def pretrain(home, epochs, *extra):
+        monkeypatch.setenv("ZOO_HOME", str(tmp_path / home))
+        result = runner.invoke(app, ["pretrain", "--pretrainer", "3dmrl", "--encoder", "cigin", "--pairs",
+                                     "train-split", "--dataset", str(csv), "--folds", "2", "--epochs", str(epochs),
+                                     "--output", str(tmp_path / home / "runs"), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return result, json.loads(result.stdout)
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    _, eager = pretrain("eager", 2)
+    _, compiled = pretrain("compiled", 2, "--compile")
+    assert Path(eager["cache"]).name == Path(compiled["cache"]).name
+    a, b = load_file(eager["weights"]), load_file(compiled["weights"])
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+    longer, _ = pretrain("eager", 3, "--compile")
+    assert "continuing pretraining after epoch 2/3" in longer.stderr
+
+    from zoo_core.train import pretraining
+
+    asked = []
+    real = pretraining.pretrained_backbone
+    monkeypatch.setattr(pretraining, "pretrained_backbone", lambda *a, **k: asked.append(k["compile"]) or real(*a, **k))
+    run_args = ["run", "--encoder", "cigin", "--pretrainer", "3dmrl", "--dataset", str(csv), "--folds", "2",
+                "--repeats", "1", "--only-fold", "0", "--epochs", "1", "--pretrain-epochs", "1", "--output",
+                str(tmp_path / "runs")]
+    for extra in ([], ["--compile"]):
+        assert runner.invoke(app, run_args + extra).exit_code == 0
+    assert asked == [False, True]  # `zoo run --compile` reaches the pretrainer
+
+
 def _publish(tmp_path: Path, monkeypatch, backbone: Path, name: str) -> Path:
     """Publish ``backbone`` as registry weights ``name`` (a fragment beside the zoo's registry, as a plugin's
     would be); returns the published copy."""

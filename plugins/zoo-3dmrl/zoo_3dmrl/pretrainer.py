@@ -325,7 +325,7 @@ class ThreeDMRL(nn.Module):
 def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_size: int = 48, lr: float = 5e-4,
              seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
              use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None,
-             checkpoint: str | None = None):
+             checkpoint: str | None = None, compile: bool = False):
     """Pretrain the 2D model of ``spec`` with 3DMRL on ``pairs``; returns (model, history).
 
     ``params`` override :data:`DEFAULTS` (loss, SchNet, force head and VIE settings). Adam without weight decay;
@@ -339,6 +339,11 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     (zoo_core.train.checkpoint). If it exists when the call starts, training continues
     after its last epoch, and the result equals an uninterrupted run's (also when it was written by a shorter run of
     the same settings: nothing depends on ``epochs``). The file is left in place.
+
+    ``compile``: SchNet's tabulated filter aggregation runs as ``torch.compile`` kernels (zoo_core.nn.schnet; needs a
+    C++ compiler), an execution setting like ``device``: not in the checkpoint's fingerprint or the cache key. The
+    arithmetic is the same up to float rounding, so a run resumed with the other setting continues the same
+    training but is not bit-identical to an uninterrupted one.
     """
     from zoo_core.models import build_model
     from zoo_core.train.checkpoint import (fingerprint, load_checkpoint, save_checkpoint, under_prefix,
@@ -356,6 +361,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     data = PretrainData(spec, pairs, seed, workers, use_cache, progress, node_feature=cfg["node_feature"],
                         **{k: cfg[k] for k in vie_keys})
     aux = ThreeDMRL(model, **{k: v for k, v in cfg.items() if k not in vie_keys}).to(device)
+    aux.schnet.compiled_kernels = bool(compile)
     opt = Adam(aux.optimised_parameters(model), lr=lr)
     history, first_epoch = [], 0
     run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed) if checkpoint else None
