@@ -138,3 +138,18 @@ def test_compiled_kernels_match_the_chunked_aggregate(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     schnet.compiled_aggregate_kernels()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "home" / "inductor")  # the zoo cache by default
+
+
+def test_compiled_kernels_without_a_compiler_is_a_clear_error(monkeypatch):
+    import shutil
+
+    import pytest
+
+    from zoo_core.errors import ZooError
+    from zoo_core.nn import schnet
+
+    monkeypatch.setattr(schnet, "_COMPILED", {})
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ZooError, match="needs a C[+][+] compiler"):
+        schnet.compiled_aggregate_kernels()

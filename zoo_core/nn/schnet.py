@@ -129,6 +129,13 @@ def compiled_aggregate_kernels() -> dict:
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(zoo_home() / "inductor"))
     if not _COMPILED:
+        import shutil
+
+        from zoo_core.errors import ZooError
+
+        if not (os.environ.get("CXX") or any(shutil.which(c) for c in ("g++", "clang++", "c++"))):
+            raise ZooError("--compile needs a C++ compiler for torch.compile (g++ or clang++ on the PATH, or $CXX); "
+                           "install one or run without --compile")
         _COMPILED["forward"] = torch.compile(tabulated_aggregate, dynamic=True)
         _COMPILED["backward"] = torch.compile(tabulated_aggregate_backward, dynamic=True)
     return _COMPILED

@@ -47,7 +47,7 @@ from torch import nn
 
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.mlp import MLP
-from zoo_core.nn.schnet import SchNet, masked_mean
+from zoo_core.nn.schnet import SchNet, compiled_aggregate_kernels, masked_mean
 from zoo_core.nn.segment import segment_ids, segment_sum
 
 from zoo_3dmrl.vie import VIESystem, item_rng, make_vie, radius
@@ -355,6 +355,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown 3dmrl parameters: {', '.join(sorted(unknown))}")
+    if compile:
+        compiled_aggregate_kernels()  # no C++ compiler: a clear error now, not after the conformers
     vie_keys = ("n_targets", "fixed_direction", "rotation", "min_radius", "role_order")
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
