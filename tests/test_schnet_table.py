@@ -135,8 +135,13 @@ def test_compiled_kernels_match_the_chunked_aggregate(tmp_path, monkeypatch):
     torch.testing.assert_close(model(z, pos.float(), counts), eager, rtol=1e-5, atol=1e-5)
     assert schnet._COMPILED  # the compiled path did run
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    monkeypatch.delenv("TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS", raising=False)
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config, "cpp_cache_precompile_headers", True)
     schnet.compiled_aggregate_kernels()
+    assert inductor_config.cpp_cache_precompile_headers is False  # they would go to /tmp/torchinductor_<user>
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "home" / "inductor")  # the zoo cache by default
 
 

@@ -124,10 +124,16 @@ _COMPILED: dict = {}
 def compiled_aggregate_kernels() -> dict:
     """``torch.compile`` (inductor, ``dynamic=True``) of :func:`tabulated_aggregate` and its backward, built once
     per process. Inductor's on-disk cache goes to the zoo cache's ``inductor`` area unless TORCHINDUCTOR_CACHE_DIR
-    is set (the zoo writes nowhere else); the first call of a process compiles (~20 s cold, a few s from that cache)."""
+    is set, and its precompiled C++ headers, which it would write to /tmp/torchinductor_<user> whatever that
+    variable says, are off unless TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS is set: the zoo writes nowhere else.
+    The first call of a process compiles (~20 s cold, a few s from that cache)."""
     from zoo_core.paths import zoo_home
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(zoo_home() / "inductor"))
+    if "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS" not in os.environ:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.cpp_cache_precompile_headers = False
     if not _COMPILED:
         import shutil
 
