@@ -140,6 +140,7 @@ def test_compiled_kernels_match_the_chunked_aggregate(tmp_path, monkeypatch):
     import torch._inductor.config as inductor_config
 
     monkeypatch.setattr(inductor_config, "cpp_cache_precompile_headers", True)
+    monkeypatch.setattr(schnet, "_COMPILED", {})  # configured when the kernels are built, once per process
     schnet.compiled_aggregate_kernels()
     assert inductor_config.cpp_cache_precompile_headers is False  # they would go to /tmp/torchinductor_<user>
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "home" / "inductor")  # the zoo cache by default

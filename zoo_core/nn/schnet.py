@@ -127,21 +127,20 @@ def compiled_aggregate_kernels() -> dict:
     is set, and its precompiled C++ headers, which it would write to /tmp/torchinductor_<user> whatever that
     variable says, are off unless TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS is set: the zoo writes nowhere else.
     The first call of a process compiles (~20 s cold, a few s from that cache)."""
-    from zoo_core.paths import zoo_home
-
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(zoo_home() / "inductor"))
-    if "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS" not in os.environ:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.cpp_cache_precompile_headers = False
     if not _COMPILED:
         import shutil
 
+        import torch._inductor.config as inductor_config
+
         from zoo_core.errors import ZooError
+        from zoo_core.paths import zoo_home
 
         if not (os.environ.get("CXX") or any(shutil.which(c) for c in ("g++", "clang++", "c++"))):
             raise ZooError("--compile needs a C++ compiler for torch.compile (g++ or clang++ on the PATH, or $CXX); "
                            "install one or run without --compile")
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(zoo_home() / "inductor"))
+        if "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS" not in os.environ:
+            inductor_config.cpp_cache_precompile_headers = False
         _COMPILED["forward"] = torch.compile(tabulated_aggregate, dynamic=True)
         _COMPILED["backward"] = torch.compile(tabulated_aggregate_backward, dynamic=True)
     return _COMPILED
