@@ -31,8 +31,9 @@ folds (λ chosen on validation, test RMSE at that λ), for the readout (``pair_e
 A pretraining checkpoint can stand in for a backbone, to probe a long pretraining on the way.
 
 ``pretrain-throughput``: conformer generation rate (cold cache, N worker processes), 3DMRL pretraining pairs/s for
-CIGIN on CompSol pairs (conformers cached), eager and with ``--compile`` (zoo_core.nn.schnet) in the same run, and the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on
-fresh caches, first-run vs second-run pretraining-stage seconds.
+CIGIN on CompSol pairs (conformers cached), eager and with ``--compile`` (zoo_core.nn.schnet) in the same run, and
+the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on fresh caches, first-run vs second-run
+pretraining-stage seconds.
 """
 
 from __future__ import annotations

@@ -104,9 +104,10 @@ EDGE_CHUNK = 1024  # edges per fused chunk: 1024 × 128 float32 = 0.5 MB per tem
 
 
 def tabulated_aggregate(x, table, src, dst, lo, frac):
-    """The definition of :class:`_TabulatedAggregate`'s output, unchunked (what the compiled kernel fuses)."""
+    """The definition of :class:`_TabulatedAggregate`'s output, unchunked: what the compiled kernel fuses, and the
+    differentiable path when the distances (``frac``) need gradients."""
     w = torch.lerp(table[lo], table[lo + 1], frac)
-    return x.new_zeros(x.shape[0], table.shape[1]).index_add_(0, dst, x[src] * w)
+    return segment_sum(x[src] * w, dst, x.shape[0])
 
 
 def tabulated_aggregate_backward(grad, x, table, src, dst, lo, frac):
@@ -270,7 +271,7 @@ class FilterTable:
         compiled kernels when ``compiled``). When the distances need gradients (forces from positions) the unfused
         lookup keeps d/d(dist)."""
         if self.frac.requires_grad:
-            return segment_sum(x[edge_index[0]] * self.lookup(values), edge_index[1], x.shape[0])
+            return tabulated_aggregate(x, values, edge_index[0], edge_index[1], self.lo, self.frac)
         return _TabulatedAggregate.apply(x, values, edge_index[0], edge_index[1], self.lo, self.frac, self.compiled)
 
 
