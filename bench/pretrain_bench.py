@@ -502,7 +502,8 @@ def _embeddings(model, data) -> dict:
 
 def load_backbone(path: str):
     """(model, spec, meta) of a backbone file, or of the backbone inside a pretraining checkpoint
-    (``.<key>.checkpoint.safetensors``: its epochs so far, so a long pretraining can be probed on the way)."""
+    (``.<key>.checkpoint.safetensors``: its epochs so far, fractional when it was saved within an epoch, so a long
+    pretraining can be probed on the way)."""
     from safetensors.torch import load_file
 
     from zoo_core.models import build_model
@@ -517,10 +518,11 @@ def load_backbone(path: str):
     model = build_model(info["spec"])
     model.load_state_dict(under_prefix("model", load_file(path)))
     model.eval()
-    history = info["history"]
-    return model, info["spec"], {**info.get("meta", {}), "pretrainer": "3dmrl", "epochs": info["epoch"],
-                                 "history": history, "lr": info.get("lr"),
-                                 "pretrain_pairs": history[0].get("pairs") if history else None}
+    history, rows = info["history"], int(info.get("epoch_rows", 0))
+    pairs = history[0].get("pairs") if history else None
+    epochs = info["epoch"] + (round(rows / pairs, 3) if rows and pairs else 0)  # saved within an epoch: a fraction
+    return model, info["spec"], {**info.get("meta", {}), "pretrainer": "3dmrl", "epochs": epochs,
+                                 "history": history, "lr": info.get("lr"), "pretrain_pairs": pairs}
 
 
 def probe(args) -> None:

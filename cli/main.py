@@ -235,6 +235,12 @@ def _size(n: int) -> str:
     return ""
 
 
+def _within_epoch(checkpoint: dict) -> str:
+    """`` + 20,160 pairs of epoch 7`` for a checkpoint saved within an epoch, else ``""``."""
+    rows = checkpoint.get("next_epoch_pairs") or 0
+    return f" + {rows:,} pairs of epoch {checkpoint['epochs_done'] + 1}" if rows else ""
+
+
 def _run_of(checkpoint: dict) -> str:
     """`` of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 71,940 pairs; loss 0.094, 1,258 s/epoch, about 31.1 h
     left``: what a checkpoint row of ``zoo cache list`` knows of its run (older checkpoints know less)."""
@@ -271,10 +277,11 @@ def cache_list(as_json: bool = typer.Option(False, "--json")):
         typer.echo("pretrained:")
     for b in backbones:
         if b["status"] == "running":
-            typer.echo(f"  {b['key']}  RUNNING: {b['epochs_done']}/{b['epochs']} epochs done{_run_of(b)}  "
-                       f"{_size(b['bytes'])}  {b['modified']}")
+            typer.echo(f"  {b['key']}  RUNNING: {b['epochs_done']}/{b['epochs']} epochs done{_within_epoch(b)}"
+                       f"{_run_of(b)}  {_size(b['bytes'])}  {b['modified']}")
         elif b["status"] == "unfinished":
-            typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs{_run_of(b)} "
+            typer.echo(f"  {b['key']}  UNFINISHED: {b['epochs_done']}/{b['epochs']} epochs{_within_epoch(b)}"
+                       f"{_run_of(b)} "
                        f"(the same command resumes it)  {_size(b['bytes'])}  {b['modified']}")
         elif b["status"] == "checkpoint":
             typer.echo(f"  {b['key']}  checkpoint after {b['epochs_done']} epochs{_run_of(b)} (a longer run of the "

@@ -22,8 +22,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A cache with featurized chunks, one finished backbone, an unfinished pretraining checkpoint and
-    a finished one."""
+    """A cache with featurized chunks, one finished backbone, an unfinished pretraining checkpoint (saved half-way
+    through its 5th epoch) and a finished one."""
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     (tmp_path / "features" / "mrl56-v1-H").mkdir(parents=True)
     (tmp_path / "features" / "mrl56-v1-H" / "chunk-0.safetensors").write_bytes(b"x" * 1000)
@@ -34,7 +34,8 @@ def home(tmp_path, monkeypatch):
     history = [{"epoch": e, "loss": 1.0 / e, "pairs": 7194, "seconds": 100.0 + e} for e in range(1, 5)]
     save_checkpoint(tmp_path / "pretrained" / ".bbbb.checkpoint.safetensors", {"w": torch.zeros(3)},
                     {"fingerprint": "f", "epoch": 4, "epochs": 100, "history": history, "spec": spec,
-                     "meta": {"pair_set": {"pair_set": "combisolv-product", "transductive": True}}})
+                     "meta": {"pair_set": {"pair_set": "combisolv-product", "transductive": True}},
+                     "epoch_rows": 3597, "epoch_sums": {"loss": 700.0}, "epoch_seconds": 51.25})
     save_checkpoint(tmp_path / "pretrained" / ".dddd.checkpoint.safetensors", {"w": torch.zeros(3)},
                     {"fingerprint": "g", "epoch": 10, "epochs": 10, "history": []})
     return tmp_path
@@ -59,9 +60,11 @@ def test_pretrained_lists_backbones_and_unfinished_checkpoints(home):
     assert (rows["bbbb"]["model"], rows["bbbb"]["pair_set"], rows["bbbb"]["pairs"], rows["bbbb"]["loss"]) \
         == ("cigin(mpnn)", "combisolv-product", 7194, 0.25)
     assert rows["bbbb"]["seconds_per_epoch"] == pytest.approx(102.5)
-    assert rows["bbbb"]["seconds_left"] == pytest.approx(96 * 102.5)
+    assert rows["bbbb"]["next_epoch_pairs"] == 3597  # saved within epoch 5: its seconds so far are not left
+    assert rows["bbbb"]["seconds_left"] == pytest.approx(96 * 102.5 - 51.25)
     assert (rows["dddd"]["status"], rows["dddd"]["epochs_done"]) == ("checkpoint", 10)  # finished: extendable
     assert rows["dddd"]["model"] is None and rows["dddd"]["seconds_left"] is None  # an older, bare header
+    assert rows["dddd"]["next_epoch_pairs"] == 0
 
 
 def test_a_checkpoint_whose_pretraining_holds_its_lock_is_listed_as_running(home):
@@ -69,7 +72,7 @@ def test_a_checkpoint_whose_pretraining_holds_its_lock_is_listed_as_running(home
         rows = {r["key"]: r for r in cache.pretrained()}
         out = runner.invoke(app, ["cache", "list"])
     assert rows["bbbb"]["status"] == "running" and rows["dddd"]["status"] == "checkpoint"
-    assert "bbbb  RUNNING: 4/100 epochs done of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; " \
+    assert "bbbb  RUNNING: 4/100 epochs done + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; " \
            "loss 0.25, 102 s/epoch, about 2.7 h left" in out.output
     after = {r["key"]: r["status"] for r in cache.pretrained()}
     assert after["bbbb"] == "unfinished"  # the lock is released: the same command resumes it
@@ -83,7 +86,7 @@ def test_cache_list_reads_headers_without_torch(home):
                          env=dict(os.environ, ZOO_HOME=str(home)))
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
     assert "cigin(mpnn) 3dmrl on combisolv-product, TRANSDUCTIVE: 10 epochs x 7,194 pairs" in out.stdout
-    assert "bbbb  UNFINISHED: 4/100 epochs of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; loss " \
+    assert "bbbb  UNFINISHED: 4/100 epochs + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; loss " \
            "0.25, 102 s/epoch, about 2.7 h left (the same command resumes it)" in out.stdout
     assert "dddd  checkpoint after 10 epochs (a longer run of the same settings continues from it)" in out.stdout
 

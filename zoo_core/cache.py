@@ -46,8 +46,8 @@ def usage(home: Path | None = None) -> list[dict[str, Any]]:
 def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
     """The cached backbones (model, pretrainer, pair set, budget) and the pretraining checkpoints, newest first: status
     ``running`` (a pretraining holds its lock and is writing it), ``unfinished`` (the run that wrote it stopped
-    early) or ``checkpoint`` (it finished; a longer run of the same settings continues from it), with what the header
-    says of the run (:func:`_progress`)."""
+    early; ``next_epoch_pairs`` > 0 when it stopped within an epoch) or ``checkpoint`` (it finished; a longer run of
+    the same settings continues from it), with what the header says of the run (:func:`_progress`)."""
     from zoo_core.train.checkpoint import checkpoint_meta
     from zoo_core.weights import read_metadata
 
@@ -79,20 +79,22 @@ def pretrained(home: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _progress(meta: dict[str, Any]) -> dict[str, Any]:
-    """What a pretraining checkpoint's header says of its run: model, pair set, pairs, the last epoch's loss, the mean
-    seconds of its last (up to) 5 epochs and, for an unfinished run, the seconds left at that pace. Older
-    checkpoints without some of it give None there."""
+    """What a pretraining checkpoint's header says of its run: model, pair set, pairs, the last epoch's loss, the
+    pairs of the next epoch already trained on (a checkpoint saved within an epoch), the mean seconds of its last
+    (up to) 5 epochs and, for an unfinished run, the seconds left at that pace. Older checkpoints without some of
+    it give None there."""
     spec, run = meta.get("spec") or {}, meta.get("meta") or {}
     pair_set, history = run.get("pair_set") or {}, meta.get("history") or []
     recent = [float(h["seconds"]) for h in history[-5:] if "seconds" in h]
     per_epoch = sum(recent) / len(recent) if recent else None
     done, asked = meta.get("epoch"), meta.get("epochs")
-    left = (per_epoch * (asked - done) if per_epoch is not None and isinstance(done, int) and isinstance(asked, int)
-            and asked > done else None)
+    left = (max(per_epoch * (asked - done) - float(meta.get("epoch_seconds", 0.0)), 0.0)
+            if per_epoch is not None and isinstance(done, int) and isinstance(asked, int) and asked > done else None)
     return {"model": f"{spec['pair_model']}({spec['encoder']})" if spec.get("pair_model") else None,
             "pair_set": pair_set.get("pair_set"), "transductive": pair_set.get("transductive"),
             "pairs": history[-1].get("pairs") if history else None,
             "loss": history[-1].get("loss") if history else None,
+            "next_epoch_pairs": int(meta.get("epoch_rows", 0)),
             "seconds_per_epoch": per_epoch, "seconds_left": left}
 
 

@@ -52,6 +52,15 @@ def checkpoint_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def checkpoint_progress(meta: dict[str, Any], epochs: int | None = None) -> str:
+    """Where a checkpoint stands, in words: ``"epoch 6/100"``, or ``"epoch 6/100 + 20,160 pairs of epoch 7"`` when it
+    was saved within an epoch (``epoch_rows`` in its metadata: rows of the next epoch already trained on);
+    without ``epochs``, ``"epoch 6"``."""
+    done, rows = int(meta["epoch"]), int(meta.get("epoch_rows", 0))
+    text = f"epoch {done}" + (f"/{epochs}" if epochs is not None else "")
+    return text + (f" + {rows:,} pairs of epoch {done + 1}" if rows else "")
+
+
 def load_checkpoint(path: str | Path, expected_fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) of the checkpoint at ``path``; ZooError when it belongs to another run."""
     from safetensors.torch import load_file

@@ -15,12 +15,13 @@ repeating it, and keeps two runs from writing one checkpoint; a backbone already
 it, so a longer pretraining of the same settings never blocks a run that reuses a shorter one. The weight file's
 metadata records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
 
-A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch in
-``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the cache key without the epoch
-count. An interrupted pretraining resumes there when the same command runs again; the checkpoint stays after the
-backbone is saved, so a later run with the same settings and more epochs continues from it instead of starting
-over (the epochs already done are the same either way: rows and geometry are drawn from (seed, epoch, row) and
-nothing depends on the total). A run asking for fewer epochs than the checkpoint holds pretrains from scratch.
+A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch (3DMRL also every few
+minutes within an epoch) in ``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the
+cache key without the epoch count. An interrupted pretraining resumes there when the same command runs again
+(within the epoch where it stopped, if it was saved there); the checkpoint stays after the backbone is saved, so a
+later run with the same settings and more epochs continues from it instead of starting over (the epochs already
+done are the same either way: rows and geometry are drawn from (seed, epoch, row) and nothing depends on the
+total). A run asking for fewer epochs than the checkpoint holds (or has begun) pretrains from scratch.
 
 Published backbones: a registry weights entry whose ``pretraining.cache_key`` equals a run's cache key holds the
 backbone those settings produce. When the cache has no file for the key, that entry's file (sha256-verified, from
@@ -157,6 +158,7 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
                    lr: float, seed: int, params: dict, meta: dict, quiet: bool, compile: bool = False) -> None:
     """Run pretrainer ``cls`` and write its backbone atomically to ``path``, resuming from (and updating)
     ``checkpoint`` when the pretrainer supports one and it holds no more than ``epochs`` epochs."""
+    from zoo_core.train.checkpoint import checkpoint_meta, checkpoint_progress
     from zoo_core.train.trainer import log
 
     t0 = time.perf_counter()
@@ -171,22 +173,23 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
         kwargs["compile"] = True
     elif compile:
         log(f"zoo: note: {cls.__name__} has no compiled kernels; --compile has no effect", quiet)
-    done = _checkpoint_epoch(checkpoint) if checkpoint.exists() else 0
-    if "checkpoint" in accepted and done <= epochs:
+    held = checkpoint_meta(checkpoint) if checkpoint.exists() else {"epoch": 0}
+    started = int(held["epoch"]) + (int(held.get("epoch_rows", 0)) > 0)  # epochs begun
+    if "checkpoint" in accepted and started <= epochs:
         kwargs["checkpoint"] = str(checkpoint)
-        if done:
-            log(f"zoo: continuing pretraining after epoch {done}/{epochs} ({checkpoint})", quiet)
-    elif done:
-        log(f"zoo: the checkpoint of these settings is at epoch {done}, past {epochs}: pretraining from "
-            f"scratch without it", quiet)
+        if started:
+            log(f"zoo: continuing pretraining after {checkpoint_progress(held, epochs)} ({checkpoint})", quiet)
+    elif started:
+        log(f"zoo: the checkpoint of these settings is at {checkpoint_progress(held)}, past {epochs} epochs: "
+            f"pretraining from scratch without it", quiet)
     try:
         cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
                      params=params, progress=not quiet, **kwargs)
         tmp.replace(path)
     except BaseException:
         if "checkpoint" in kwargs and checkpoint.exists():
-            log(f"zoo: pretraining stopped after epoch {_checkpoint_epoch(checkpoint)}/{epochs}; the same "
-                f"command resumes it from {checkpoint}", quiet)
+            log(f"zoo: pretraining stopped after {checkpoint_progress(checkpoint_meta(checkpoint), epochs)}; the "
+                f"same command resumes it from {checkpoint}", quiet)
         raise
     finally:
         if tmp.exists():
@@ -222,10 +225,6 @@ def _epoch_line(record: dict, epochs: int) -> str:
             + (f" (about {duration(left)} left)" if left > 0 else ""))
 
 
-def _checkpoint_epoch(path: Path) -> int:
-    from zoo_core.train.checkpoint import checkpoint_meta
-
-    return int(checkpoint_meta(path)["epoch"])
 
 
 def _metadata(path: Path) -> dict:

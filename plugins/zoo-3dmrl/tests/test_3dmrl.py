@@ -300,6 +300,51 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
         pretrain(spec, PAIRS, checkpoint=str(ckpt), **{**kw, "lr": 2e-3})
 
 
+def test_pretraining_stopped_within_an_epoch_resumes_there(tmp_path, monkeypatch):
+    """Saved after every batch (``checkpoint_seconds=0``) and stopped in the second batch of epoch 2, the run's
+    checkpoint holds epoch 1 + 4 pairs of epoch 2; continued from it, the run trains only the rest of epoch 2 and
+    epoch 3 and ends with the uninterrupted run's weights and losses. A run of 1 epoch refuses that checkpoint
+    (it has begun epoch 2)."""
+    from zoo_core.train.checkpoint import checkpoint_meta
+
+    spec = model_spec("cigin")
+    kw = dict(epochs=3, batch_size=4, lr=1e-3, seed=0, params=SMALL, workers=1, progress=False)
+    whole, hist_whole = pretrain(spec, PAIRS, **kw)
+    real_loss, calls = ThreeDMRL.loss, []
+
+    def loss_until_fourth_batch(self, *args):
+        calls.append(1)
+        if len(calls) == 4:  # 7 pairs in batches of 4: the 4th batch is the second of epoch 2
+            raise _Stop
+        return real_loss(self, *args)
+
+    ckpt = tmp_path / "run.checkpoint.safetensors"
+    monkeypatch.setattr(ThreeDMRL, "loss", loss_until_fourth_batch)
+    with pytest.raises(_Stop):
+        pretrain(spec, PAIRS, checkpoint=str(ckpt), checkpoint_seconds=0.0, **kw)
+    meta = checkpoint_meta(ckpt)
+    assert (meta["epoch"], meta["epoch_rows"], len(meta["history"])) == (1, 4, 1)
+    monkeypatch.setattr(ThreeDMRL, "loss", real_loss)
+    with pytest.raises(ValueError, match="epoch 1 \\+ 4 pairs of epoch 2, past the 1 epochs"):
+        pretrain(spec, PAIRS, checkpoint=str(ckpt), **{**kw, "epochs": 1})
+    counted, epochs_run = [], []
+
+    def counting_batch(self, rows, epoch):
+        counted.append((epoch, len(rows)))
+        return real_batch(self, rows, epoch)
+
+    real_batch = PretrainData.batch
+    monkeypatch.setattr(PretrainData, "batch", counting_batch)
+    resumed, hist = pretrain(spec, PAIRS, checkpoint=str(ckpt), log=lambda r: epochs_run.append(r["epoch"]), **kw)
+    assert counted == [(1, 3), (2, 4), (2, 3)] and epochs_run == [2, 3]  # the rest of epoch 2, then epoch 3
+    assert [(r["epoch"], r["pairs"]) for r in hist] == [(1, 7), (2, 7), (3, 7)]
+    assert [r["loss"] for r in hist] == [r["loss"] for r in hist_whole]
+    assert [r["force"] for r in hist] == [r["force"] for r in hist_whole]
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert "epoch_rows" not in checkpoint_meta(ckpt)  # the last save is at an epoch's end
+
+
 def test_parallel_workers_match_serial():
     smiles = ["CCO", "c1ccccc1", "CCN"]
     serial, _ = build_conformers(smiles, explicit_h=False, seed=2, workers=1, use_cache=False, progress=False)

@@ -325,7 +325,7 @@ class ThreeDMRL(nn.Module):
 def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_size: int = 48, lr: float = 5e-4,
              seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
              use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None,
-             checkpoint: str | None = None, compile: bool = False):
+             checkpoint: str | None = None, checkpoint_seconds: float = 300.0, compile: bool = False):
     """Pretrain the 2D model of ``spec`` with 3DMRL on ``pairs``; returns (model, history).
 
     ``params`` override :data:`DEFAULTS` (loss, SchNet, force head and VIE settings). Adam without weight decay;
@@ -336,9 +336,11 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
 
     ``checkpoint``: a file updated after every epoch with the backbone (``model.*``), SchNet and force head
     (``aux.*``), Adam moments, torch's RNG state, the history, the model spec and ``meta``
-    (zoo_core.train.checkpoint). If it exists when the call starts, training continues
-    after its last epoch, and the result equals an uninterrupted run's (also when it was written by a shorter run of
-    the same settings: nothing depends on ``epochs``). The file is left in place.
+    (zoo_core.train.checkpoint), and also within an epoch, after the batch that ends ``checkpoint_seconds`` since the
+    last save (an epoch of the paper's budget is ~20 min on one CPU core): then its metadata says how many rows of
+    the next epoch are done (``epoch_rows``) and their loss sums. If it exists when the call starts, training
+    continues where it stopped, and the result equals an uninterrupted run's (also when it was written by a shorter
+    run of the same settings: nothing depends on ``epochs``). The file is left in place.
 
     ``compile``: SchNet's tabulated filter aggregation runs as ``torch.compile`` kernels (zoo_core.nn.schnet; needs a
     C++ compiler), an execution setting like ``device``: not in the checkpoint's fingerprint or the cache key. The
@@ -346,8 +348,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     training but is not bit-identical to an uninterrupted one.
     """
     from zoo_core.models import build_model
-    from zoo_core.train.checkpoint import (fingerprint, load_checkpoint, save_checkpoint, under_prefix,
-                                           with_prefix)
+    from zoo_core.train.checkpoint import (checkpoint_progress, fingerprint, load_checkpoint, save_checkpoint,
+                                           under_prefix, with_prefix)
     from zoo_core.train.optim import Adam
     from zoo_core.weights import BACKBONE_KIND, save_model
 
@@ -366,23 +368,41 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     aux.schnet.compiled_kernels = bool(compile)
     opt = Adam(aux.optimised_parameters(model), lr=lr)
     history, first_epoch = [], 0
+    empty = {"loss": 0.0, "contrastive": 0.0, "force": 0.0}
+    resumed_rows, resumed_sums, resumed_seconds = 0, dict(empty), 0.0
     run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed) if checkpoint else None
     if checkpoint is not None and os.path.exists(checkpoint):
         tensors, info = load_checkpoint(checkpoint, run_id)
         history, first_epoch = info["history"], int(info["epoch"])
-        if first_epoch > epochs:
-            raise ValueError(f"{checkpoint}: holds {first_epoch} epochs, more than the {epochs} asked for")
+        resumed_rows = int(info.get("epoch_rows", 0))
+        if first_epoch + (resumed_rows > 0) > epochs:
+            raise ValueError(f"{checkpoint}: saved at {checkpoint_progress(info)}, past the {epochs} epochs asked "
+                             f"for")
+        if resumed_rows:
+            resumed_sums, resumed_seconds = info["epoch_sums"], float(info["epoch_seconds"])
         model.load_state_dict(under_prefix("model", tensors))
         aux.load_state_dict(under_prefix("aux", tensors))
         opt.load_state_tensors(under_prefix("adam", tensors))
         torch.set_rng_state(tensors["torch_rng"])
+
+    def save(finished_epochs: int, progress: dict) -> None:
+        save_checkpoint(checkpoint, {**with_prefix("model", model.state_dict()),
+                                     **with_prefix("aux", aux.state_dict()),
+                                     **with_prefix("adam", opt.state_tensors()),
+                                     "torch_rng": torch.get_rng_state()},
+                        {"fingerprint": run_id, "epoch": finished_epochs, "epochs": epochs, "history": history,
+                         "spec": spec, "meta": meta or {}, "lr": lr, "batch_size": batch_size, **progress})
+
+    last_save = time.perf_counter()
     for epoch in range(first_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         aux.train()
         rows = np.random.default_rng([int(seed), epoch]).permutation(len(data))
-        sums, n_seen = {"loss": 0.0, "contrastive": 0.0, "force": 0.0}, 0
-        for start in range(0, len(rows), batch_size):
+        sums, n_seen, seconds_before = dict(empty), 0, 0.0
+        if epoch == first_epoch and resumed_rows:
+            sums, n_seen, seconds_before = dict(resumed_sums), resumed_rows, resumed_seconds
+        for start in range(n_seen, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             batch, vie = data.batch(chunk, epoch)
             opt.zero_grad()
@@ -392,16 +412,17 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
             for k in sums:
                 sums[k] += parts[k] * len(chunk)
             n_seen += len(chunk)
+            if (checkpoint is not None and n_seen < len(rows)
+                    and time.perf_counter() - last_save >= checkpoint_seconds):
+                save(epoch, {"epoch_rows": n_seen, "epoch_sums": sums,
+                             "epoch_seconds": seconds_before + time.perf_counter() - t0})
+                last_save = time.perf_counter()
         record = {"epoch": epoch + 1, **{k: v / max(n_seen, 1) for k, v in sums.items()},
-                  "pairs": n_seen, "seconds": time.perf_counter() - t0}
+                  "pairs": n_seen, "seconds": seconds_before + time.perf_counter() - t0}
         history.append(record)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, {**with_prefix("model", model.state_dict()),
-                                         **with_prefix("aux", aux.state_dict()),
-                                         **with_prefix("adam", opt.state_tensors()),
-                                         "torch_rng": torch.get_rng_state()},
-                            {"fingerprint": run_id, "epoch": epoch + 1, "epochs": epochs, "history": history,
-                             "spec": spec, "meta": meta or {}, "lr": lr, "batch_size": batch_size})
+            save(epoch + 1, {})
+            last_save = time.perf_counter()
         if log is not None:
             log(record)
     model.eval()
