@@ -9,7 +9,8 @@ then ssp and Linear(hidden -> hidden). Distances are expanded on ``n_gaussians``
 The radius graph is computed here, without torch_cluster: all ordered pairs (i, j), i != j, inside each segment
 (molecule or VIE system) with ‖x_i − x_j‖ < cutoff. ``max_neighbors`` (default None = uncapped) keeps the
 ``max_neighbors`` *nearest* neighbours of each atom (torch_cluster keeps the first ones it finds, which depends
-on atom order; nearest is order-independent). Memory is Σ_g n_g² pairs, fine for molecules and VIE systems.
+on atom order; nearest is order-independent). Each atom's candidates are a padded row of its segment's atoms, in
+blocks of at most ``RADIUS_BLOCK`` candidates, so memory stays bounded even beside one very large segment.
 
 Tabulated filters (``filter_table=K``, an engineering option, off by default): the filter W(d)·C(d) of a block is a
 function of the distance alone, so it is evaluated on K evenly spaced distances in [0, cutoff] and linearly
@@ -48,36 +49,55 @@ class ShiftedSoftplus(nn.Module):
         return F.softplus(x) - math.log(2.0)
 
 
+def _nearest_first(dist: torch.Tensor, k: int) -> torch.Tensor:
+    """Column indices of the ``k`` smallest entries of each row of ``dist`` (>= 0 or inf), ascending, ties by column:
+    a stable sort's first ``k``. For float32, ``topk`` of unique int64 keys (the distance's bits, which order like
+    the non-negative floats, then the column), ~2.5x faster than sorting the rows."""
+    width = dist.shape[1]
+    if dist.dtype != torch.float32:
+        return torch.sort(dist, dim=1, stable=True).indices[:, :k]
+    shift = max(1, (width - 1).bit_length())
+    key = (dist.view(torch.int32).to(torch.int64) << shift) + torch.arange(width, device=dist.device)
+    return torch.topk(key, k, dim=1, largest=False, sorted=True).indices
+
+
+RADIUS_BLOCK = 1 << 22  # candidate pairs per block of target atoms ([rows, largest segment]): ~150 MB of temporaries
+
+
 def radius_graph(pos: torch.Tensor, counts: torch.Tensor, cutoff: float,
                  max_neighbors: int | None = None) -> torch.Tensor:
     """Edges [2, E] (row 0 = source j, row 1 = target i) between distinct atoms of the same segment closer
-    than ``cutoff``. ``counts`` [G] are the atoms per segment, ``pos`` [Σ counts, 3] is segment-contiguous."""
+    than ``cutoff``. ``counts`` [G] are the atoms per segment, ``pos`` [Σ counts, 3] is segment-contiguous.
+
+    Order: by target i, then by source j or, with ``max_neighbors``, by distance (ties by j). Each target's
+    candidates are a row of a padded [atoms, largest segment] block (its segment's atoms in order), so the cap is
+    a row-wise choice of the nearest (:func:`_nearest_first`) instead of two sorts of every close pair; blocks of
+    ``RADIUS_BLOCK`` candidates bound the memory when one segment is much larger than the others."""
     counts = counts.to(torch.long).to(pos.device)
     n = int(pos.shape[0])
     if n == 0:
         return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
+    pos = pos.detach()
     seg = segment_ids(counts)
-    starts = torch.cumsum(counts, 0) - counts
-    per_node = counts[seg]                                       # partners of each atom (incl. itself)
-    dst = torch.repeat_interleave(torch.arange(n, device=pos.device), per_node)
-    first = torch.repeat_interleave(starts[seg], per_node)
-    offset = torch.arange(int(per_node.sum()), device=pos.device) - torch.repeat_interleave(
-        torch.cumsum(per_node, 0) - per_node, per_node)
-    src = first + offset
-    keep = src != dst
-    src, dst = src[keep], dst[keep]
-    dist = (pos[src] - pos[dst]).norm(dim=-1)
-    close = dist < cutoff
-    src, dst, dist = src[close], dst[close], dist[close]
-    if max_neighbors is not None and src.numel():
-        order = torch.argsort(dist.detach(), stable=True)
-        order = order[torch.argsort(dst[order], stable=True)]   # grouped by target, nearest first
-        src, dst = src[order], dst[order]
-        deg = torch.bincount(dst, minlength=n)
-        rank = torch.arange(dst.numel(), device=pos.device) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
-        keep = rank < max_neighbors
-        src, dst = src[keep], dst[keep]
-    return torch.stack([src, dst])
+    first, size = (torch.cumsum(counts, 0) - counts)[seg], counts[seg]   # each target's segment
+    width = int(counts.max())
+    col = torch.arange(width, device=pos.device)
+    rows_per_block = max(1, RADIUS_BLOCK // width)
+    src_parts, dst_parts = [], []
+    for lo in range(0, n, rows_per_block):
+        target = torch.arange(lo, min(n, lo + rows_per_block), device=pos.device)
+        partner = first[target, None] + col                                         # [rows, width]
+        valid = (col < size[target, None]) & (partner != target[:, None])
+        partner = torch.where(valid, partner, target[:, None])                       # padding: a valid index
+        diff = pos.index_select(0, partner.reshape(-1)).view(len(target), width, 3) - pos[target, None, :]
+        dist = diff.reshape(-1, 3).norm(dim=-1).view(len(target), width)
+        close = valid & (dist < cutoff)
+        if max_neighbors is not None:
+            order = _nearest_first(dist.masked_fill(~close, math.inf), min(max_neighbors, width))
+            partner, close = partner.gather(1, order), close.gather(1, order)
+        src_parts.append(partner[close])
+        dst_parts.append(target[:, None].expand_as(partner)[close])
+    return torch.stack([torch.cat(src_parts), torch.cat(dst_parts)])
 
 
 class GaussianSmearing(nn.Module):
