@@ -1,7 +1,10 @@
 """SchNet's tabulated filters (zoo_core.nn.schnet, ``filter_table``) agree with the per-edge filters."""
 
 import os
+import subprocess
+import sys
 
+import pytest
 import torch
 
 from zoo_core.nn.schnet import SchNet
@@ -134,16 +137,31 @@ def test_compiled_kernels_match_the_chunked_aggregate(tmp_path, monkeypatch):
     model.compiled_kernels = True
     torch.testing.assert_close(model(z, pos.float(), counts), eager, rtol=1e-5, atol=1e-5)
     assert schnet._COMPILED  # the compiled path did run
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
-    monkeypatch.delenv("TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS", raising=False)
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config, "cpp_cache_precompile_headers", True)
-    monkeypatch.setattr(schnet, "_COMPILED", {})  # configured when the kernels are built, once per process
-    schnet.compiled_aggregate_kernels()
-    assert inductor_config.cpp_cache_precompile_headers is False  # they would go to /tmp/torchinductor_<user>
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "home" / "inductor")  # the zoo cache by default
+
+@pytest.mark.parametrize("inductor_imported_first", [False, True])
+def test_compiled_kernels_cache_in_the_zoo_home_and_nowhere_else(tmp_path, inductor_imported_first):
+    """In a fresh process (as `zoo pretrain --compile` runs), inductor's cache folder is ZOO_HOME/inductor and
+    nothing lands in the temp folder, also when another import of torch._inductor came first (it sets the variable
+    to its /tmp default); precompiled headers are off. A folder the user chose is kept."""
+    code = ("import os, sys\n"
+            + ("import torch._inductor.config\n" if inductor_imported_first else "")
+            + "from zoo_core.nn.schnet import compiled_aggregate_kernels\n"
+            "compiled_aggregate_kernels()\n"
+            "import torch._inductor.config as c\n"
+            "from torch._inductor.runtime.cache_dir_utils import cache_dir\n"
+            "print(cache_dir(), c.cpp_cache_precompile_headers)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHINDUCTOR_")}
+    env.update(ZOO_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(tmp_path / "home" / "inductor"), "False"]
+    if not inductor_imported_first:
+        assert not list((tmp_path / "tmp").glob("torchinductor_*"))  # nothing created under the temp folder
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**env, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "mine")})
+    assert chosen.stdout.split()[0] == str(tmp_path / "mine")
 
 
 def test_compiled_kernels_without_a_compiler_is_a_clear_error(monkeypatch):

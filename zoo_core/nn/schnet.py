@@ -142,6 +142,23 @@ def tabulated_aggregate_backward(grad, x, table, src, dst, lo, frac):
 _COMPILED: dict = {}
 
 
+def _inductor_cache_in_zoo_home() -> None:
+    """Point TORCHINDUCTOR_CACHE_DIR at ``ZOO_HOME/inductor`` unless the user chose a folder. Importing any part of
+    ``torch._inductor`` sets the variable to torch's default (/tmp/torchinductor_<user>) and creates that folder, so
+    this runs before the import, and once it has happened a value equal to torch's default counts as unset."""
+    import sys
+
+    from zoo_core.paths import zoo_home
+
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if chosen is not None and "torch._inductor" in sys.modules:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        chosen = None if os.path.abspath(chosen) == os.path.abspath(default_cache_dir()) else chosen
+    if chosen is None:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(zoo_home() / "inductor")
+
+
 def compiled_aggregate_kernels() -> dict:
     """``torch.compile`` (inductor, ``dynamic=True``) of :func:`tabulated_aggregate` and its backward, built once
     per process. Inductor's on-disk cache goes to the zoo cache's ``inductor`` area unless TORCHINDUCTOR_CACHE_DIR
@@ -151,15 +168,14 @@ def compiled_aggregate_kernels() -> dict:
     if not _COMPILED:
         import shutil
 
-        import torch._inductor.config as inductor_config
-
         from zoo_core.errors import ZooError
-        from zoo_core.paths import zoo_home
 
         if not (os.environ.get("CXX") or any(shutil.which(c) for c in ("g++", "clang++", "c++"))):
             raise ZooError("--compile needs a C++ compiler for torch.compile (g++ or clang++ on the PATH, or $CXX); "
                            "install one or run without --compile")
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(zoo_home() / "inductor"))
+        _inductor_cache_in_zoo_home()
+        import torch._inductor.config as inductor_config
+
         if "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS" not in os.environ:
             inductor_config.cpp_cache_precompile_headers = False
         _COMPILED["forward"] = torch.compile(tabulated_aggregate, dynamic=True)
