@@ -49,3 +49,18 @@ def test_blocks_of_targets_give_the_same_edges(monkeypatch):
 
 def test_no_atoms_no_edges():
     assert radius_graph(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 5.0, 32).shape == (2, 0)
+
+
+def test_similar_size_runs_cover_the_segments_in_order():
+    """Runs are consecutive and cover every segment once; equal sizes share one run, and a run's padded candidates
+    (atoms x largest) stay within 1.25x its pairs + 4,096, so a large system does not pad its small neighbours."""
+    from zoo_core.nn.schnet import _similar_size_runs
+
+    for counts in ([1, 12, 5, 30, 2], [100] * 48, [100, 100, 500, 100, 100, 90], [30, 400, 20, 500, 10], [3]):
+        runs = _similar_size_runs(counts)
+        assert [g for a, b in runs for g in range(a, b)] == list(range(len(counts)))
+        for a, b in runs:
+            part = counts[a:b]
+            assert sum(part) * max(part) <= 1.25 * sum(c * c for c in part) + 4096
+    assert _similar_size_runs([100] * 48) == [(0, 48)]
+    assert len(_similar_size_runs([100, 100, 500, 100, 100, 90])) > 1

@@ -9,8 +9,9 @@ then ssp and Linear(hidden -> hidden). Distances are expanded on ``n_gaussians``
 The radius graph is computed here, without torch_cluster: all ordered pairs (i, j), i != j, inside each segment
 (molecule or VIE system) with ‖x_i − x_j‖ < cutoff. ``max_neighbors`` (default None = uncapped) keeps the
 ``max_neighbors`` *nearest* neighbours of each atom (torch_cluster keeps the first ones it finds, which depends
-on atom order; nearest is order-independent). Each atom's candidates are a padded row of its segment's atoms, in
-blocks of at most ``RADIUS_BLOCK`` candidates, so memory stays bounded even beside one very large segment.
+on atom order; nearest is order-independent). Each atom's candidates are a padded row of its segment's atoms
+(segments of similar size padded together), in blocks of at most ``RADIUS_BLOCK`` candidates, so memory stays
+bounded even beside one very large segment.
 
 Tabulated filters (``filter_table=K``, an engineering option, off by default): the filter W(d)·C(d) of a block is a
 function of the distance alone, so it is evaluated on K evenly spaced distances in [0, cutoff] and linearly
@@ -61,7 +62,20 @@ def _nearest_first(dist: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(key, k, dim=1, largest=False, sorted=True).indices
 
 
-RADIUS_BLOCK = 1 << 22  # candidate pairs per block of target atoms ([rows, largest segment]): ~150 MB of temporaries
+RADIUS_BLOCK = 1 << 22  # candidate pairs per block of target atoms ([rows, block width]): ~150 MB of temporaries
+
+
+def _similar_size_runs(counts: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs [g0, g1) of segments padded together to the run's largest size: a run grows while the
+    padded candidates (atoms × largest) stay within 1.25x its Σ n_g² (+ 4,096), so a VIE batch of 80-470-atom
+    systems is not padded to its largest system, and a batch of small molecules needs only a few runs."""
+    runs, g0, rows, width, square = [], 0, 0, 0, 0
+    for g, c in enumerate(counts):
+        if g > g0 and (rows + c) * max(width, c) > 1.25 * (square + c * c) + 4096:
+            runs.append((g0, g))
+            g0, rows, width, square = g, 0, 0, 0
+        rows, width, square = rows + c, max(width, c), square + c * c
+    return runs + [(g0, len(counts))]
 
 
 def radius_graph(pos: torch.Tensor, counts: torch.Tensor, cutoff: float,
@@ -70,33 +84,41 @@ def radius_graph(pos: torch.Tensor, counts: torch.Tensor, cutoff: float,
     than ``cutoff``. ``counts`` [G] are the atoms per segment, ``pos`` [Σ counts, 3] is segment-contiguous.
 
     Order: by target i, then by source j or, with ``max_neighbors``, by distance (ties by j). Each target's
-    candidates are a row of a padded [atoms, largest segment] block (its segment's atoms in order), so the cap is
-    a row-wise choice of the nearest (:func:`_nearest_first`) instead of two sorts of every close pair; blocks of
-    ``RADIUS_BLOCK`` candidates bound the memory when one segment is much larger than the others."""
-    counts = counts.to(torch.long).to(pos.device)
+    candidates are a row of a padded block (its segment's atoms in order; segments of similar size share a block,
+    :func:`_similar_size_runs`), so the cap is a row-wise choice of the nearest (:func:`_nearest_first`) instead of
+    two sorts of every close pair; blocks hold at most ``RADIUS_BLOCK`` candidates, which bounds the memory."""
     n = int(pos.shape[0])
     if n == 0:
         return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
-    pos = pos.detach()
+    sizes = counts.to(torch.long).tolist()
+    pos, counts = pos.detach(), counts.to(torch.long).to(pos.device)
     seg = segment_ids(counts)
     first, size = (torch.cumsum(counts, 0) - counts)[seg], counts[seg]   # each target's segment
-    width = int(counts.max())
-    col = torch.arange(width, device=pos.device)
-    rows_per_block = max(1, RADIUS_BLOCK // width)
+    starts = [0]
+    for c in sizes:
+        starts.append(starts[-1] + c)
     src_parts, dst_parts = [], []
-    for lo in range(0, n, rows_per_block):
-        target = torch.arange(lo, min(n, lo + rows_per_block), device=pos.device)
-        partner = first[target, None] + col                                         # [rows, width]
-        valid = (col < size[target, None]) & (partner != target[:, None])
-        partner = torch.where(valid, partner, target[:, None])                       # padding: a valid index
-        diff = pos.index_select(0, partner.reshape(-1)).view(len(target), width, 3) - pos[target, None, :]
-        dist = diff.reshape(-1, 3).norm(dim=-1).view(len(target), width)
-        close = valid & (dist < cutoff)
-        if max_neighbors is not None:
-            order = _nearest_first(dist.masked_fill(~close, math.inf), min(max_neighbors, width))
-            partner, close = partner.gather(1, order), close.gather(1, order)
-        src_parts.append(partner[close])
-        dst_parts.append(target[:, None].expand_as(partner)[close])
+    for g0, g1 in _similar_size_runs(sizes):
+        width = max(sizes[g0:g1])
+        if width < 2:
+            continue
+        col = torch.arange(width, device=pos.device)
+        step = max(1, RADIUS_BLOCK // width)
+        for lo in range(starts[g0], starts[g1], step):
+            target = torch.arange(lo, min(starts[g1], lo + step), device=pos.device)
+            partner = first[target, None] + col                                     # [rows, width]
+            valid = (col < size[target, None]) & (partner != target[:, None])
+            partner = torch.where(valid, partner, target[:, None])                   # padding: a valid index
+            diff = pos.index_select(0, partner.reshape(-1)).view(len(target), width, 3) - pos[target, None, :]
+            dist = diff.reshape(-1, 3).norm(dim=-1).view(len(target), width)
+            close = valid & (dist < cutoff)
+            if max_neighbors is not None:
+                order = _nearest_first(dist.masked_fill(~close, math.inf), min(max_neighbors, width))
+                partner, close = partner.gather(1, order), close.gather(1, order)
+            src_parts.append(partner[close])
+            dst_parts.append(target[:, None].expand_as(partner)[close])
+    if not src_parts:
+        return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
     return torch.stack([torch.cat(src_parts), torch.cat(dst_parts)])
 
 
