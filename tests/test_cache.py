@@ -72,8 +72,8 @@ def test_a_checkpoint_whose_pretraining_holds_its_lock_is_listed_as_running(home
         rows = {r["key"]: r for r in cache.pretrained()}
         out = runner.invoke(app, ["cache", "list"])
     assert rows["bbbb"]["status"] == "running" and rows["dddd"]["status"] == "checkpoint"
-    assert "bbbb  RUNNING: 4/100 epochs done + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; " \
-           "loss 0.25, 102 s/epoch, about 2.7 h left" in out.output
+    assert "bbbb  RUNNING: 4/100 epochs done + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, " \
+           "TRANSDUCTIVE, 7,194 pairs; loss 0.25, 102 s/epoch, about 2.7 h left" in out.output
     after = {r["key"]: r["status"] for r in cache.pretrained()}
     assert after["bbbb"] == "unfinished"  # the lock is released: the same command resumes it
 
@@ -86,8 +86,9 @@ def test_cache_list_reads_headers_without_torch(home):
                          env=dict(os.environ, ZOO_HOME=str(home)))
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
     assert "cigin(mpnn) 3dmrl on combisolv-product, TRANSDUCTIVE: 10 epochs x 7,194 pairs" in out.stdout
-    assert "bbbb  UNFINISHED: 4/100 epochs + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, TRANSDUCTIVE, 7,194 pairs; loss " \
-           "0.25, 102 s/epoch, about 2.7 h left (the same command resumes it)" in out.stdout
+    assert "bbbb  UNFINISHED: 4/100 epochs + 3,597 pairs of epoch 5 of cigin(mpnn) on combisolv-product, " \
+           "TRANSDUCTIVE, 7,194 pairs; loss 0.25, 102 s/epoch, about 2.7 h left (the same command resumes it)" \
+        in out.stdout
     assert "dddd  checkpoint after 10 epochs (a longer run of the same settings continues from it)" in out.stdout
 
 

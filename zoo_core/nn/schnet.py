@@ -33,6 +33,7 @@ translations of each segment and equivariant to atom renumbering; :func:`masked_
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 
@@ -91,12 +92,11 @@ def radius_graph(pos: torch.Tensor, counts: torch.Tensor, cutoff: float,
     if n == 0:
         return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
     sizes = counts.to(torch.long).tolist()
+    starts = [0, *itertools.accumulate(sizes)]                            # segment g holds atoms starts[g]:starts[g+1]
     pos, counts = pos.detach(), counts.to(torch.long).to(pos.device)
     seg = segment_ids(counts)
-    first, size = (torch.cumsum(counts, 0) - counts)[seg], counts[seg]   # each target's segment
-    starts = [0]
-    for c in sizes:
-        starts.append(starts[-1] + c)
+    first = torch.tensor(starts[:-1], dtype=torch.long, device=pos.device)[seg]  # each target's segment
+    size = counts[seg]
     src_parts, dst_parts = [], []
     for g0, g1 in _similar_size_runs(sizes):
         width = max(sizes[g0:g1])
