@@ -52,6 +52,13 @@ def checkpoint_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def epochs_begun(meta: dict[str, Any]) -> int:
+    """Epochs a checkpoint has begun: its finished epochs, plus one when it was saved within the next
+    (``epoch_rows`` > 0). A run of fewer epochs cannot continue from it: its weights are not those of its last
+    finished epoch."""
+    return int(meta["epoch"]) + (int(meta.get("epoch_rows", 0)) > 0)
+
+
 def checkpoint_progress(meta: dict[str, Any], epochs: int | None = None) -> str:
     """Where a checkpoint stands, in words: ``"epoch 6/100"``, or ``"epoch 6/100 + 20,160 pairs of epoch 7"`` when it
     was saved within an epoch (``epoch_rows`` in its metadata: rows of the next epoch already trained on);

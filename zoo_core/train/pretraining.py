@@ -158,7 +158,7 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
                    lr: float, seed: int, params: dict, meta: dict, quiet: bool, compile: bool = False) -> None:
     """Run pretrainer ``cls`` and write its backbone atomically to ``path``, resuming from (and updating)
     ``checkpoint`` when the pretrainer supports one and it holds no more than ``epochs`` epochs."""
-    from zoo_core.train.checkpoint import checkpoint_meta, checkpoint_progress
+    from zoo_core.train.checkpoint import checkpoint_meta, checkpoint_progress, epochs_begun
     from zoo_core.train.trainer import log
 
     t0 = time.perf_counter()
@@ -174,7 +174,7 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
     elif compile:
         log(f"zoo: note: {cls.__name__} has no compiled kernels; --compile has no effect", quiet)
     held = checkpoint_meta(checkpoint) if checkpoint.exists() else {"epoch": 0}
-    started = int(held["epoch"]) + (int(held.get("epoch_rows", 0)) > 0)  # epochs begun
+    started = epochs_begun(held)
     if "checkpoint" in accepted and started <= epochs:
         kwargs["checkpoint"] = str(checkpoint)
         if started:

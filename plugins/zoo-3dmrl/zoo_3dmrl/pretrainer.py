@@ -348,8 +348,8 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
     training but is not bit-identical to an uninterrupted one.
     """
     from zoo_core.models import build_model
-    from zoo_core.train.checkpoint import (checkpoint_progress, fingerprint, load_checkpoint, save_checkpoint,
-                                           under_prefix, with_prefix)
+    from zoo_core.train.checkpoint import (checkpoint_progress, epochs_begun, fingerprint, load_checkpoint,
+                                           save_checkpoint, under_prefix, with_prefix)
     from zoo_core.train.optim import Adam
     from zoo_core.weights import BACKBONE_KIND, save_model
 
@@ -375,7 +375,7 @@ def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_
         tensors, info = load_checkpoint(checkpoint, run_id)
         history, first_epoch = info["history"], int(info["epoch"])
         resumed_rows = int(info.get("epoch_rows", 0))
-        if first_epoch + (resumed_rows > 0) > epochs:
+        if epochs_begun(info) > epochs:
             raise ValueError(f"{checkpoint}: saved at {checkpoint_progress(info)}, past the {epochs} epochs asked "
                              f"for")
         if resumed_rows:
