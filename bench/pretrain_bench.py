@@ -31,7 +31,8 @@ folds (λ chosen on validation, test RMSE at that λ), for the readout (``pair_e
 A pretraining checkpoint can stand in for a backbone, to probe a long pretraining on the way.
 
 ``pretrain-throughput``: conformer generation rate (cold cache, N worker processes), 3DMRL pretraining pairs/s for
-CIGIN on CompSol pairs (conformers cached), eager and with ``--compile`` (zoo_core.nn.schnet) in the same run, and
+CIGIN on CompSol pairs (conformers cached), eager, with ``--compile`` (its native C kernels, zoo_core.nn.native_aggregate)
+and with torch.compile's kernels in their place (``--compile`` before session 20), in the same run, and
 the reuse timing: the same ``zoo run --pretrainer 3dmrl`` twice on fresh caches, first-run vs second-run
 pretraining-stage seconds.
 """
@@ -373,6 +374,9 @@ pairs = [pairs[i] for i in np.sort(np.random.default_rng(0).permutation(len(pair
 spec = model_spec("{encoder}", {pair_model!r}, task="regression", explicit_h=True)
 cls = get_catalog().get("pretrainers", "3dmrl").load()
 params = get_registry().entry("pretrainers", "3dmrl").params
+if {inductor}:  # --compile as it was before session 20: torch.compile's kernels on CPU too
+    from zoo_core.nn import native_aggregate
+    native_aggregate.supports = lambda *tensors: False
 model, history = cls.pretrain(spec, pairs, epochs={epochs}, batch_size=48, lr=1e-4, seed=0, params=params, workers=1,
                               progress=False, compile={compile})
 best = min(h["seconds"] for h in history)
@@ -413,17 +417,22 @@ def pretrain_throughput(args) -> None:
     records.append({"model": None, "dataset": "compsol", "figure": "conformers, warm cache",
                     "value": warm["seconds"], "unit": f"s ({warm['embedded']} embedded)",
                     "settings": "read from ZOO_HOME/conformers", "detail": warm, **base})
-    res, fast = (_child(PRETRAIN.format(threads=args.threads, limit=args.pairs, encoder=encoder, pair_model=pair_model,
-                                        epochs=args.epochs, compile=compile)) for compile in (False, True))
-    print(f"pretraining: eager {res}, compiled {fast}", flush=True)
+    res, inductor, fast = (_child(PRETRAIN.format(threads=args.threads, limit=args.pairs, encoder=encoder,
+                                                  pair_model=pair_model, epochs=args.epochs, compile=compile,
+                                                  inductor=inductor))
+                           for compile, inductor in ((False, False), (True, True), (True, False)))
+    print(f"pretraining: eager {res}, torch.compile kernels {inductor}, native kernels {fast}", flush=True)
     name = args.model
     settings = (f"3DMRL, batch 48, explicit H, SchNet 6 x 64, {res['pairs']} random pairs per epoch, "
                 f"{args.threads} thread(s), conformers cached")
-    speedup = fast["pairs_per_s"] / res["pairs_per_s"]
+    speedup, over_inductor = (fast["pairs_per_s"] / r["pairs_per_s"] for r in (res, inductor))
     for figure, value, unit, detail in (
             ("3DMRL pretraining pairs/s", res["pairs_per_s"], "pairs/s", res),
+            ("3DMRL pretraining pairs/s, torch.compile kernels (--compile before session 20)",
+             inductor["pairs_per_s"], "pairs/s (fastest epoch, compilation excluded)", inductor),
             ("3DMRL pretraining pairs/s, --compile", fast["pairs_per_s"],
-             f"pairs/s ({speedup:.2f}x eager, same run; fastest epoch, compilation excluded)", fast),
+             f"pairs/s ({speedup:.2f}x eager, {over_inductor:.2f}x torch.compile kernels, same run; native C "
+             f"kernels; fastest epoch, compilation excluded)", fast),
             ("3DMRL pretraining peak memory", res["peak_rss_gb"], "GB (process max RSS)", res)):
         records.append({"model": name, "dataset": "compsol", "figure": figure, "value": value, "unit": unit,
                         "settings": settings, "detail": detail, **base})

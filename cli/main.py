@@ -349,8 +349,8 @@ def run_cmd(
                                                                             "subsample ratio"),
     pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param",
                                                        help="pretrainer KEY=VALUE (e.g. role_order=larger)"),
-    compile: Optional[bool] = typer.Option(None, "--compile", help="pretrain with torch.compile'd kernels (as `zoo "
-                                                                   "pretrain --compile`)"),
+    compile: Optional[bool] = typer.Option(None, "--compile", help="pretrain with compiled kernels (as `zoo pretrain "
+                                                                   "--compile`)"),
     folds: Optional[int] = typer.Option(None, "--folds"),
     repeats: Optional[int] = typer.Option(None, "--repeats"),
     only_fold: Optional[list[int]] = typer.Option(None, "--only-fold", help="run only these fold indices"),
@@ -455,8 +455,8 @@ def pretrain_cmd(
     output: Path = typer.Option(Path("runs"), "--output", "-o", help="parent folder of the run directory"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile: bool = typer.Option(False, "--compile",
-                                 help="torch.compile the pretrainer's hot kernels (needs a C++ compiler; "
-                                      "~1.3x faster on CPU for 3DMRL; same results up to float rounding)"),
+                                 help="compiled kernels for the pretrainer's hot loop (needs a C compiler; "
+                                      "~2x faster on CPU for 3DMRL; same results up to float rounding)"),
     as_json: bool = typer.Option(False, "--json", help="print the record (weights, pair set, budget)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):

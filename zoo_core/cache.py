@@ -23,7 +23,8 @@ AREAS = {
     "pretrained": "pretrained backbones and pretraining checkpoints (to resume or extend a run)",
     "weights": "downloaded model weights (sha256-verified)",
     "data": "fetched and unpacked dataset files (sha256-verified)",
-    "inductor": "torch.compile's compiled kernels (`zoo pretrain --compile`)",
+    "inductor": "torch.compile's kernels (`zoo pretrain --compile` off the CPU or in float64)",
+    "kernels": "native kernels built for this CPU (`zoo pretrain --compile`)",
 }
 CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
 

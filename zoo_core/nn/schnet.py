@@ -23,8 +23,10 @@ With a table, the interpolation, the product with x_j and the sum over neighbour
 work stays in cache (a memory-bound chain of gathers and products over ~10⁵ edges × 128 filters otherwise), and
 backward recomputes them per chunk instead of keeping them (7x faster on a 100k-edge block, docs/DECISIONS.md).
 ``SchNet.compiled_kernels = True`` (opt-in; ``zoo pretrain --compile``) runs the same expression and its gradient
-as two ``torch.compile`` kernels (inductor, dynamic shapes; needs a C++ compiler): one loop over the edges with no
-per-edge temporaries, ~2.4x faster than the chunked loop on CPU (docs/DECISIONS.md, "Compiled filter kernels").
+as compiled loops over the edges with no per-edge temporaries: on CPU float32 the native C kernels of
+:mod:`zoo_core.nn.native_aggregate` (needs a C compiler; the same bits as inductor's kernels on one thread, 2.4-3x
+faster), elsewhere two ``torch.compile`` kernels (inductor, dynamic shapes); docs/DECISIONS.md, "Compiled filter
+kernels" and "Native aggregation kernels".
 
 Everything depends on coordinates only through distances, so the per-atom output is invariant to rotations and
 translations of each segment and equivariant to atom renumbering; :func:`masked_mean` is the 3DMRL readout
@@ -162,6 +164,7 @@ def tabulated_aggregate_backward(grad, x, table, src, dst, lo, frac):
 
 
 _COMPILED: dict = {}
+_INDUCTOR: dict = {}
 
 
 def _inductor_cache_in_zoo_home() -> None:
@@ -181,13 +184,15 @@ def _inductor_cache_in_zoo_home() -> None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(zoo_home() / "inductor")
 
 
-def compiled_aggregate_kernels() -> dict:
+def inductor_aggregate_kernels() -> dict:
     """``torch.compile`` (inductor, ``dynamic=True``) of :func:`tabulated_aggregate` and its backward, built once
-    per process. Inductor's on-disk cache goes to the zoo cache's ``inductor`` area unless TORCHINDUCTOR_CACHE_DIR
-    is set, and its precompiled C++ headers, which it would write to /tmp/torchinductor_<user> whatever that
-    variable says, are off unless TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS is set: the zoo writes nowhere else.
-    The first call of a process compiles (~20 s cold, a few s from that cache)."""
-    if not _COMPILED:
+    per process: ``--compile``'s kernels off the CPU or for float64 (on CPU float32 the native ones run,
+    :func:`compiled_aggregate_kernels`). Inductor's on-disk cache goes to the zoo cache's ``inductor`` area unless
+    TORCHINDUCTOR_CACHE_DIR is set, and its precompiled C++ headers, which it would write to
+    /tmp/torchinductor_<user> whatever that variable says, are off unless TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS
+    is set: the zoo writes nowhere else. The first call of a process compiles (~20 s cold, a few s from that
+    cache)."""
+    if not _INDUCTOR:
         import shutil
 
         from zoo_core.errors import ZooError
@@ -200,8 +205,36 @@ def compiled_aggregate_kernels() -> dict:
 
         if "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS" not in os.environ:
             inductor_config.cpp_cache_precompile_headers = False
-        _COMPILED["forward"] = torch.compile(tabulated_aggregate, dynamic=True)
-        _COMPILED["backward"] = torch.compile(tabulated_aggregate_backward, dynamic=True)
+        _INDUCTOR["forward"] = torch.compile(tabulated_aggregate, dynamic=True)
+        _INDUCTOR["backward"] = torch.compile(tabulated_aggregate_backward, dynamic=True)
+    return _INDUCTOR
+
+
+def _compiled_forward(x, table, src, dst, lo, frac):
+    from zoo_core.nn import native_aggregate
+
+    if native_aggregate.supports(x, table):
+        return native_aggregate.forward(x, table, src, dst, lo, frac)
+    return inductor_aggregate_kernels()["forward"](x, table, src, dst, lo, frac)
+
+
+def _compiled_backward(grad, x, table, src, dst, lo, frac):
+    from zoo_core.nn import native_aggregate
+
+    if native_aggregate.supports(x, table):
+        return native_aggregate.backward(grad, x, table, src, dst, lo, frac)
+    return inductor_aggregate_kernels()["backward"](grad, x, table, src, dst, lo, frac)
+
+
+def compiled_aggregate_kernels() -> dict:
+    """``--compile``'s forward and backward of :func:`tabulated_aggregate`: on CPU float32 tensors the native C
+    kernels of :mod:`zoo_core.nn.native_aggregate` (built on the first call, a ZooError without a C compiler), else
+    :func:`inductor_aggregate_kernels` (compiled at their first use)."""
+    if not _COMPILED:
+        from zoo_core.nn import native_aggregate
+
+        native_aggregate.library()
+        _COMPILED.update(forward=_compiled_forward, backward=_compiled_backward)
     return _COMPILED
 
 
