@@ -52,27 +52,16 @@ static inline void add_filtered(float* restrict acc, const float* restrict a, co
 /* Each function runs over all edges in order and writes only the output rows in [begin, end): one call per
    thread on disjoint row ranges gives the one-call result, bit for bit. */
 
-/* out[dst_e] += x[src_e] * w_e */
-void aggregate_rows(const float* restrict x, const float* restrict table, const int64_t* src, const int64_t* dst,
-                    const int64_t* lo, const float* frac, float* restrict out, int64_t edges, int64_t begin,
-                    int64_t end, int64_t width) {
+/* out[to_e] += a[from_e] * w_e: the forward (a = x, from = src, to = dst) and grad_x (a = grad, from = dst,
+   to = src) */
+void filtered_sum_rows(const float* restrict a, const float* restrict table, const int64_t* from, const int64_t* to,
+                       const int64_t* lo, const float* frac, float* restrict out, int64_t edges, int64_t begin,
+                       int64_t end, int64_t width) {
     for (int64_t e = 0; e < edges; ++e) {
-        const int64_t i = dst[e];
+        const int64_t i = to[e];
         if (i < begin || i >= end) continue;
         const float* t0 = table + lo[e] * width;
-        add_filtered(out + i * width, x + src[e] * width, t0, t0 + width, frac[e], width);
-    }
-}
-
-/* grad_x[src_e] += grad[dst_e] * w_e */
-void grad_x_rows(const float* restrict grad, const float* restrict table, const int64_t* src, const int64_t* dst,
-                 const int64_t* lo, const float* frac, float* restrict grad_x, int64_t edges, int64_t begin,
-                 int64_t end, int64_t width) {
-    for (int64_t e = 0; e < edges; ++e) {
-        const int64_t j = src[e];
-        if (j < begin || j >= end) continue;
-        const float* t0 = table + lo[e] * width;
-        add_filtered(grad_x + j * width, grad + dst[e] * width, t0, t0 + width, frac[e], width);
+        add_filtered(out + i * width, a + from[e] * width, t0, t0 + width, frac[e], width);
     }
 }
 
@@ -158,7 +147,7 @@ def library() -> ctypes.CDLL:
                     continue
             lib = ctypes.CDLL(str(target))
             pointer, size = ctypes.c_void_p, ctypes.c_int64
-            for function in (lib.aggregate_rows, lib.grad_x_rows, lib.grad_table_rows):
+            for function in (lib.filtered_sum_rows, lib.grad_table_rows):
                 function.argtypes = [pointer] * 7 + [size] * 4
                 function.restype = None
             _LIBRARY["lib"] = lib
@@ -233,7 +222,7 @@ def forward(x, table, src, dst, lo, frac) -> torch.Tensor:
     """``out[i] = Σ_{e: dst_e = i} x[src_e] ⊙ lerp(table[lo_e], table[lo_e + 1], frac_e)`` ([N, F])."""
     x, table, src, dst, lo, frac = _checked(x, table, src, dst, lo, frac)
     out = torch.zeros_like(x)
-    _over_rows(library().aggregate_rows, (x, table, src, dst, lo, frac), out, src.shape[0],
+    _over_rows(library().filtered_sum_rows, (x, table, src, dst, lo, frac), out, src.shape[0],
                lambda: torch.bincount(dst, minlength=x.shape[0]))
     return out
 
@@ -251,7 +240,7 @@ def backward(grad, x, table, src, dst, lo, frac) -> tuple[torch.Tensor, torch.Te
         per_lo = torch.bincount(lo, minlength=table.shape[0])
         return per_lo + torch.cat([per_lo.new_zeros(1), per_lo[:-1]])  # row r: edges with lo = r and lo = r - 1
 
-    _over_rows(library().grad_x_rows, (grad, table, src, dst, lo, frac), grad_x, edges,
+    _over_rows(library().filtered_sum_rows, (grad, table, dst, src, lo, frac), grad_x, edges,
                lambda: torch.bincount(src, minlength=x.shape[0]))
     _over_rows(library().grad_table_rows, (grad, x, src, dst, lo, frac), grad_table, edges, table_row_edges)
     return grad_x, grad_table
