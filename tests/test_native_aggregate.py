@@ -54,25 +54,6 @@ def test_kernels_give_the_sequential_arithmetic_bit_for_bit(seed):
     assert out.abs().sum() > 0 and grad_table.abs().sum() > 0
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_results_do_not_depend_on_the_thread_count(monkeypatch, threads):
-    """Each output row is summed by one thread in edge order, so any split gives the one-thread bits."""
-    x, table, src, dst, lo, frac = _case(5, e=4000)
-    grad = torch.randn_like(x)
-    ref = _sequential_reference(x, table, src, dst, lo, frac, grad)
-    monkeypatch.setattr(native_aggregate, "MIN_EDGES_PER_THREAD", 1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        assert native_aggregate._threads_for(src.shape[0]) == threads
-        mine = (native_aggregate.forward(x, table, src, dst, lo, frac),
-                *native_aggregate.backward(grad, x, table, src, dst, lo, frac))
-    finally:
-        torch.set_num_threads(before)
-    for a, b in zip(mine, ref):
-        assert np.array_equal(a.numpy(), b)
-
-
 def test_kernels_accept_no_edges_and_strided_inputs():
     x, table, src, dst, lo, frac = _case(2)
     none = torch.zeros(0, dtype=torch.long)

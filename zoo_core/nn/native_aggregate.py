@@ -4,14 +4,10 @@ The expression is :func:`zoo_core.nn.schnet.tabulated_aggregate` and its gradien
 filter ``w_e = lerp(T[lo_e], T[lo_e + 1], frac_e)`` (torch.lerp's formula), ``out[dst] += x[src] ⊙ w_e``; backward
 ``grad_x[src] += g[dst] ⊙ w_e``, ``grad_T[lo + 1] += g[dst] ⊙ x[src] · frac`` over all edges, then
 ``grad_T[lo] += g[dst] ⊙ x[src] · (1 − frac)``. Plain C loops over the edges in their order, vectorised over the
-filters by the compiler, with no atomic adds: the scatters of inductor's CPU kernels (``torch.compile``, the
-previous ``--compile``) are atomic read-modify-writes per element, and these loops are 2.4-3x faster on a 3DMRL
-batch (~10⁵ edges × 128 filters) while giving the same bits as inductor's kernels on one thread (same operations,
-same order, no FMA contraction: ``-ffp-contract=off``); docs/DECISIONS.md, "Native aggregation kernels". With
-torch's intra-op threads > 1 the output rows are split into ranges of about equal edge counts, one per thread:
-each thread scans all edges in order and writes only its rows, so every row is summed in the same order whatever
-the thread count, and the results are the one-thread bits (reading the edges in order keeps the gathers local;
-grouping the edges by output row instead was 10x slower for the table's gradient).
+filters by the compiler, one thread, with no atomic adds: the scatters of inductor's CPU kernels (``torch.compile``,
+the previous ``--compile``) are atomic read-modify-writes per element. The same bits as inductor's kernels on one
+thread (same operations, same order, no FMA contraction: ``-ffp-contract=off``), 1.1-1.4x faster per 3DMRL step;
+docs/DECISIONS.md, "Native aggregation kernels" (also why they stay on one thread).
 
 The library is compiled on first use with the system C compiler (``$CC``, else cc, gcc or clang), ``-O3
 -march=native`` (without ``-march=native`` where the compiler refuses it), into ``ZOO_HOME/kernels/``, named by a
@@ -49,42 +45,31 @@ static inline void add_filtered(float* restrict acc, const float* restrict a, co
            for (int64_t f = 0; f < width; ++f) acc[f] += a[f] * (t1[f] - (t1[f] - t0[f]) * v); }
 }
 
-/* Each function runs over all edges in order and writes only the output rows in [begin, end): one call per
-   thread on disjoint row ranges gives the one-call result, bit for bit. */
-
 /* out[to_e] += a[from_e] * w_e: the forward (a = x, from = src, to = dst) and grad_x (a = grad, from = dst,
    to = src) */
-void filtered_sum_rows(const float* restrict a, const float* restrict table, const int64_t* from, const int64_t* to,
-                       const int64_t* lo, const float* frac, float* restrict out, int64_t edges, int64_t begin,
-                       int64_t end, int64_t width) {
+void filtered_sum(const float* restrict a, const float* restrict table, const int64_t* from, const int64_t* to,
+                  const int64_t* lo, const float* frac, float* restrict out, int64_t edges, int64_t width) {
     for (int64_t e = 0; e < edges; ++e) {
-        const int64_t i = to[e];
-        if (i < begin || i >= end) continue;
         const float* t0 = table + lo[e] * width;
-        add_filtered(out + i * width, a + from[e] * width, t0, t0 + width, frac[e], width);
+        add_filtered(out + to[e] * width, a + from[e] * width, t0, t0 + width, frac[e], width);
     }
 }
 
 /* grad_table[lo_e + 1] += grad[dst_e] * x[src_e] * frac_e over all edges, then
    grad_table[lo_e] += grad[dst_e] * x[src_e] * (1 - frac_e) over all edges */
-void grad_table_rows(const float* restrict grad, const float* restrict x, const int64_t* src, const int64_t* dst,
-                     const int64_t* lo, const float* frac, float* restrict grad_table, int64_t edges, int64_t begin,
-                     int64_t end, int64_t width) {
+void table_gradient(const float* restrict grad, const float* restrict x, const int64_t* src, const int64_t* dst,
+                    const int64_t* lo, const float* frac, float* restrict grad_table, int64_t edges, int64_t width) {
     for (int64_t e = 0; e < edges; ++e) {
-        const int64_t r = lo[e] + 1;
-        if (r < begin || r >= end) continue;
         const float* restrict gd = grad + dst[e] * width;
         const float* restrict xs = x + src[e] * width;
-        float* restrict acc = grad_table + r * width;
+        float* restrict acc = grad_table + (lo[e] + 1) * width;
         const float w = frac[e];
         for (int64_t f = 0; f < width; ++f) acc[f] += gd[f] * xs[f] * w;
     }
     for (int64_t e = 0; e < edges; ++e) {
-        const int64_t r = lo[e];
-        if (r < begin || r >= end) continue;
         const float* restrict gd = grad + dst[e] * width;
         const float* restrict xs = x + src[e] * width;
-        float* restrict acc = grad_table + r * width;
+        float* restrict acc = grad_table + lo[e] * width;
         const float v = 1.0f - frac[e];
         for (int64_t f = 0; f < width; ++f) acc[f] += gd[f] * xs[f] * v;
     }
@@ -93,8 +78,6 @@ void grad_table_rows(const float* restrict grad, const float* restrict x, const 
 BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fPIC", "-shared", "-std=c99"]
 NATIVE_FLAGS = ["-march=native"]
 _LIBRARY: dict = {}
-_POOL: dict = {}
-MIN_EDGES_PER_THREAD = 4096
 
 
 def c_compiler() -> str:
@@ -147,8 +130,8 @@ def library() -> ctypes.CDLL:
                     continue
             lib = ctypes.CDLL(str(target))
             pointer, size = ctypes.c_void_p, ctypes.c_int64
-            for function in (lib.filtered_sum_rows, lib.grad_table_rows):
-                function.argtypes = [pointer] * 7 + [size] * 4
+            for function in (lib.filtered_sum, lib.table_gradient):
+                function.argtypes = [pointer] * 7 + [size] * 2
                 function.restype = None
             _LIBRARY["lib"] = lib
             break
@@ -184,46 +167,15 @@ def _address(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-def _threads_for(edges: int) -> int:
-    """torch's intra-op thread count, one thread below ``MIN_EDGES_PER_THREAD`` edges each."""
-    return max(1, min(torch.get_num_threads(), edges // MIN_EDGES_PER_THREAD))
-
-
-def _over_rows(function, inputs: tuple, out: torch.Tensor, edges: int, row_edges) -> None:
-    """Run the C ``function(*inputs, out, edges, begin, end, width)`` over all rows of ``out``, split into ranges of
-    about equal edge counts (``row_edges()``: edges per output row), one per thread (the calls release the GIL).
-    Every call scans the edges in order and writes only its rows, so the result does not depend on the split."""
-    rows, threads = out.shape[0], _threads_for(edges)
-    args = [*map(_address, (*inputs, out)), edges]
-    if threads == 1:
-        function(*args, 0, rows, out.shape[1])
-        return
-    cumulative = torch.cumsum(row_edges(), 0)
-    cuts = torch.searchsorted(cumulative, torch.arange(1, threads) * edges // threads, right=True).tolist()
-    bounds = [0, *cuts, rows]
-    pool = _pool(threads - 1)
-    pending = [pool.submit(function, *args, b, e, out.shape[1]) for b, e in zip(bounds[1:-1], bounds[2:])]
-    function(*args, bounds[0], bounds[1], out.shape[1])
-    for job in pending:
-        job.result()
-
-
-def _pool(workers: int):
-    from concurrent.futures import ThreadPoolExecutor
-
-    if _POOL.get("workers") != workers:
-        if "pool" in _POOL:
-            _POOL["pool"].shutdown()
-        _POOL.update(workers=workers, pool=ThreadPoolExecutor(workers, thread_name_prefix="zoo-aggregate"))
-    return _POOL["pool"]
+def _run(function, *tensors: torch.Tensor, edges: int) -> None:
+    function(*map(_address, tensors), edges, tensors[-1].shape[1])
 
 
 def forward(x, table, src, dst, lo, frac) -> torch.Tensor:
     """``out[i] = Σ_{e: dst_e = i} x[src_e] ⊙ lerp(table[lo_e], table[lo_e + 1], frac_e)`` ([N, F])."""
     x, table, src, dst, lo, frac = _checked(x, table, src, dst, lo, frac)
     out = torch.zeros_like(x)
-    _over_rows(library().filtered_sum_rows, (x, table, src, dst, lo, frac), out, src.shape[0],
-               lambda: torch.bincount(dst, minlength=x.shape[0]))
+    _run(library().filtered_sum, x, table, src, dst, lo, frac, out, edges=src.shape[0])
     return out
 
 
@@ -234,13 +186,6 @@ def backward(grad, x, table, src, dst, lo, frac) -> tuple[torch.Tensor, torch.Te
     if grad.shape != x.shape:
         raise ValueError(f"grad {tuple(grad.shape)} must have the shape of x {tuple(x.shape)}")
     grad_x, grad_table = torch.zeros_like(x), torch.zeros_like(table)
-    edges = src.shape[0]
-
-    def table_row_edges():
-        per_lo = torch.bincount(lo, minlength=table.shape[0])
-        return per_lo + torch.cat([per_lo.new_zeros(1), per_lo[:-1]])  # row r: edges with lo = r and lo = r - 1
-
-    _over_rows(library().filtered_sum_rows, (grad, table, dst, src, lo, frac), grad_x, edges,
-               lambda: torch.bincount(src, minlength=x.shape[0]))
-    _over_rows(library().grad_table_rows, (grad, x, src, dst, lo, frac), grad_table, edges, table_row_edges)
+    _run(library().filtered_sum, grad, table, dst, src, lo, frac, grad_x, edges=src.shape[0])
+    _run(library().table_gradient, grad, x, src, dst, lo, frac, grad_table, edges=src.shape[0])
     return grad_x, grad_table

@@ -24,9 +24,9 @@ work stays in cache (a memory-bound chain of gathers and products over ~10⁵ ed
 backward recomputes them per chunk instead of keeping them (7x faster on a 100k-edge block, docs/DECISIONS.md).
 ``SchNet.compiled_kernels = True`` (opt-in; ``zoo pretrain --compile``) runs the same expression and its gradient
 as compiled loops over the edges with no per-edge temporaries: on CPU float32 the native C kernels of
-:mod:`zoo_core.nn.native_aggregate` (needs a C compiler; the same bits as inductor's kernels on one thread, 2.4-3x
-faster), elsewhere two ``torch.compile`` kernels (inductor, dynamic shapes); docs/DECISIONS.md, "Compiled filter
-kernels" and "Native aggregation kernels".
+:mod:`zoo_core.nn.native_aggregate` (needs a C compiler; the same bits as inductor's kernels on one thread; the
+kernels 2.4-3x faster, a 3DMRL step 1.1-1.4x), elsewhere two ``torch.compile`` kernels (inductor, dynamic
+shapes); docs/DECISIONS.md, "Compiled filter kernels" and "Native aggregation kernels".
 
 Everything depends on coordinates only through distances, so the per-atom output is invariant to rotations and
 translations of each segment and equivariant to atom renumbering; :func:`masked_mean` is the 3DMRL readout
