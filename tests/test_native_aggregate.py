@@ -79,10 +79,12 @@ def test_bad_inputs_are_refused_before_the_c_code_runs(field, value, error):
 
 
 def test_only_cpu_float32_goes_native():
-    x, table, *_ = _case(4)
+    x, table, src, dst, lo, frac = _case(4)
     assert native_aggregate.supports(x, table)
     assert not native_aggregate.supports(x.double(), table.double())
     assert not native_aggregate.supports(x.to(torch.bfloat16), table.to(torch.bfloat16))
+    with pytest.raises(TypeError, match="CPU float32"):
+        native_aggregate.forward(x.double(), table.double(), src, dst, lo, frac)
 
 
 def _fresh_build(env_extra: dict, home) -> subprocess.CompletedProcess:

@@ -148,6 +148,9 @@ def supports(x: torch.Tensor, table: torch.Tensor) -> bool:
 
 def _checked(x, table, src, dst, lo, frac):
     """Contiguous inputs of the kernels' types, every index inside its tensor (IndexError otherwise)."""
+    if not supports(x, table):
+        raise TypeError(f"the native kernels take CPU float32 x and table, not {x.dtype} on {x.device} and "
+                        f"{table.dtype} on {table.device}")
     if x.dim() != 2 or table.dim() != 2 or x.shape[1] != table.shape[1]:
         raise ValueError(f"x {tuple(x.shape)} and table {tuple(table.shape)} must be [N, F] and [K, F]")
     edges = src.shape[0]
@@ -156,7 +159,8 @@ def _checked(x, table, src, dst, lo, frac):
     if not (dst.shape[0] == lo.shape[0] == frac.shape[0] == edges):
         raise ValueError(f"src, dst, lo and frac must have one entry per edge ({edges})")
     if edges:
-        for name, index, bound in (("src", src, x.shape[0]), ("dst", dst, x.shape[0]), ("lo", lo, table.shape[0] - 1)):
+        bounds = (("src", src, x.shape[0]), ("dst", dst, x.shape[0]), ("lo", lo, table.shape[0] - 1))
+        for name, index, bound in bounds:
             low, high = int(index.min()), int(index.max())
             if low < 0 or high >= bound:
                 raise IndexError(f"{name} holds {low}..{high}, outside 0..{bound - 1}")
