@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zoo_core.nn import native_aggregate
 from zoo_core.nn.segment import segment_ids, segment_sum
 
 
@@ -211,16 +212,12 @@ def inductor_aggregate_kernels() -> dict:
 
 
 def _compiled_forward(x, table, src, dst, lo, frac):
-    from zoo_core.nn import native_aggregate
-
     if native_aggregate.supports(x, table):
         return native_aggregate.forward(x, table, src, dst, lo, frac)
     return inductor_aggregate_kernels()["forward"](x, table, src, dst, lo, frac)
 
 
 def _compiled_backward(grad, x, table, src, dst, lo, frac):
-    from zoo_core.nn import native_aggregate
-
     if native_aggregate.supports(x, table):
         return native_aggregate.backward(grad, x, table, src, dst, lo, frac)
     return inductor_aggregate_kernels()["backward"](grad, x, table, src, dst, lo, frac)
@@ -231,8 +228,6 @@ def compiled_aggregate_kernels() -> dict:
     kernels of :mod:`zoo_core.nn.native_aggregate` (built on the first call, a ZooError without a C compiler), else
     :func:`inductor_aggregate_kernels` (compiled at their first use)."""
     if not _COMPILED:
-        from zoo_core.nn import native_aggregate
-
         native_aggregate.library()
         _COMPILED.update(forward=_compiled_forward, backward=_compiled_backward)
     return _COMPILED
