@@ -456,7 +456,7 @@ def pretrain_cmd(
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile: bool = typer.Option(False, "--compile",
                                  help="compiled kernels for the pretrainer's hot loop (needs a C compiler; "
-                                      "~2x faster on CPU for 3DMRL; same results up to float rounding)"),
+                                      "~1.6x faster on CPU for 3DMRL; same results up to float rounding)"),
     as_json: bool = typer.Option(False, "--json", help="print the record (weights, pair set, budget)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):

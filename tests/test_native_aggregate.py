@@ -1,6 +1,7 @@
 """The native C kernels of SchNet's tabulated aggregation (zoo_core.nn.native_aggregate)."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -114,7 +115,7 @@ def test_library_is_built_once_into_the_zoo_home_and_reused(tmp_path):
 
 
 def test_a_compiler_refusing_march_native_falls_back_to_portable_flags(tmp_path):
-    real = next(c for c in ("cc", "gcc", "clang") if subprocess.run(["which", c], capture_output=True).returncode == 0)
+    real = next(shutil.which(c) for c in ("cc", "gcc", "clang") if shutil.which(c))
     picky = tmp_path / "picky-cc"
     picky.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "-march=native" ] && exit 1; done\nexec {real} "$@"\n')
     picky.chmod(picky.stat().st_mode | stat.S_IEXEC)
