@@ -125,6 +125,12 @@ BACKBONES: dict[str, Backbone] = {
         "the 2D backbone of CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) pretrained with 3DMRL for 10 "
         "epochs on the paper's 20 % pair set, not fine-tuned: its prediction head is untrained",
         "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN"),
+    # rung 5, the last rung: the paper's 20 % pair set for the paper's 100 epochs
+    "cigin.3dmrl-combisolv-r20-100ep": Backbone(
+        "cigin", "combisolv-product", 0.2, 100, "freesolv",
+        "the 2D backbone of CIGIN (3DMRL/CGIB re-implementation, MPNN encoders) pretrained with 3DMRL for 100 "
+        "epochs on the paper's 20 % pair set, not fine-tuned: its prediction head is untrained",
+        "Lee et al. 2025 (NeurIPS), 3DMRL; Pathak et al. 2020 (AAAI), CIGIN"),
 }
 
 
