@@ -71,8 +71,10 @@ def run_jobs(pool, job_fn, cells: list, workers: int, one_backbone: bool, cell_d
     FinishedFolds as soon as it ends (an interrupted bench keeps every finished fold) and calling
     ``cell_done(cell)`` when a cell's last job ends. A free worker takes, in order: the next gate (``one_backbone``:
     one at a time, in cell order, so two workers never wait on the same backbone's lock), a pretraining job whose
-    gate is done (the long ones, early), then a no-pretraining job of any cell. So the no-pretraining arms of later
-    cells run while a backbone pretrains, and no worker idles while any cell has work left."""
+    gate is done (the long ones, early), then a no-pretraining job of any cell, and only when none is left a
+    pretraining job of a cell still behind its gate (it reads the backbone from the cache when an earlier run made it,
+    else waits on its lock, which idles no more than leaving the worker free would). So the no-pretraining arms of
+    later cells run while a backbone pretrains, and no worker idles while any cell has work left."""
     for cell in cells:
         cell.pre, cell.plain = list(cell.pre), list(cell.plain)
         cell.gate = cell.pre.pop(0) if one_backbone and cell.pre else None
@@ -93,6 +95,9 @@ def run_jobs(pool, job_fn, cells: list, workers: int, one_backbone: bool, cell_d
         for cell in cells:
             if cell.plain:
                 return cell, cell.plain.pop(0)
+        for cell in gates:
+            if cell.pre:
+                return cell, cell.pre.pop(0)
         return None
 
     while True:

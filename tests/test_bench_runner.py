@@ -131,8 +131,8 @@ def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
 def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_as_it_ends(tmp_path):
     """Two cells, one shared backbone each: while the first cell's backbone (its gate job) runs, the other worker
     takes no-pretraining jobs, of the next cell too, and each is on file at once (a bench stopped then keeps them);
-    a cell's other pretraining jobs start only after its gate, one gate runs at a time, never more jobs than
-    workers; each cell's record is made once, after its last job."""
+    a cell's other pretraining jobs start before its gate ends only once every no-pretraining job has started, one
+    gate runs at a time, never more jobs than workers; each cell's record is made once, after its last job."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -176,9 +176,40 @@ def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_a
     assert starts[0] == ("a", "3dmrl", 0) and ("b", "none", 0) in starts[:6]  # b's plain arm ran during a's gate
     end_of = {e[1:4]: i for i, e in enumerate(events) if e[0] == "end"}
     start_of = {e[1:4]: i for i, e in enumerate(events) if e[0] == "start"}
+    last_plain_start = max(start_of[(c, "none", k)] for c in ("a", "b") for k in range(3))
     for c in ("a", "b"):
-        assert all(start_of[(c, "3dmrl", k)] > end_of[(c, "3dmrl", 0)] for k in (1, 2))
+        assert all(start_of[(c, "3dmrl", k)] > min(end_of[(c, "3dmrl", 0)], last_plain_start) for k in (1, 2))
     assert start_of[("b", "3dmrl", 0)] > end_of[("a", "3dmrl", 0)]  # one gate at a time
+
+
+def test_with_no_other_work_left_a_free_worker_takes_a_pretraining_job_behind_the_gate(tmp_path):
+    """A bench resumed after its no-pretraining arm finished: the worker the gate leaves free takes another
+    pretraining job of the cell at once (it reuses a cached backbone or waits on its lock), not idling until the
+    gate ends; the next cell's gate still waits for the first."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pretrain_bench import Cell, run_jobs
+
+    cells = [Cell((c, "d"), [{"cell": c, "arm": "3dmrl", "fold": k, "out": "s"} for k in range(3)], [],
+                  FinishedFolds(tmp_path / f".partial-{c}.json", scratch_key="out")) for c in ("a", "b")]
+    both_running = threading.Barrier(2, timeout=10)  # broken (an error) unless two jobs run together
+    order, lock = [], threading.Lock()
+
+    def job(j):
+        with lock:
+            order.append(("start", j["cell"], j["fold"]))
+        if j["cell"] == "a" and j["fold"] in (0, 1):
+            both_running.wait()
+        with lock:
+            order.append(("end", j["cell"], j["fold"]))
+        return {"fold": j["fold"]}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        run_jobs(pool, job, cells, 2, True)
+    assert order[:2] == [("start", "a", 0), ("start", "a", 1)]
+    assert order.index(("start", "b", 0)) > order.index(("end", "a", 0))
+    assert [len(json.loads(c.finished.path.read_text())) for c in cells] == [3, 3]
 
 
 def test_a_finished_fold_run_is_read_back_not_trained_again(tmp_path, monkeypatch):
