@@ -411,6 +411,11 @@ def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: s
 PAPER_PRETRAINING = {"combisolv-product": (71_940, 100)}  # 3DMRL's pairs (20 % of the product) x epochs, §7.1
 
 
+def _budget_ratio(ratio: float) -> str:
+    """How the paper's pretraining budget compares with a backbone's, in words."""
+    return "the same budget." if round(ratio, 2) == 1 else f"{ratio:.0f} times this budget."
+
+
 def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
     paper = PAPER_PRETRAINING.get(p["pair_set"])
     parts = [
@@ -422,8 +427,8 @@ def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
            if p["transductive"] else "")
         + f"; {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the registry's 3dmrl "
         f"parameters."
-        + (f" The paper pretrains {paper[0]:,} pairs for {paper[1]} epochs, "
-           f"{paper[0] * paper[1] / (p['pairs'] * p['epochs']):.0f} times this budget." if paper else ""),
+        + (f" The paper pretrains {paper[0]:,} pairs for {paper[1]} epochs, " + _budget_ratio(
+            paper[0] * paper[1] / (p['pairs'] * p['epochs'])) if paper else ""),
         f"Use: fine-tune it, `zoo run --encoder {recipe.encoder} --dataset {recipe.dataset} --pretrained-weights "
         f"{name}`; `zoo run --pretrainer 3dmrl --pairs {p['pair_set']} --pairs-ratio {p['ratio']} --pretrain-epochs "
         f"{p['epochs']}` on a dataset with the same hydrogen mode takes this file instead of pretraining again "
