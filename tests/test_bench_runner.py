@@ -207,7 +207,7 @@ def test_with_no_other_work_left_a_free_worker_takes_a_pretraining_job_behind_th
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         run_jobs(pool, job, cells, 2, True)
-    assert order[:2] == [("start", "a", 0), ("start", "a", 1)]
+    assert sorted(order[:2]) == [("start", "a", 0), ("start", "a", 1)]  # the two threads may log in either order
     assert order.index(("start", "b", 0)) > order.index(("end", "a", 0))
     assert [len(json.loads(c.finished.path.read_text())) for c in cells] == [3, 3]
 
