@@ -69,7 +69,8 @@ def _pretraining_section(records: list[dict]) -> list[str]:
     """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
     out = _table_head(
         "Pretraining: without vs with (RMSE, lower is better)",
-        "Both arms ran in one invocation on the same folds and seeds (`python bench/run_bench.py pretraining`). "
+        "Both arms ran in one bench run on the same folds and seeds (`python bench/run_bench.py pretraining`; a run "
+        "longer than a session resumes from its committed finished folds, docs/DECISIONS.md \"Rung 5\"). "
         "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
         "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
         "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
