@@ -66,7 +66,7 @@ def _lpft(record: dict) -> str:
 
 
 def _pretraining_section(records: list[dict]) -> list[str]:
-    """Side-by-side table of the `pretraining` records: both arms of one invocation, same folds and seeds."""
+    """Side-by-side table of the `pretraining` records: both arms of one bench run, same folds and seeds."""
     out = _table_head(
         "Pretraining: without vs with (RMSE, lower is better)",
         "Both arms ran in one bench run on the same folds and seeds (`python bench/run_bench.py pretraining`; a run "
