@@ -38,12 +38,13 @@ class MolStore:
     edge_ptr: torch.Tensor
     stats: dict = field(default_factory=dict)
     edge_type: torch.Tensor | None = None  # id of each edge's distinct feature row (computed once)
+    pos: torch.Tensor | None = None  # [N, 3] atom positions (zoo_core.chem.positions.store_positions), if any
 
     def __len__(self) -> int:
         return len(self.smiles)
 
     def gather(self, ids: torch.Tensor):
-        """Batch the molecules ``ids`` into one DGL graph (ndata x, atomic_num; edata e)."""
+        """Batch the molecules ``ids`` into one DGL graph (ndata x, atomic_num and, when set, pos; edata e)."""
         from zoo_core.dglcompat import dgl
 
         n = self.node_ptr[ids + 1] - self.node_ptr[ids]
@@ -57,6 +58,8 @@ class MolStore:
         g.ndata["atomic_num"] = self.atomic_num[node_idx]
         g.edata["e"] = self.edge_attr[edge_idx]
         g.edata["etype"] = self.edge_types()[edge_idx]
+        if self.pos is not None:  # for an encoder with ``requires_3d``
+            g.ndata["pos"] = self.pos[node_idx]
         g.set_batch_num_nodes(n)
         g.set_batch_num_edges(e)
         return g

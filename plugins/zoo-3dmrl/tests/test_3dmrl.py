@@ -1,4 +1,4 @@
-"""zoo-3dmrl: SchNet invariances, force-head equivariance, VIE geometry, conformer cache, pretraining loop."""
+"""zoo-3dmrl: SchNet invariances, force-head equivariance, VIE geometry, pretraining loop (conformers: tests/test_conformers.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from zoo_core.chem.conformers import embed
 from zoo_core.chem.featurizers import prepare_mol
 from zoo_core.models import model_spec
 from zoo_core.nn.schnet import SchNet, masked_mean, radius_graph
 from zoo_core.plugins import get_catalog
 from zoo_core.testing import PAIRS
 
-from zoo_3dmrl import conformers as conf_mod
-from zoo_3dmrl.conformers import build_conformers, embed
 from zoo_3dmrl.pretrainer import PretrainData, ThreeDMRL, pretrain
 from zoo_3dmrl.vie import item_rng, make_vie
 
@@ -122,41 +121,6 @@ def test_vie_single_atom_solvent_gets_min_radius():
     v = make_vie(solute_pos, ring, np.zeros((1, 3)), np.zeros((2, 0), dtype=np.int64), item_rng(0, 0, 0))
     assert v.r_solv == 1.0 and np.isfinite(v.force).all()
     assert np.allclose(np.linalg.norm(v.force, axis=1), 1.0)
-
-
-# -- conformers ------------------------------------------------------------------------------------------------
-
-def test_conformer_cache_hit_and_atom_order(monkeypatch):
-    smiles = ["OCC", "c1ccccc1O", "[Na+]"]
-    confs, stats = build_conformers(smiles, explicit_h=True, seed=5, workers=1, progress=False)
-    assert stats["embedded"] == 3 and stats["from_cache"] == 0
-    for s in smiles:
-        canonical, mol = prepare_mol(s, True)
-        pos = confs[canonical]
-        assert pos.shape == (mol.GetNumAtoms(), 3) and np.allclose(pos.mean(0), 0.0, atol=1e-9)
-    # bonded atoms are at bond distance: the conformer's atom order is the featurized graph's
-    _, mol = prepare_mol("c1ccccc1O", True)
-    pos = confs["Oc1ccccc1"]
-    for b in mol.GetBonds():
-        assert 0.9 < np.linalg.norm(pos[b.GetBeginAtomIdx()] - pos[b.GetEndAtomIdx()]) < 1.6
-
-    def boom(*args, **kwargs):
-        raise AssertionError("re-embedded a cached molecule")
-
-    monkeypatch.setattr(conf_mod, "embed", boom)
-    again, stats2 = build_conformers(smiles, explicit_h=True, seed=5, workers=1, progress=False)
-    assert stats2["embedded"] == 0 and stats2["from_cache"] == 3 and stats2["seconds"] >= 0
-    assert all(np.array_equal(confs[k], again[k]) for k in confs)
-
-
-def test_conformers_deterministic_and_fallback(monkeypatch):
-    a = embed("CCCCO", False, seed=1)[1]
-    assert np.array_equal(a, embed("CCCCO", False, seed=1)[1])
-    from rdkit.Chem import AllChem
-
-    monkeypatch.setattr(AllChem, "EmbedMolecule", lambda *args, **kwargs: -1)
-    canonical, pos, method = embed("CCCCO", False, seed=1)
-    assert method == "2d" and pos.shape == (5, 3) and np.all(pos[:, 2] == 0.0)
 
 
 # -- pretrainer ------------------------------------------------------------------------------------------------
@@ -343,11 +307,3 @@ def test_pretraining_stopped_within_an_epoch_resumes_there(tmp_path, monkeypatch
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert "epoch_rows" not in checkpoint_meta(ckpt)  # the last save is at an epoch's end
-
-
-def test_parallel_workers_match_serial():
-    smiles = ["CCO", "c1ccccc1", "CCN"]
-    serial, _ = build_conformers(smiles, explicit_h=False, seed=2, workers=1, use_cache=False, progress=False)
-    parallel, stats = build_conformers(smiles, explicit_h=False, seed=2, workers=2, use_cache=False, progress=False)
-    assert stats["embedded"] == 3 and set(serial) == set(parallel)
-    assert all(np.array_equal(serial[k], parallel[k]) for k in serial)

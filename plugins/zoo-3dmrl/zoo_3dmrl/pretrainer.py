@@ -124,7 +124,7 @@ class PretrainData:
         from zoo_core.data.pairs import PairDataset
         from zoo_core.data.table import PairTable
 
-        from zoo_3dmrl.conformers import build_conformers
+        from zoo_core.chem.positions import store_positions
 
         if node_feature not in ("flag", "element"):
             raise ValueError(f"node_feature must be 'flag' or 'element', not {node_feature!r}")
@@ -136,17 +136,12 @@ class PretrainData:
                           np.zeros(len(pairs)), np.arange(1, len(pairs) + 1))
         data = PairDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache, progress)
         store = data.store
-        confs, self.conformer_stats = build_conformers(store.smiles, feat["explicit_h"], seed, workers, use_cache,
-                                                       progress)
-        self.pos, self.in_ring = [], []
-        for m, smi in enumerate(store.smiles):
-            n = int(store.node_ptr[m + 1] - store.node_ptr[m])
-            _, mol = prepare_mol(smi, feat["explicit_h"])
-            pos = confs.get(smi)
-            if pos is None or pos.shape[0] != n or mol.GetNumAtoms() != n:
-                raise RuntimeError(f"conformer of {smi!r} does not match its 2D graph ({n} atoms)")
-            self.pos.append(pos)
-            self.in_ring.append(np.array([a.IsInRing() for a in mol.GetAtoms()], dtype=bool))
+        pos, self.conformer_stats = store_positions(store, feat["explicit_h"], seed=seed, workers=workers,
+                                                    use_cache=use_cache, progress=progress)
+        ptr = store.node_ptr
+        self.pos = [pos[int(ptr[m]):int(ptr[m + 1])].numpy() for m in range(len(store))]
+        self.in_ring = [np.array([a.IsInRing() for a in prepare_mol(smi, feat["explicit_h"])[1].GetAtoms()], dtype=bool)
+                        for smi in store.smiles]
         self.role_order = role_order
         self.swapped = 0
         if role_order == "larger":
