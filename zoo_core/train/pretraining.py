@@ -9,14 +9,18 @@ seeded subsample ratio.
 
 Pretrained backbones are cached under ``ZOO_HOME/pretrained/<key>.safetensors``, keyed by the model spec, the
 pretrainer and its parameters, the pair-set name and exact pair list, epochs, batch size, learning rate and seed:
-a second run on the same data reuses them instead of pretraining again. A lock file per run key (the key without
+a second run on the same data reuses them instead of pretraining again. The spec's target-scaling keys
+(:data:`KEY_EXCLUDED`) are fine-tuning settings: they are left out of the key and of the pretrained model, and
+:func:`load_backbone` leaves a fine-tuning model's target scaler as it is. A lock file per run key (the key without
 the epoch count, below) makes concurrent processes (benchmark workers) wait for one pretraining instead of
 repeating it, and keeps two runs from writing one checkpoint; a backbone already in the cache is read without
 it, so a longer pretraining of the same settings never blocks a run that reuses a shorter one. The weight file's
 metadata records the pair set (name, builder, transductive flag, ratio, pairs) and the budget.
 
-A pretrainer whose ``pretrain`` accepts ``checkpoint`` keeps its state after every epoch (3DMRL also every few
-minutes within an epoch) in ``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the
+A pretrainer is a ``zoo_core.train.pretrainer.Pretrainer`` subclass (its data view, auxiliary modules and loss;
+the loop is the core's), for pair sets (``target: pair``) or molecule sets (``target: molecule``: ``pairs`` is
+then a list of SMILES, keyed one per line). The loop keeps its state after every epoch (and every few minutes
+within an epoch) in ``ZOO_HOME/pretrained/.<run key>.checkpoint.safetensors``, where the run key is the
 cache key without the epoch count. An interrupted pretraining resumes there when the same command runs again
 (within the epoch where it stopped, if it was saved there); the checkpoint stays after the backbone is saved, so a
 later run with the same settings and more epochs continues from it instead of starting over (the epochs already
@@ -56,13 +60,31 @@ def pair_set(source: str, ratio: float | None = None, seed: int | None = None) -
     return resolve(source, ratio=ratio, seed=seed).pairs
 
 
-def _key(spec: dict, pretrainer: str, params: dict, pairs: list, epochs: int, batch: int, lr: float, seed: int,
+# Model-spec keys that do not change the pretrained backbone (fine-tuning's regression-target scaling): never in
+# the cache key, so adding them to specs keeps every existing key (and published backbone) valid.
+KEY_EXCLUDED = ("scale_targets", "target_scaler", "target_scaling", "target_scale")
+
+
+def _key_spec(spec: Any) -> Any:
+    """``spec`` without :data:`KEY_EXCLUDED` keys, at any depth."""
+    if isinstance(spec, dict):
+        return {k: _key_spec(v) for k, v in spec.items() if k not in KEY_EXCLUDED}
+    return spec
+
+
+def _key(spec: dict, pretrainer: str, params: dict, examples: list, epochs: int, batch: int, lr: float, seed: int,
          set_name: str | None = None) -> str:
+    """sha256 (24 hex digits) of the settings and the example list: pairs as ``a\\tb`` lines, molecules as one
+    SMILES per line."""
     digest = hashlib.sha256()
-    head = [spec, pretrainer, params, epochs, batch, lr, seed] + ([set_name] if set_name else [])
+    head = [_key_spec(spec), pretrainer, params, epochs, batch, lr, seed] + ([set_name] if set_name else [])
     digest.update(json.dumps(head, sort_keys=True).encode())
-    for a, b in pairs:
-        digest.update(f"{a}\t{b}\n".encode())
+    for example in examples:
+        if isinstance(example, str):
+            digest.update(f"{example}\n".encode())
+        else:
+            a, b = example
+            digest.update(f"{a}\t{b}\n".encode())
     return digest.hexdigest()[:24]
 
 
@@ -99,10 +121,12 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     compiled kernels (an execution setting, not in the cache key; ignored with a note by one without them)."""
     from zoo_core.plugins import get_catalog
     from zoo_core.registry import get_registry
+    from zoo_core.train.pretrainer import unit
     from zoo_core.train.trainer import log
 
     entry = get_registry().entry("pretrainers", pretrainer)
     params = {**entry.params, **(params or {})}
+    spec = _key_spec(spec)  # a backbone holds no target scaler: one file serves scaled and unscaled fine-tuning
     set_name = (pair_set or {}).get("pair_set")
     key = _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
     run_key = _key(spec, pretrainer, params, pairs, None, batch_size, lr, seed, set_name)  # any number of epochs
@@ -116,7 +140,8 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
             reused = path.exists() or _copy_published(key, path, quiet)
             if not reused:
                 cls = get_catalog().get("pretrainers", entry["impl"]).load()
-                log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} pairs"
+                log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} "
+                    f"{unit(cls)}"
                     + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
                        if set_name else "") + f", {epochs} epochs", quiet)
                 _pretrain_into(path, checkpoint, cls, spec, pairs, epochs, batch_size, lr, seed, params,
@@ -169,7 +194,7 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
         kwargs["meta"] = meta
     if "log" in accepted:
         kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
-    if compile and "compile" in accepted:
+    if compile and getattr(cls, "supports_compile", "compile" in accepted):
         kwargs["compile"] = True
     elif compile:
         log(f"zoo: note: {cls.__name__} has no compiled kernels; --compile has no effect", quiet)
@@ -218,7 +243,7 @@ def _epoch_line(record: dict, epochs: int) -> str:
     """One log line per pretraining epoch: the total loss first, then its named parts, the epoch's time and the
     time left for this backbone at that pace."""
     parts = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
-                      if k not in ("epoch", "loss", "pairs", "seconds") and isinstance(v, (int, float)))
+                      if k not in ("epoch", "loss", "pairs", "molecules", "seconds") and isinstance(v, (int, float)))
     left = (epochs - int(record["epoch"])) * float(record["seconds"])
     return (f"zoo: pretraining epoch {int(record['epoch'])}/{epochs}: loss {record['loss']:.4f}"
             + (f" ({parts})" if parts else "") + f", {record['seconds']:.1f} s"
@@ -245,13 +270,17 @@ def load_backbone(model, path: str | Path, spec: dict) -> dict:
     if (saved["pair_model"], saved["encoder"]) != (spec["pair_model"], spec["encoder"]):
         raise ZooError(f"{path}: pretrained for {saved['pair_model']}({saved['encoder']}), "
                        f"not {spec['pair_model']}({spec['encoder']})")
-    load_model(model, str(path), strict=True)
+    missing, unexpected = load_model(model, str(path), strict=False)
+    wrong = [k for k in [*missing, *unexpected] if not k.startswith("target_scaler.")]
+    if wrong:  # the target scaler is fine-tuning's (fitted on the fold's targets), never the backbone's
+        raise ZooError(f"{path}: its tensors do not fit {spec['pair_model']}({spec['encoder']}): "
+                       f"{', '.join(sorted(wrong)[:5])}{' ...' if len(wrong) > 5 else ''}")
     return meta
 
 
 def budget(meta: dict) -> dict:
     """The pretraining budget and pair set stated by a backbone file's metadata (for run records)."""
-    keys = ("pretrainer", "pair_set", "epochs", "pretrain_pairs", "batch_size", "lr", "seed")
+    keys = ("pretrainer", "pair_set", "epochs", "pretrain_pairs", "pretrain_molecules", "batch_size", "lr", "seed")
     return {k: meta.get(k) for k in keys if k in meta}
 
 

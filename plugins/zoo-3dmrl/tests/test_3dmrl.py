@@ -13,7 +13,9 @@ from zoo_core.nn.schnet import SchNet, masked_mean, radius_graph
 from zoo_core.plugins import get_catalog
 from zoo_core.testing import PAIRS
 
-from zoo_3dmrl.pretrainer import PretrainData, ThreeDMRL, pretrain
+from zoo_3dmrl.pretrainer import PretrainData, ThreeDMRL
+
+pretrain = ThreeDMRL.pretrain
 from zoo_3dmrl.vie import item_rng, make_vie
 
 SMALL = {"n_interactions": 2}
@@ -132,7 +134,7 @@ def test_force_head_is_equivariant():
 
     model = build_model(spec).eval()
     data = PretrainData(spec, PAIRS[:4], workers=1, use_cache=False, progress=False)
-    aux = ThreeDMRL(model, **SMALL).double().eval()
+    aux = ThreeDMRL(SMALL).aux_modules(model).double().eval()
     batch, vie = data.batch(np.arange(4), epoch=0)
     vie = vie.to(dtype=torch.float64)
     with torch.no_grad():
@@ -158,19 +160,20 @@ def test_pretraining_steps_lower_the_loss(name):
 
     model = build_model(spec)
     data = PretrainData(spec, PAIRS, workers=1, use_cache=False, progress=False)
-    aux = ThreeDMRL(model, **SMALL)
-    opt = torch.optim.Adam(aux.optimised_parameters(model), lr=1e-3)
-    batch, vie = data.batch(np.arange(len(data)), epoch=0)
+    pre = ThreeDMRL(SMALL)
+    aux = pre.aux_modules(model)
+    opt = torch.optim.Adam(pre.optimised_parameters(model, aux), lr=1e-3)
+    batch = data.batch(np.arange(len(data)), epoch=0)
     model.train()
     with torch.no_grad():
-        first, _ = aux.loss(model, batch, vie)
+        first, _ = pre.loss(model, aux, batch)
     for _ in range(15):
         opt.zero_grad()
-        loss, parts = aux.loss(model, batch, vie)
+        loss, parts = pre.loss(model, aux, batch)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        last, parts = aux.loss(model, batch, vie)
+        last, parts = pre.loss(model, aux, batch)
     assert np.isfinite(parts["force"]) and float(last) < float(first)
 
 
@@ -201,8 +204,9 @@ def test_legacy_frozen_force_head_is_not_updated():
     from zoo_core.models import build_model
 
     model = build_model(spec)
-    aux = ThreeDMRL(model, legacy_frozen_force_head=True, **SMALL)
-    ids = {id(p) for p in aux.optimised_parameters(model)}
+    pre = ThreeDMRL({"legacy_frozen_force_head": True, **SMALL})
+    aux = pre.aux_modules(model)
+    ids = {id(p) for p in pre.optimised_parameters(model, aux)}
     assert not any(id(p) in ids for p in aux.force_head.parameters())
     assert all(id(p) in ids for p in aux.schnet.parameters())
 

@@ -31,13 +31,13 @@ Fixes and simplifications (documented; see also vie.py and conformers.py):
   (``"element"``). Conformer H mode = the model spec's featurizer ``explicit_h`` (atoms must match the 2D graph).
 * Single-atom solvents have no bonds, so their predicted force is 0 (as the original).
 
-Only the 2D backbone is saved (zoo_core.weights.save_model): SchNet and the force head are discarded (§7.5).
+The loop (Adam, seeded shuffling, checkpoints, resume, the saved backbone) is the core's
+(zoo_core.train.pretrainer); this module supplies the data view, the auxiliary modules and the loss. Only the 2D
+backbone is saved: SchNet and the force head are discarded (§7.5).
 """
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,7 @@ from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.mlp import MLP
 from zoo_core.nn.schnet import SchNet, compiled_aggregate_kernels, masked_mean
 from zoo_core.nn.segment import segment_ids, segment_sum
+from zoo_core.train.pretrainer import Pretrainer
 
 from zoo_3dmrl.vie import VIESystem, item_rng, make_vie, radius
 
@@ -253,41 +254,22 @@ class ForceHead(nn.Module):
         return segment_sum(vec, dst, m) / deg
 
 
-class ThreeDMRL(nn.Module):
-    """The 3DMRL auxiliary modules (SchNet, force head) and loss for one 2D backbone ``model``.
+class ThreeDMRLModules(nn.Module):
+    """3DMRL's auxiliary modules for one 2D backbone ``model``: SchNet (3D encoder of the VIE, output width = the
+    projector's) and the force head (widths from the backbone). The backbone is *not* a submodule."""
 
-    The backbone is *not* a submodule: ``state_dict()`` holds only the auxiliary modules, and the backbone is
-    saved on its own. ``loss(model, pair_batch, vie_batch) -> (loss, parts)``.
-    """
-
-    name = "3dmrl"
-    target = "pair"
-
-    def __init__(self, model, tau: float = 0.2, alpha: float = 0.1, cutoff: float = 5.0, hidden: int = 64,
-                 filters: int = 128, n_interactions: int = 6, n_gaussians: int = 50, max_neighbors: int | None = 32,
-                 force_hidden: int = 56, force_rounds: int = 2, node_feature: str = "flag",
-                 filter_table: int | None = 4096,
-                 legacy_frozen_force_head: bool = False, **vie_params):
+    def __init__(self, model, cutoff: float = 5.0, hidden: int = 64, filters: int = 128, n_interactions: int = 6,
+                 n_gaussians: int = 50, max_neighbors: int | None = 32, force_hidden: int = 56, force_rounds: int = 2,
+                 node_feature: str = "flag", filter_table: int | None = 4096):
         super().__init__()
         if not isinstance(getattr(model, "projector", None), nn.Linear):
             raise TypeError(f"{type(model).__name__} has no `projector` Linear (z_2D); 3DMRL needs one")
-        self.tau, self.alpha = float(tau), float(alpha)
-        self.legacy_frozen_force_head = bool(legacy_frozen_force_head)
-        self.node_feature = node_feature
-        self.vie_params = vie_params
         self.schnet = SchNet(hidden=hidden, filters=filters, n_interactions=n_interactions, n_gaussians=n_gaussians,
                              cutoff=cutoff, num_atom_types=2 if node_feature == "flag" else 119,
                              out_dim=model.projector.out_features, max_neighbors=max_neighbors,
                              filter_table=filter_table)
         self.node_dim = backbone_node_dim(model)
         self.force_head = ForceHead(self.node_dim, force_hidden, force_rounds)
-
-    def optimised_parameters(self, model) -> list[nn.Parameter]:
-        """Backbone + SchNet (+ the force head unless ``legacy_frozen_force_head``)."""
-        params = list(model.parameters()) + list(self.schnet.parameters())
-        if not self.legacy_frozen_force_head:
-            params += list(self.force_head.parameters())
-        return params
 
     def predict_forces(self, h_a: torch.Tensor, h_b: torch.Tensor, vie: VIEBatch) -> torch.Tensor:
         """Predicted pseudo-forces [M, 3] of the copy atoms; frames from positions centred on each system's
@@ -297,140 +279,64 @@ class ThreeDMRL(nn.Module):
         pos = vie.pos[vie.copy_index] - center[system[vie.copy_index]]
         return self.force_head(h_b[vie.copy_node_b], h_a[vie.copy_node_a], pos, vie.edge_index)
 
-    def loss(self, model, batch, vie: VIEBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        out = model(batch)
+
+_MODULE_KEYS = ("cutoff", "hidden", "filters", "n_interactions", "n_gaussians", "max_neighbors", "force_hidden",
+                "force_rounds", "node_feature", "filter_table")
+_VIE_KEYS = ("n_targets", "fixed_direction", "rotation", "min_radius", "role_order")
+
+
+class ThreeDMRL(Pretrainer):
+    """3DMRL on the core's pretraining loop (zoo_core.train.pretrainer): data = :class:`PretrainData` (batches of
+    (PairBatch, VIEBatch)), auxiliary modules = :class:`ThreeDMRLModules`, loss = §7.3 (module doc).
+    ``ThreeDMRL.pretrain(spec, pairs, epochs, batch_size, lr, seed, out, params, ...)`` runs it; ``params``
+    override :data:`DEFAULTS`."""
+
+    name = "3dmrl"
+    target = "pair"
+    defaults = DEFAULTS
+    parts = ("loss", "contrastive", "force")
+    supports_compile = True
+
+    def prepare(self, spec, examples, seed, workers=None, use_cache=True, progress=True) -> PretrainData:
+        cfg = self.params
+        return PretrainData(spec, examples, seed, workers, use_cache, progress, node_feature=cfg["node_feature"],
+                            **{k: cfg[k] for k in _VIE_KEYS})
+
+    def aux_modules(self, model) -> ThreeDMRLModules:
+        return ThreeDMRLModules(model, **{k: self.params[k] for k in _MODULE_KEYS})
+
+    def optimised_parameters(self, model, aux: ThreeDMRLModules) -> list[nn.Parameter]:
+        """Backbone + SchNet (+ the force head unless ``legacy_frozen_force_head``)."""
+        params = list(model.parameters()) + list(aux.schnet.parameters())
+        if not self.params["legacy_frozen_force_head"]:
+            params += list(aux.force_head.parameters())
+        return params
+
+    def check_compile(self) -> None:
+        compiled_aggregate_kernels()  # no C++ compiler: a clear error now, not after the conformers
+
+    def use_compiled(self, aux: ThreeDMRLModules) -> None:
+        aux.schnet.compiled_kernels = True
+
+    def loss(self, model, aux: ThreeDMRLModules, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = info_nce(z2D, z3D, τ) + info_nce(z3D, z2D, τ) + α · mean_k ‖f̂_k − f_k‖² (§7.3)."""
+        pair_batch, vie = batch
+        out = model(pair_batch)
         if out.h_a is None or out.h_b is None or out.pair_emb is None:
             raise TypeError(f"{type(model).__name__} must return h_a, h_b and pair_emb for 3DMRL")
-        if out.h_a.shape[-1] != self.node_dim:
-            raise ValueError(f"node embeddings are {out.h_a.shape[-1]}-d, the force head expects {self.node_dim}")
+        if out.h_a.shape[-1] != aux.node_dim:
+            raise ValueError(f"node embeddings are {out.h_a.shape[-1]}-d, the force head expects {aux.node_dim}")
+        tau, alpha = float(self.params["tau"]), float(self.params["alpha"])
         z2d = model.projector(out.pair_emb)
-        z3d = masked_mean(self.schnet(vie.z, vie.pos, vie.counts), vie.counts, vie.is_solute)
-        cont = info_nce(z2d, z3d, self.tau) + info_nce(z3d, z2d, self.tau)
-        pred = self.predict_forces(out.h_a, out.h_b, vie)
+        z3d = masked_mean(aux.schnet(vie.z, vie.pos, vie.counts), vie.counts, vie.is_solute)
+        cont = info_nce(z2d, z3d, tau) + info_nce(z3d, z2d, tau)
+        pred = aux.predict_forces(out.h_a, out.h_b, vie)
         force = ((pred - vie.force) ** 2).sum(-1).mean() if pred.shape[0] else cont * 0.0
-        loss = cont + self.alpha * force
+        loss = cont + alpha * force
         return loss, {"loss": float(loss.detach()), "contrastive": float(cont.detach()),
                       "force": float(force.detach())}
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# The loop
-
-
-def pretrain(spec: dict, pairs: list[tuple[str, str]], epochs: int = 100, batch_size: int = 48, lr: float = 5e-4,
-             seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
-             use_cache: bool = True, progress: bool = True, device: str = "cpu", log=None, meta: dict | None = None,
-             checkpoint: str | None = None, checkpoint_seconds: float = 300.0, compile: bool = False):
-    """Pretrain the 2D model of ``spec`` with 3DMRL on ``pairs``; returns (model, history).
-
-    ``params`` override :data:`DEFAULTS` (loss, SchNet, force head and VIE settings). Adam without weight decay;
-    rows are shuffled per epoch with ``default_rng([seed, epoch])`` and every VIE is drawn from
-    ``item_rng(seed, epoch, row)``, so a run is reproducible. ``out``: where to save the backbone only
-    (zoo_core.weights.save_model; metadata ``pretrainer: 3dmrl``, the budget, the role order and ``meta``, e.g. the
-    pair set). ``log(dict)`` is called after each epoch.
-
-    ``checkpoint``: a file updated after every epoch with the backbone (``model.*``), SchNet and force head
-    (``aux.*``), Adam moments, torch's RNG state, the history, the model spec and ``meta``
-    (zoo_core.train.checkpoint), and also within an epoch, after the batch that ends ``checkpoint_seconds`` since the
-    last save (an epoch of the paper's budget is ~20 min on one CPU core): then its metadata says how many rows of
-    the next epoch are done (``epoch_rows``) and their loss sums. If it exists when the call starts, training
-    continues where it stopped, and the result equals an uninterrupted run's (also when it was written by a shorter
-    run of the same settings: nothing depends on ``epochs``). The file is left in place.
-
-    ``compile``: SchNet's tabulated filter aggregation runs as ``torch.compile`` kernels (zoo_core.nn.schnet; needs a
-    C++ compiler), an execution setting like ``device``: not in the checkpoint's fingerprint or the cache key. The
-    arithmetic is the same up to float rounding, so a run resumed with the other setting continues the same
-    training but is not bit-identical to an uninterrupted one.
-    """
-    from zoo_core.models import build_model
-    from zoo_core.train.checkpoint import (checkpoint_progress, epochs_begun, fingerprint, load_checkpoint,
-                                           save_checkpoint, under_prefix, with_prefix)
-    from zoo_core.train.optim import Adam
-    from zoo_core.weights import BACKBONE_KIND, save_model
-
-    cfg = {**DEFAULTS, **(params or {})}
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown 3dmrl parameters: {', '.join(sorted(unknown))}")
-    if compile:
-        compiled_aggregate_kernels()  # no C++ compiler: a clear error now, not after the conformers
-    vie_keys = ("n_targets", "fixed_direction", "rotation", "min_radius", "role_order")
-    torch.manual_seed(seed)
-    model = build_model(spec).to(device)
-    data = PretrainData(spec, pairs, seed, workers, use_cache, progress, node_feature=cfg["node_feature"],
-                        **{k: cfg[k] for k in vie_keys})
-    aux = ThreeDMRL(model, **{k: v for k, v in cfg.items() if k not in vie_keys}).to(device)
-    aux.schnet.compiled_kernels = bool(compile)
-    opt = Adam(aux.optimised_parameters(model), lr=lr)
-    history, first_epoch = [], 0
-    empty = {"loss": 0.0, "contrastive": 0.0, "force": 0.0}
-    resumed_rows, resumed_sums, resumed_seconds = 0, dict(empty), 0.0
-    run_id = fingerprint(spec, cfg, [list(p) for p in pairs], batch_size, lr, seed) if checkpoint else None
-    if checkpoint is not None and os.path.exists(checkpoint):
-        tensors, info = load_checkpoint(checkpoint, run_id)
-        history, first_epoch = info["history"], int(info["epoch"])
-        resumed_rows = int(info.get("epoch_rows", 0))
-        if epochs_begun(info) > epochs:
-            raise ValueError(f"{checkpoint}: saved at {checkpoint_progress(info)}, past the {epochs} epochs asked "
-                             f"for")
-        if resumed_rows:
-            resumed_sums, resumed_seconds = info["epoch_sums"], float(info["epoch_seconds"])
-        model.load_state_dict(under_prefix("model", tensors))
-        aux.load_state_dict(under_prefix("aux", tensors))
-        opt.load_state_tensors(under_prefix("adam", tensors))
-        torch.set_rng_state(tensors["torch_rng"])
-
-    def save(finished_epochs: int, progress: dict) -> None:
-        save_checkpoint(checkpoint, {**with_prefix("model", model.state_dict()),
-                                     **with_prefix("aux", aux.state_dict()),
-                                     **with_prefix("adam", opt.state_tensors()),
-                                     "torch_rng": torch.get_rng_state()},
-                        {"fingerprint": run_id, "epoch": finished_epochs, "epochs": epochs, "history": history,
-                         "spec": spec, "meta": meta or {}, "lr": lr, "batch_size": batch_size, **progress})
-
-    last_save = time.perf_counter()
-    for epoch in range(first_epoch, epochs):
-        t0 = time.perf_counter()
-        model.train()
-        aux.train()
-        rows = np.random.default_rng([int(seed), epoch]).permutation(len(data))
-        sums, n_seen, seconds_before = dict(empty), 0, 0.0
-        if epoch == first_epoch and resumed_rows:
-            sums, n_seen, seconds_before = dict(resumed_sums), resumed_rows, resumed_seconds
-        for start in range(n_seen, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            batch, vie = data.batch(chunk, epoch)
-            opt.zero_grad()
-            loss, parts = aux.loss(model, batch.to(device), vie.to(device))
-            loss.backward()
-            opt.step()
-            for k in sums:
-                sums[k] += parts[k] * len(chunk)
-            n_seen += len(chunk)
-            if (checkpoint is not None and n_seen < len(rows)
-                    and time.perf_counter() - last_save >= checkpoint_seconds):
-                save(epoch, {"epoch_rows": n_seen, "epoch_sums": sums,
-                             "epoch_seconds": seconds_before + time.perf_counter() - t0})
-                last_save = time.perf_counter()
-        record = {"epoch": epoch + 1, **{k: v / max(n_seen, 1) for k, v in sums.items()},
-                  "pairs": n_seen, "seconds": seconds_before + time.perf_counter() - t0}
-        history.append(record)
-        if checkpoint is not None:
-            save(epoch + 1, {})
-            last_save = time.perf_counter()
-        if log is not None:
-            log(record)
-    model.eval()
-    if out is not None:
-        info = {**(meta or {}), "kind": BACKBONE_KIND, "pretrainer": "3dmrl", "pretrain_params": cfg,
-                "pretrain_pairs": len(data), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "role_order": data.role_order,
-                "swapped_pairs": data.swapped, "conformer_fallbacks": len(data.conformer_stats["fallback"]),
-                "conformers": {k: data.conformer_stats[k] for k in ("embedded", "from_cache", "seconds")},
-                "seconds": round(sum(r["seconds"] for r in history), 3),
-                "history": [{k: round(float(v), 5) for k, v in r.items()} for r in history]}
-        save_model(out, model, spec, info)
-    return model, history
-
-
-ThreeDMRL.pretrain = staticmethod(pretrain)
-ThreeDMRL.defaults = DEFAULTS
+    def metadata(self, data: PretrainData) -> dict:
+        stats = data.conformer_stats
+        return {"role_order": data.role_order, "swapped_pairs": data.swapped, "conformer_fallbacks": len(stats["fallback"]),
+                "conformers": {k: stats[k] for k in ("embedded", "from_cache", "seconds")}}
