@@ -14,6 +14,10 @@ from torch import nn
 from zoo_core.models import model_spec
 from zoo_core.train.pretrainer import Pretrainer
 
+class _Stop(Exception):
+    pass
+
+
 SMILES = ["CCO", "c1ccccc1", "CCCCCCCCO", "CC(=O)O", "N#Cc1ccc(O)cc1", "ClCCl", "C1CCOC1", "CCN(CC)CC", "O"]
 
 
@@ -21,7 +25,7 @@ class _MoleculeView:
     """Molecules featurized for the spec; ``batch(rows, epoch)`` -> (graph, noisy heavy-atom counts), the noise
     drawn from (seed, epoch, row) only."""
 
-    def __init__(self, spec, smiles, seed, noise, use_cache, progress):
+    def __init__(self, spec, smiles, seed, noise, use_cache, progress, stop_at=None):
         from zoo_core.data.store import build_store
 
         feat = spec["featurizer"]
@@ -31,11 +35,15 @@ class _MoleculeView:
         counts = torch.tensor([int(heavy[int(a):int(b)].sum()) for a, b in
                                zip(self.store.node_ptr[:-1], self.store.node_ptr[1:])], dtype=torch.float32)
         self.counts, self.seed, self.noise = counts, seed, noise
+        self.stop_at, self.served = stop_at, 0
 
     def __len__(self):
         return len(self.ids)
 
     def batch(self, rows, epoch):
+        self.served += 1
+        if self.served == self.stop_at:  # a run interrupted here (tests of resume)
+            raise _Stop
         ids = self.ids[torch.as_tensor(rows)]
         noise = [np.random.default_rng([self.seed, epoch, int(r)]).normal(scale=self.noise) for r in rows]
         return self.store.gather(ids), self.counts[ids] / 10 + torch.tensor(noise, dtype=torch.float32)
@@ -48,9 +56,10 @@ class AtomCount(Pretrainer):
     target = "molecule"
     defaults = {"noise": 0.05}
     parts = ("loss", "mse")
+    stop_at = None  # the batch at which the data view raises _Stop
 
     def prepare(self, spec, examples, seed, workers=None, use_cache=True, progress=True):
-        return _MoleculeView(spec, examples, seed, self.params["noise"], use_cache, progress)
+        return _MoleculeView(spec, examples, seed, self.params["noise"], use_cache, progress, self.stop_at)
 
     def aux_modules(self, model):
         return nn.Linear(model.enc_a.out_dim, 1)
@@ -88,27 +97,16 @@ def test_a_molecule_pretrainer_trains_and_saves_its_backbone(tmp_path):
         AtomCount({"tau": 0.2})
 
 
-class _Stop(Exception):
-    pass
-
-
 def test_stopped_within_an_epoch_the_core_loop_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     spec = model_spec("cigin")
+    from zoo_core.train.checkpoint import checkpoint_meta
+
     whole, hist_whole = AtomCount.pretrain(spec, SMILES, **KW)
-    real, calls = AtomCount.loss, []
-
-    def stop_in_epoch_2(self, *args):
-        calls.append(1)
-        if len(calls) == 5:  # 9 molecules in batches of 4: the 5th batch is the second of epoch 2
-            raise _Stop
-        return real(self, *args)
-
     ckpt = tmp_path / "run.checkpoint.safetensors"
-    monkeypatch.setattr(AtomCount, "loss", stop_in_epoch_2)
+    monkeypatch.setattr(AtomCount, "stop_at", 5)  # 9 molecules in batches of 4: the second batch of epoch 2
     with pytest.raises(_Stop):
         AtomCount.pretrain(spec, SMILES, checkpoint=str(ckpt), checkpoint_seconds=0.0, **KW)
-    monkeypatch.setattr(AtomCount, "loss", real)
-    from zoo_core.train.checkpoint import checkpoint_meta
+    monkeypatch.setattr(AtomCount, "stop_at", None)
 
     assert (checkpoint_meta(ckpt)["epoch"], checkpoint_meta(ckpt)["epoch_rows"]) == (1, 4)
     resumed, hist = AtomCount.pretrain(spec, SMILES, checkpoint=str(ckpt), **KW)
