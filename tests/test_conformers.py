@@ -73,7 +73,8 @@ def test_store_positions_follow_the_store_node_order(explicit_h):
     store.pos = pos.float()
     g = store.gather(torch.tensor([2, 0]))
     water = store.pos[int(store.node_ptr[2]):int(store.node_ptr[3])]
-    assert torch.equal(g.ndata["pos"][:len(water)], water) and g.ndata["pos"].shape[0] == len(water) + 3 * (1 + 2 * explicit_h)
+    assert torch.equal(g.ndata["pos"][:len(water)], water)
+    assert g.ndata["pos"].shape[0] == len(water) + (9 if explicit_h else 3)  # water, then ethanol
 
 
 def test_store_positions_refuse_a_molecule_that_does_not_line_up():

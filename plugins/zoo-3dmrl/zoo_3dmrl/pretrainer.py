@@ -122,10 +122,9 @@ class PretrainData:
                  rotation: bool = True, min_radius: float = 1.0, node_feature: str = "flag",
                  role_order: str = "given"):
         from zoo_core.chem.featurizers import prepare_mol
+        from zoo_core.chem.positions import store_positions
         from zoo_core.data.pairs import PairDataset
         from zoo_core.data.table import PairTable
-
-        from zoo_core.chem.positions import store_positions
 
         if node_feature not in ("flag", "element"):
             raise ValueError(f"node_feature must be 'flag' or 'element', not {node_feature!r}")
@@ -141,8 +140,8 @@ class PretrainData:
                                                     use_cache=use_cache, progress=progress)
         ptr = store.node_ptr
         self.pos = [pos[int(ptr[m]):int(ptr[m + 1])].numpy() for m in range(len(store))]
-        self.in_ring = [np.array([a.IsInRing() for a in prepare_mol(smi, feat["explicit_h"])[1].GetAtoms()], dtype=bool)
-                        for smi in store.smiles]
+        mols = (prepare_mol(smi, feat["explicit_h"])[1] for smi in store.smiles)
+        self.in_ring = [np.array([a.IsInRing() for a in mol.GetAtoms()], dtype=bool) for mol in mols]
         self.role_order = role_order
         self.swapped = 0
         if role_order == "larger":
@@ -338,5 +337,6 @@ class ThreeDMRL(Pretrainer):
 
     def metadata(self, data: PretrainData) -> dict:
         stats = data.conformer_stats
-        return {"role_order": data.role_order, "swapped_pairs": data.swapped, "conformer_fallbacks": len(stats["fallback"]),
+        return {"role_order": data.role_order, "swapped_pairs": data.swapped,
+                "conformer_fallbacks": len(stats["fallback"]),
                 "conformers": {k: stats[k] for k in ("embedded", "from_cache", "seconds")}}
