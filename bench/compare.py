@@ -61,7 +61,7 @@ def paired_folds(a: dict, b: dict, metric: str = "rmse") -> dict:
 
 
 def compare(args) -> None:
-    from run_bench import RESULTS
+    from bench.records import RESULTS
 
     a, b = pick(RESULTS, args.a), pick(RESULTS, args.b)
     s = paired_folds(a, b)

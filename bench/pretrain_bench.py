@@ -169,7 +169,7 @@ def _job(job: dict) -> dict:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from run_bench import run_or_resume
+    from bench.run_bench import run_or_resume
 
     cli = {"encoder": job["encoder"], "pair_model": job["pair_model"], "dataset": job["dataset"],
            "seed": job["repeat"], "repeats": 1, "folds": 5, "only_folds": [job["fold"]], "epochs": job["epochs"],
@@ -209,7 +209,7 @@ def _prepare(job: dict) -> dict:
         smiles = [s for p in pairs for s in p]
     if job["pretrainer"] != "3dmrl":
         return {"molecules": None, "seconds": 0.0}
-    from zoo_3dmrl.conformers import build_conformers
+    from zoo_core.chem.conformers import build_conformers
 
     confs, stats = build_conformers(smiles, bool(entry["explicit_h"]), seed=0, workers=job["workers"],
                                     progress=False)
@@ -252,7 +252,7 @@ def _cells(args, models: list[str], datasets: list[str], todo: set, folds: list[
            arms: list[str], results) -> list[Cell]:
     """One Cell per (model, dataset) to measure, holding both arms' fold jobs (``jobs``, in record order) and, to run
     now, those of ``arms`` that its resume file (in the folder ``results``) does not hold yet."""
-    from run_bench import FinishedFolds
+    from bench.run_bench import FinishedFolds
 
     cells = []
     for dataset in datasets:
@@ -275,8 +275,9 @@ def _cells(args, models: list[str], datasets: list[str], todo: set, folds: list[
 def pretraining(args) -> None:
     import numpy as np
 
-    from run_bench import RESULTS, _save, machine, plan_cells, scratch
-    from targets import PAPER_3DMRL_RMSE, PAPER_RMSE
+    from bench.records import RESULTS, save_records
+    from bench.run_bench import machine, plan_cells, scratch
+    from bench.targets import PAPER_3DMRL_RMSE, PAPER_RMSE
 
     from zoo_core.data.pair_sets import definition, is_train_split
 
@@ -344,7 +345,7 @@ def pretraining(args) -> None:
               + (f"{rec['paper_improvement_pct']:+.1f} %" if rec["paper_improvement_pct"] is not None else "—")
               + f") pair set {args.pair_set}{' TRANSDUCTIVE' if rec['transductive'] else ''}; CPU s "
               f"{without['cpu_seconds']} / {pretrained['cpu_seconds']}  [{rec['wall_seconds']} s]", flush=True)
-        _save(args.name, records)
+        save_records(args.name, records)
 
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
         run_jobs(pool, _job, cells, args.workers, shared_set, record)
@@ -356,7 +357,7 @@ def pretraining(args) -> None:
 CONFORMERS = r'''
 import json, time
 from zoo_core.data.datasets import load_table
-from zoo_3dmrl.conformers import build_conformers
+from zoo_core.chem.conformers import build_conformers
 t = load_table("compsol")
 smiles = list(dict.fromkeys(t.a + t.b))
 t0 = time.perf_counter(); confs, stats = build_conformers(smiles, True, seed=0, workers={workers}, progress=False)
@@ -401,19 +402,20 @@ def _zoo_run_json(args: list[str], env: dict) -> tuple[dict, float]:
 
 
 def pretrain_throughput(args) -> None:
-    from run_bench import _child, _save, machine
+    from bench.records import save_records
+    from bench.run_bench import machine, run_child
 
     encoder, _, pair_model = args.model.partition("@")
     pair_model = pair_model or None
-    os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-home-")  # cold caches; _child inherits it
+    os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-home-")  # cold caches; run_child inherits it
     date, mach = time.strftime("%Y-%m-%d"), machine()
     cmd = (f"python bench/run_bench.py pretrain-throughput --model {args.model} --workers {args.workers} "
            f"--threads {args.threads} --pairs {args.pairs} --epochs {args.epochs} "
            f"--reuse-pretrain-epochs {args.reuse_pretrain_epochs} --reuse-epochs {args.reuse_epochs}")
     base = {"command": cmd, "date": date, "machine": mach, **({"note": args.note} if args.note else {})}
     records = []
-    cold = _child(CONFORMERS.format(workers=args.workers))
-    warm = _child(CONFORMERS.format(workers=args.workers))
+    cold = run_child(CONFORMERS.format(workers=args.workers))
+    warm = run_child(CONFORMERS.format(workers=args.workers))
     print(f"conformers: cold {cold}, warm {warm}", flush=True)
     records.append({"model": None, "dataset": "compsol", "figure": "conformer generation, cold cache",
                     "value": cold["molecules"] / cold["seconds"], "unit": "molecules/s",
@@ -422,7 +424,7 @@ def pretrain_throughput(args) -> None:
     records.append({"model": None, "dataset": "compsol", "figure": "conformers, warm cache",
                     "value": warm["seconds"], "unit": f"s ({warm['embedded']} embedded)",
                     "settings": "read from ZOO_HOME/conformers", "detail": warm, **base})
-    res, inductor, fast = (_child(PRETRAIN.format(threads=args.threads, limit=args.pairs, encoder=encoder,
+    res, inductor, fast = (run_child(PRETRAIN.format(threads=args.threads, limit=args.pairs, encoder=encoder,
                                                   pair_model=pair_model, epochs=args.epochs, compile=compile,
                                                   inductor=inductor))
                            for compile, inductor in ((False, False), (True, True), (True, False)))
@@ -461,7 +463,7 @@ def pretrain_throughput(args) -> None:
                         "settings": settings, "detail": pre, **base})
     print(f"reuse: first {first['pretraining']['seconds']} s (wall {first_wall:.1f}), second "
           f"{second['pretraining']['seconds']} s (wall {second_wall:.1f})", flush=True)
-    _save(args.name, records)
+    save_records(args.name, records)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -546,7 +548,8 @@ def probe(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from run_bench import _save, machine
+    from bench.records import save_records
+    from bench.run_bench import machine
     from zoo_core.data.datasets import load_table
     from zoo_core.data.pairs import PairDataset
     from zoo_core.data.splits import make_splits
@@ -592,7 +595,7 @@ def probe(args) -> None:
             print(f"{os.path.basename(path)} {dataset}: " + ", ".join(
                 f"{space} {v['random init']['mean']:.3f} -> {v['pretrained']['mean']:.3f}"
                 for space, v in result.items()), flush=True)
-    _save(args.name, records)
+    save_records(args.name, records)
 
 
 COMMANDS = {"pretraining": pretraining, "pretrain-throughput": pretrain_throughput, "probe": probe}

@@ -38,9 +38,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT / "bench"))
+if __package__ in (None, ""):  # `python bench/run_bench.py`: the repository root makes the package `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.records import RESULTS, ROOT, provenance, save_records  # noqa: E402
 
 
 def machine() -> str:
@@ -111,7 +112,7 @@ def accuracy(args) -> None:
     record is written as soon as its last fold finishes; its ``wall_seconds`` run from the command's start."""
     import numpy as np
 
-    from targets import PAPER_RMSE
+    from bench.targets import PAPER_RMSE
 
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
@@ -150,7 +151,7 @@ def accuracy(args) -> None:
         records[cells[index]] = rec
         print(f"{model + variant:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
               + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]", flush=True)
-        _save(args.name, kept + [records[c] for c in cells if c in records])
+        save_records(args.name, kept + [records[c] for c in cells if c in records])
 
     jobs = []
     for model, dataset in cells:
@@ -159,7 +160,7 @@ def accuracy(args) -> None:
         jobs.append([(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, *extra, out)
                      for r in range(args.repeats) for k in range(5)])
     partials = [RESULTS / f".partial-{args.name}-{model}-{dataset}.json" for model, dataset in cells]
-    _run_cells(jobs, partials, args.workers, cell_done)
+    run_cells(jobs, partials, args.workers, cell_done)
 
 
 def plan_cells(path: Path, commands: dict[tuple[str, str], str], remeasure: bool = False
@@ -229,7 +230,7 @@ def _key_values(items: list[str] | None) -> dict:
         raise SystemExit(str(error)) from None
 
 
-def _run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:
+def run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:
     """Run the fold jobs of several cells (tuples whose last item is the scratch folder) in one process pool,
     resumably (one :class:`FinishedFolds` file per cell); ``cell_done(index, folds)`` is called once per cell, in the
     order its last fold finishes, with its folds in job order."""
@@ -253,12 +254,7 @@ def _run_cells(cells: list[list], partials: list[Path], workers: int, cell_done,
                 cell_done(index, finished[index].complete(cells[index]))
 
 
-def _save(name: str, records: list) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(records, indent=1))
-
-
-def _child(code: str) -> dict:
+def run_child(code: str) -> dict:
     """Run a measurement in a fresh process (so peak memory is its own) and return its JSON line."""
     env = dict(os.environ)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(ROOT))
@@ -320,15 +316,15 @@ MEMORY_NOTE = ("process max RSS, imports included: `import torch` (2.13 CPU) alo
 
 
 def throughput(args) -> None:
-    from targets import ORIGINAL_CIGIN_COMPSOL
+    from bench.targets import ORIGINAL_CIGIN_COMPSOL
 
     home = tempfile.mkdtemp(prefix="zoo-bench-home-")
     os.environ["ZOO_HOME"] = home
     date, mach = time.strftime("%Y-%m-%d"), machine()
     cmd = "python bench/run_bench.py throughput"
     records = []
-    cold = _child(FEATURIZE)
-    warm = _child(FEATURIZE)
+    cold = run_child(FEATURIZE)
+    warm = run_child(FEATURIZE)
     records.append({"model": None, "dataset": "chromophore-absorption", "figure": "featurization, cold cache",
                     "value": cold["molecules"] / cold["seconds"], "unit": "molecules/s", "seconds": cold["seconds"],
                     "detail": cold, "command": cmd, "date": date, "machine": mach})
@@ -336,8 +332,8 @@ def throughput(args) -> None:
                     "value": warm["seconds"], "unit": "s (molecules featurized: %d)" % warm["featurized"],
                     "detail": warm, "command": cmd, "date": date, "machine": mach})
     for model, encoder, pair_model in [(m, *(m.split("@") + [None])[:2]) for m in args.models.split(",")]:
-        _child(WARM.format(encoder=encoder, pair_model=pair_model))  # training reads a warm featurization cache
-        res = _child(TRAIN.format(encoder=encoder, pair_model=pair_model, threads=2, epochs=args.epochs))
+        run_child(WARM.format(encoder=encoder, pair_model=pair_model))  # training reads a warm featurization cache
+        res = run_child(TRAIN.format(encoder=encoder, pair_model=pair_model, threads=2, epochs=args.epochs))
         name = model if pair_model is None else f"{pair_model}({encoder})"
         for figure, value, unit in (("training pairs/s", res["pairs_per_s"], "pairs/s"),
                                     ("seconds per epoch", res["seconds_per_epoch"], "s"),
@@ -350,11 +346,11 @@ def throughput(args) -> None:
                             "command": cmd, "date": date, "machine": mach,
                             **({"note": MEMORY_NOTE} if figure == "peak memory" and name == "cigin" else {})})
         print(f"{name}: {res}", flush=True)
-    _save(args.name, records)
+    save_records(args.name, records)
 
 
 def render(args) -> None:
-    from render import render_markdown
+    from bench.render import render_markdown
 
     text = render_markdown(RESULTS)
     (ROOT / "BENCHMARKS.md").write_text(text)
@@ -387,14 +383,17 @@ def main() -> None:
                        "(bench/compare.py)")
     c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
-    import compare
-    import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
+    from bench import compare
+    from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
     args = p.parse_args()
+    provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
      **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # one copy of this module: the package's, which the other bench modules import
+    from bench.run_bench import main as package_main
+
+    package_main()

@@ -1,16 +1,11 @@
 """bench probe: the ridge probe's fitting and λ choice, and its BENCHMARKS.md section."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
-
-from pretrain_bench import ridge_probe  # noqa: E402
-from render import render_markdown  # noqa: E402
+from bench.pretrain_bench import ridge_probe
+from bench.render import render_markdown
 
 
 def _folds(n, k=5):
@@ -71,7 +66,7 @@ def test_a_pretraining_checkpoint_probes_as_its_backbone(tmp_path):
     after the last epoch it is the saved backbone, weight for weight."""
     import torch
 
-    from pretrain_bench import load_backbone
+    from bench.pretrain_bench import load_backbone
     from zoo_core.models import model_spec
     from zoo_core.plugins import get_catalog
     from zoo_core.testing import PAIRS

@@ -1,15 +1,10 @@
 """bench/render.py renders pretraining records (both arms side by side) next to accuracy and throughput records."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
-
-from render import render_markdown  # noqa: E402
+from bench.render import render_markdown
 
 
 def _pretraining_record(pair_set="train-split", transductive=False):
@@ -61,7 +56,7 @@ def test_cells_share_one_pool_and_resume_from_their_finished_folds(tmp_path):
     """run_bench keeps finished folds in a hidden partial file per cell; a rerun takes them from there instead of
     training them again, runs only the missing folds (all cells in one pool), reports each cell once with its folds
     in job order, removes the files when the cells are complete, and render never reads them."""
-    import run_bench
+    from bench import run_bench
 
     def jobs(dataset):
         return [("cigin", None, dataset, 0, k, 300, 50, f"/tmp/scratch-{k}") for k in range(3)]
@@ -74,7 +69,7 @@ def test_cells_share_one_pool_and_resume_from_their_finished_folds(tmp_path):
                                                                             "test": {"rmse": 7.0}}}))  # one of three
     assert render_markdown(tmp_path).count("abraham") == 0
     done = []
-    run_bench._run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.append(
+    run_bench.run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.append(
         (i, [f["test"]["rmse"] for f in folds])), job_fn=_fake_fold)
     assert done == [(0, [9.0, 9.0, 9.0]), (1, [0.1, 7.0, pytest.approx(0.3)])]
     assert not any(p.exists() for p in partials)
@@ -82,7 +77,7 @@ def test_cells_share_one_pool_and_resume_from_their_finished_folds(tmp_path):
 
 def test_finished_folds_of_dict_jobs_ignore_the_scratch_folder(tmp_path):
     """The pretraining bench's jobs are dicts; a rerun gets a new scratch folder but is the same job."""
-    from run_bench import FinishedFolds
+    from bench.run_bench import FinishedFolds
 
     job = {"arm": "3dmrl", "repeat": 0, "fold": 0, "out": "/tmp/zoo-bench-runs-a"}
     FinishedFolds(tmp_path / ".p.json", scratch_key="out").add(job, {"test": {"rmse": 0.3}})
@@ -109,7 +104,7 @@ def test_a_note_shared_by_several_cells_is_one_bullet(tmp_path):
 def test_fold_jobs_carry_pair_params_only_when_given():
     """Jobs without pair-model parameters keep their earlier shape (so earlier partial files still resume); with
     them, the parameters reach `zoo run`'s config."""
-    import run_bench
+    from bench import run_bench
 
     plain = ("cgib", None, "compsol", 2, 4, 300, 50, "/tmp/out")
     cfg = run_bench._fold_config(plain)

@@ -4,13 +4,9 @@ the cells that the same command already recorded; the paired comparison (bench/c
 records hold, and separates the two arms of a pretraining record."""
 
 import json
-import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
-
-from run_bench import FinishedFolds, _run_cells, plan_cells  # noqa: E402
+from bench.run_bench import FinishedFolds, plan_cells, run_cells
 
 
 def _square(job):
@@ -34,7 +30,7 @@ def test_a_rerun_runs_only_the_unfinished_folds_and_completes_every_cell(tmp_pat
         earlier_b.add(("b", k, log, "old-scratch"), {"cell": "b", "fold": k, "value": k * k})
 
     done = {}
-    _run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.setdefault(i, folds), job_fn=_square)
+    run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.setdefault(i, folds), job_fn=_square)
 
     assert sorted(Path(log).read_text().split()) == ["a-0", "a-2"]
     assert [f["fold"] for f in done[0]] == [0, 1, 2] and [f["value"] for f in done[0]] == [0, 1, 4]
@@ -84,7 +80,7 @@ def _record(model, rmses, arm=None):
 
 
 def test_paired_folds_compares_only_the_shared_splits():
-    from compare import paired_folds
+    from bench.compare import paired_folds
 
     a = _record("cgib", {(0, 0): 1.0, (0, 1): 0.5, (0, 2): 0.9, (1, 0): 7.0})
     b = _record("cigin", {(0, 0): 1.2, (0, 1): 0.4, (0, 2): 1.0})  # (1, 0) not in b: left out
@@ -100,7 +96,7 @@ def test_paired_folds_compares_only_the_shared_splits():
 def test_compare_names_the_choices_when_a_file_holds_several_cells(tmp_path):
     import pytest
 
-    from compare import pick
+    from bench.compare import pick
 
     (tmp_path / "two.json").write_text(json.dumps([_record("cigin", {(0, 0): 1.0}), _record("cgib", {(0, 0): 0.9})]))
     assert pick(tmp_path, "two.json:cgib")["model"] == "cgib"
@@ -113,7 +109,7 @@ def test_compare_names_the_choices_when_a_file_holds_several_cells(tmp_path):
 def test_compare_separates_the_arms_of_a_pretraining_record(tmp_path):
     import pytest
 
-    from compare import paired_folds, pick
+    from bench.compare import paired_folds, pick
 
     both = _record("cigin", {(0, 0): 1.0, (0, 1): 0.6}, arm="none")
     both["fold_records"] += _record("cigin", {(0, 0): 0.8, (0, 1): 0.7}, arm="3dmrl")["fold_records"]  # one record, both arms on the same (repeat, fold) splits
@@ -137,7 +133,7 @@ def test_pretraining_jobs_of_all_cells_share_the_workers_and_each_fold_is_kept_a
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from pretrain_bench import Cell, run_jobs
+    from bench.pretrain_bench import Cell, run_jobs
 
     def jobs(cell, arm):
         return [{"cell": cell, "arm": arm, "fold": k, "out": "scratch"} for k in range(3)]
@@ -190,7 +186,7 @@ def test_with_no_other_work_left_a_free_worker_takes_a_pretraining_job_behind_th
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from pretrain_bench import Cell, run_jobs
+    from bench.pretrain_bench import Cell, run_jobs
 
     cells = [Cell((c, "d"), [{"cell": c, "arm": "3dmrl", "fold": k, "out": "s"} for k in range(3)], [],
                   FinishedFolds(tmp_path / f".partial-{c}.json", scratch_key="out")) for c in ("a", "b")]
@@ -215,7 +211,7 @@ def test_with_no_other_work_left_a_free_worker_takes_a_pretraining_job_behind_th
 
 def test_a_finished_fold_run_is_read_back_not_trained_again(tmp_path, monkeypatch):
     """A bench stopped after a fold's run finished but before its resume file was written reads that run back."""
-    from run_bench import run_or_resume
+    from bench.run_bench import run_or_resume
 
     from zoo_core.train import trainer
 
@@ -239,7 +235,7 @@ def test_arms_runs_one_arm_now_and_the_record_waits_for_the_other(tmp_path):
     import argparse
 
     import pytest
-    from pretrain_bench import _arms, _cells
+    from bench.pretrain_bench import _arms, _cells
 
     args = argparse.Namespace(pretrainer="3dmrl", arms="none", epochs=5, patience=2, pair_set="combisolv-product",
                               pairs_ratio=0.2, pretrain_epochs=100, pretrain_lr=None, freeze_backbone_epochs=0,
