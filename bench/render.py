@@ -70,7 +70,7 @@ def _pretraining_section(records: list[dict]) -> list[str]:
     out = _table_head(
         "Pretraining: without vs with (RMSE, lower is better)",
         "Both arms ran in one bench run on the same folds and seeds (`python bench/run_bench.py pretraining`; a run "
-        "longer than a session resumes from its committed finished folds, docs/DECISIONS.md \"Rung 5\"). "
+        "longer than a session resumes from its committed finished folds, docs/history/3dmrl-rung-campaign.md). "
         "Improvement = (without − with) / without. The paper pretrained on transductive label-free products "
         "(CombiSolv-Exp solutes × solvents, 20 %); `train-split` pretrains on each fold's training pairs only. "
         "**TRANSDUCTIVE** marks a pair set holding the test molecules (without labels). CPU s = the sum over an "
