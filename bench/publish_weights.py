@@ -152,7 +152,8 @@ def build(name: str, recipe: Recipe, output_dir: str, registry_dir: str, epochs:
     from zoo_core.predict import predict_pairs
     from zoo_core.registry import get_registry
     from zoo_core.train import metrics as M
-    from zoo_core.train.run import _entry_of, _table_of, resolve_config, run
+    from zoo_core.train.config import dataset_entry_of, load_dataset_table, resolve_config
+    from zoo_core.train.run import run
     from zoo_core.weights import load_model, save_model
 
     t0 = time.time()
@@ -171,8 +172,8 @@ def build(name: str, recipe: Recipe, output_dir: str, registry_dir: str, epochs:
     # The weight file: the run's best-validation state dict and spec, with the publication's provenance added.
     model, spec, meta = load_model(Path(run_dir) / "model.safetensors")
     reg = get_registry()
-    entry = _entry_of(cfg)
-    table = _table_of(cfg, entry)
+    entry = dataset_entry_of(cfg)
+    table = load_dataset_table(cfg, entry)
     dataset = PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=False)
     train_rows, valid_rows, test_rows = make_splits(cfg["split"], len(dataset), SEED, dataset.table.a,
                                                     dataset.table.b, n_folds=FOLDS)[FOLD]

@@ -384,13 +384,15 @@ def main() -> None:
     c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     from bench import compare
+    import moleculenet_bench  # moleculenet (issue 34)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
+    moleculenet_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
-     **pretrain_bench.COMMANDS}[args.cmd](args)
+     "moleculenet": moleculenet_bench.moleculenet, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
 if __name__ == "__main__":  # one copy of this module: the package's, which the other bench modules import

@@ -9,3 +9,8 @@ def zoo_register_featurizers(register):
     register("cgib52", "zoo_core.chem.featurizers:CGIB52")
     register("cigin42", "zoo_core.chem.featurizers:CIGIN42")
     register("chemprop133", "zoo_core.chem.featurizers:Chemprop133")
+
+
+@hookimpl
+def zoo_register_pair_models(register):
+    register("molecule", "zoo_core.nn.molecule_model:MoleculeModel")

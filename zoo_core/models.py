@@ -1,7 +1,8 @@
 """Composition: resolve ``--encoder/--pair-model`` names through the registry and build the model.
 
 Resolution (ARCHITECTURE §2): a pair-model name gives that model with its registry default encoder; an encoder
-name gives late_fusion over that encoder; ``pair_model`` overrides. The resolved description is a plain dict
+name gives late_fusion over that encoder; ``pair_model`` overrides. For a one-role (molecule) dataset an encoder
+name gives the ``molecule`` model over it (encoder + readout + head), and a two-molecule pair model is refused. The resolved description is a plain dict
 (``model spec``) saved in run directories and weight files, from which ``build_model`` rebuilds the model.
 """
 
@@ -13,11 +14,30 @@ from zoo_core.errors import RegistryError, ZooError
 from zoo_core.registry import Registry, get_registry
 
 DEFAULT_PAIR_MODEL = "late_fusion"
+DEFAULT_MOLECULE_MODEL = "molecule"
 
 
-def resolve_names(encoder: str, pair_model: str | None = None, registry: Registry | None = None) -> tuple[str, str]:
-    """(pair model name, encoder name) for the CLI's ``--encoder`` and ``--pair-model``."""
+def model_roles(entry) -> int:
+    """How many molecules a pair-models entry takes (``roles``, default 2)."""
+    return int(entry.get("roles") or 2)
+
+
+def resolve_names(encoder: str, pair_model: str | None = None, registry: Registry | None = None,
+                  roles: int = 2) -> tuple[str, str]:
+    """(pair model name, encoder name) for the CLI's ``--encoder`` and ``--pair-model`` on a dataset of ``roles``
+    molecules per row."""
     reg = registry or get_registry()
+    pm, enc = _resolve(encoder, pair_model, reg, roles)
+    wanted = model_roles(reg.sections["pair_models"][pm])
+    if wanted != roles:
+        kind = {1: "a single-molecule", 2: "a two-molecule"}
+        raise RegistryError(f"{pm!r} is {kind.get(wanted, str(wanted))} model and the dataset has {roles} molecule(s) "
+                            f"per row; " + ("pass an encoder name (e.g. --encoder mpnn) for a molecule dataset"
+                                            if roles == 1 else "choose a pair model (see `zoo list pair-models`)"))
+    return pm, enc
+
+
+def _resolve(encoder: str, pair_model: str | None, reg: Registry, roles: int) -> tuple[str, str]:
     if pair_model is not None:
         reg.entry("pair_models", pair_model)
         if encoder in reg.sections["pair_models"]:
@@ -32,28 +52,42 @@ def resolve_names(encoder: str, pair_model: str | None = None, registry: Registr
         reg.entry("encoders", default)
         return encoder, default
     if encoder in reg.sections["encoders"]:
-        return DEFAULT_PAIR_MODEL, encoder
+        return (DEFAULT_MOLECULE_MODEL if roles == 1 else DEFAULT_PAIR_MODEL), encoder
     known = sorted(set(reg.sections["encoders"]) | set(reg.sections["pair_models"]))
     raise RegistryError(f"no encoder or pair model named {encoder!r} (known: {', '.join(known)})")
 
 
 def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | None = None,
                encoder_params: dict | None = None, pair_params: dict | None = None, n_tasks: int = 1,
-               task: str = "regression", explicit_h: bool = False, registry: Registry | None = None) -> dict[str, Any]:
-    """The full, resolved description of a model: names, parameters and featurizer spec."""
+               task: str = "regression", explicit_h: bool = False, registry: Registry | None = None,
+               roles: int = 2, scale_targets: bool = False, tasks: list[str] | None = None) -> dict[str, Any]:
+    """The full, resolved description of a model: names, parameters and featurizer spec.
+
+    ``scale_targets`` (regression) gives the model a target scaler (:mod:`zoo_core.nn.scaler`); ``tasks`` names
+    the outputs. Both keys enter the spec only when set, so the specs (and pretraining cache keys) of the
+    paper-protocol runs stay what they were."""
     from zoo_core.plugins import get_catalog
 
     reg = registry or get_registry()
-    pm_name, enc_name = resolve_names(encoder, pair_model, reg)
+    pm_name, enc_name = resolve_names(encoder, pair_model, reg, roles)
     enc_entry, pm_entry = reg.entry("encoders", enc_name), reg.entry("pair_models", pm_name)
     featurizer = featurizer or pm_entry.get("featurizer") or enc_entry["featurizer"]
     spec = get_catalog().get("featurizers", featurizer).load()().spec(explicit_h)
-    return {
+    out = {
         "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **(pair_params or {})},
         "encoder": enc_name, "encoder_impl": enc_entry["impl"],
         "encoder_params": {**enc_entry.params, **(encoder_params or {})},
         "featurizer": spec, "n_tasks": n_tasks, "task": task,
     }
+    if scale_targets:
+        if task != "regression":
+            raise ZooError("scale_targets applies to regression targets only")
+        out["scale_targets"] = True
+    if tasks is not None and (len(tasks) != 1 or n_tasks != 1):
+        if len(tasks) != n_tasks:
+            raise ZooError(f"{len(tasks)} task names for {n_tasks} task(s)")
+        out["tasks"] = list(tasks)
+    return out
 
 
 def build_model(spec: dict[str, Any]):
@@ -72,8 +106,13 @@ def build_model(spec: dict[str, Any]):
         return encoder_cls(in_dim=feat["atom_dim"], edge_dim=feat["bond_dim"], **spec["encoder_params"])
 
     try:
-        return pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])
+        model = pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])
     except (TypeError, ValueError) as error:  # an unknown parameter or a value the model refuses
         raise ZooError(f"{spec['pair_model']}({spec['encoder']}): {error} (pair-model params "
                        f"{spec['pair_params']}, encoder params {spec['encoder_params']}; see `zoo info "
                        f"{spec['pair_model']}`)") from error
+    if spec.get("scale_targets"):
+        from zoo_core.nn.scaler import attach_target_scaler
+
+        attach_target_scaler(model, spec["n_tasks"])
+    return model

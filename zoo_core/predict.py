@@ -1,4 +1,9 @@
-"""Prediction on a user's own pairs: every input row comes back, with a prediction or a reason."""
+"""Prediction on a user's own molecules or pairs: every input row comes back, with predictions or a reason.
+
+One column per task: ``prediction`` for a single-task model, ``pred_<task>`` for each task of a multi-task model
+(the names of ``predictions.csv``); classification models give probabilities, regression models values in the
+dataset's unit (a model trained on standardised targets unscales its own outputs).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from typing import Any
 from zoo_core.errors import DataError
 
 
-def read_input_pairs(path: str | Path, columns: tuple[str, str]) -> tuple[list[str], list[dict[str, str]]]:
-    """(header, rows) of a CSV that must contain both ``columns``."""
+def read_input_rows(path: str | Path, columns: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of a CSV that must contain every one of ``columns``."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -21,63 +26,97 @@ def read_input_pairs(path: str | Path, columns: tuple[str, str]) -> tuple[list[s
     header = list(reader.fieldnames or [])
     missing = [c for c in columns if c not in header]
     if missing:
+        need = "the molecule column with --columns SMILES" if len(columns) == 1 else \
+            "the two molecule columns with --columns A,B"
         raise DataError(f"{path}: missing column(s) {', '.join(map(repr, missing))} (found: {', '.join(header)}); "
-                        f"name the two molecule columns with --columns A,B")
+                        f"name {need}")
     return header, list(reader)
 
 
-def predict_pairs(model, spec: dict[str, Any], a: list[str], b: list[str], batch_size: int = 512,
-                  progress: bool = False) -> tuple[list[float | None], list[str]]:
-    """Predictions (first task) and reasons ('' when fine) for parallel SMILES lists."""
-    import numpy as np
-    import torch
+read_input_pairs = read_input_rows  # the earlier name
 
-    from zoo_core.data.pairs import PairDataset
-    from zoo_core.data.table import PairTable
+
+def _featurizer_checked(spec: dict[str, Any]) -> dict:
     from zoo_core.plugins import get_catalog
     from zoo_core.weights import check_featurizer
 
     feat = spec["featurizer"]
     current = get_catalog().get("featurizers", feat["name"]).load()().spec(feat["explicit_h"])
     check_featurizer(current, feat, "weights")
-    reasons = ["" for _ in a]
+    return feat
+
+
+def predict_rows(model, spec: dict[str, Any], molecules: list[list[str]], batch_size: int = 512,
+                 progress: bool = False) -> tuple[list[list[float] | None], list[str]]:
+    """Predictions (every task, readable units) and reasons ('' when fine) for parallel SMILES columns: one
+    column for a molecule model, two for a pair model."""
+    import numpy as np
+    import torch
+
+    from zoo_core.data.table import MolTable, PairTable
+    from zoo_core.train.run import load_dataset
+    from zoo_core.train.run_dir import readable
+
+    feat = _featurizer_checked(spec)
+    n = len(molecules[0])
+    reasons = ["" for _ in range(n)]
     ok = []
-    for i, (sa, sb) in enumerate(zip(a, b)):
-        if not sa.strip() or not sb.strip():
+    for i in range(n):
+        if any(not col[i].strip() for col in molecules):
             reasons[i] = "empty SMILES"
         else:
             ok.append(i)
-    table = PairTable(source="input", roles=("a", "b"), a=[a[i].strip() for i in ok], b=[b[i].strip() for i in ok],
-                      y=np.full(len(ok), np.nan), lines=np.asarray(ok, dtype=np.int64))
-    preds: list[float | None] = [None for _ in a]
+    cols = [[col[i].strip() for i in ok] for col in molecules]
+    lines = np.asarray(ok, dtype=np.int64)
+    if len(molecules) == 1:
+        table = MolTable("input", ("molecule",), cols[0], np.full((len(ok), 1), np.nan), lines)
+    else:
+        table = PairTable("input", ("a", "b"), cols[0], cols[1], np.full(len(ok), np.nan), lines)
+    preds: list[list[float] | None] = [None for _ in range(n)]
     if not ok:
         return preds, reasons
-    dataset = PairDataset.from_table(table, feat["name"], feat["explicit_h"], progress=progress)
+    dataset = load_dataset(table, spec, feat["explicit_h"], progress=progress)
     for bad in dataset.bad:
         reasons[int(bad.line)] = bad.reason
     model.eval()
     with torch.no_grad():
         for start in range(0, len(dataset), batch_size):
             rows = np.arange(start, min(start + batch_size, len(dataset)))
-            out = model(dataset.batch(rows)).pred[:, 0].numpy()
+            out = readable(spec.get("task", "regression"), model(dataset.batch(rows)).pred.numpy())
             for r, p in zip(rows, out):
-                preds[int(dataset.table.lines[r])] = float(p)
+                preds[int(dataset.table.lines[r])] = [float(v) for v in p]
     return preds, reasons
 
 
+def predict_pairs(model, spec: dict[str, Any], a: list[str], b: list[str], batch_size: int = 512,
+                  progress: bool = False) -> tuple[list[float | None], list[str]]:
+    """Predictions of the first task and reasons for parallel SMILES lists (pair models)."""
+    preds, reasons = predict_rows(model, spec, [a, b], batch_size, progress)
+    return [None if p is None else p[0] for p in preds], reasons
+
+
+def output_columns(spec: dict[str, Any]) -> list[str]:
+    """The prediction columns ``zoo predict`` writes for a model."""
+    from zoo_core.train.run_dir import prediction_columns
+
+    tasks = spec.get("tasks") or [f"task{t}" for t in range(int(spec.get("n_tasks", 1)))]
+    return prediction_columns(tasks if int(spec.get("n_tasks", 1)) > 1 else ["target"])[1]
+
+
 def predict_csv(model, spec: dict[str, Any], input_path: str | Path, output_path: str | Path,
-                columns: tuple[str, str]) -> dict[str, int]:
-    """Write every input row with ``prediction`` and ``reason`` columns; returns counts."""
-    header, rows = read_input_pairs(input_path, columns)
-    a = [r.get(columns[0]) or "" for r in rows]
-    b = [r.get(columns[1]) or "" for r in rows]
-    preds, reasons = predict_pairs(model, spec, a, b)
-    out_header = header + [c for c in ("prediction", "reason") if c not in header]
+                columns: tuple[str, ...]) -> dict[str, int]:
+    """Write every input row with one prediction column per task and a ``reason`` column; returns counts."""
+    header, rows = read_input_rows(input_path, columns)
+    molecules = [[r.get(c) or "" for r in rows] for c in columns]
+    preds, reasons = predict_rows(model, spec, molecules)
+    names = output_columns(spec)
+    out_header = header + [c for c in (*names, "reason") if c not in header]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=out_header, extrasaction="ignore")
         w.writeheader()
         for row, p, why in zip(rows, preds, reasons):
-            w.writerow(dict(row, prediction="" if p is None else f"{p:.6g}", reason=why))
+            values = {name: "" if p is None else f"{v:.6g}" for name, v in zip(names, p or [None] * len(names))}
+            w.writerow(dict(row, **values, reason=why))
     failed = sum(1 for p in preds if p is None)
     return {"rows": len(rows), "predicted": len(rows) - failed, "failed": failed}

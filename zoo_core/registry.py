@@ -26,7 +26,7 @@ _COMMON = {
 }
 SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
     "encoders": {**_COMMON, "featurizer": (True, str), "requires_3d": (False, bool)},
-    "pair_models": {**_COMMON, "default_encoder": (False, str), "featurizer": (False, str)},
+    "pair_models": {**_COMMON, "default_encoder": (False, str), "featurizer": (False, str), "roles": (False, int)},
     "pretrainers": {**_COMMON, "target": (False, str), "pairs": (False, dict)},
     # impl: a builder of zoo_core.data.pair_sets (train_split | product | pairs); `transductive` must be stated.
     "pair_sets": {**_COMMON, "datasets": (False, list), "transductive": (True, bool)},
@@ -36,6 +36,8 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "train": (False, dict), "source": (False, dict), "columns": (False, dict), "transform": (False, str),
         "embedded": (False, str), "user_supplied": (False, bool), "size": (False, int),
         "url": (False, str), "sha256": (False, str), "file": (False, str),
+        "targets": (False, list), "select_by": (False, str), "scale_targets": (False, bool),
+        "pos_weight": (False, (str, int, float, list, type(None))),
     },
     "weights": {
         "impl": (False, str), "plugin": (False, str), "description": (False, str), "paper": (False, str),

@@ -27,9 +27,29 @@ PAIRS = [("CCO", "O"), ("c1ccccc1", "CCCCCCCCO"), ("[Na+]", "O"), ("Cl", "CCO"),
 ATOL = 1e-5
 
 
+MOLECULES = [a for a, _ in PAIRS] + ["CCCCCCCCO"]
+
+
+def is_molecule_model(spec_or_name) -> bool:
+    """Does this model (a spec, or a pair-models entry name) take one molecule per row?"""
+    from zoo_core.models import model_roles
+    from zoo_core.registry import get_registry
+
+    name = spec_or_name["pair_model"] if isinstance(spec_or_name, dict) else spec_or_name
+    entry = get_registry().sections["pair_models"].get(name)
+    return entry is not None and model_roles(entry) == 1
+
+
+def conformance_spec(pair_model: str, encoder: str, **kwargs) -> dict:
+    """The model spec of a conformance case (a molecule model gets a one-role spec)."""
+    from zoo_core.models import model_spec
+
+    return model_spec(encoder, pair_model=pair_model, roles=1 if is_molecule_model(pair_model) else 2, **kwargs)
+
+
 def conformance_cases() -> list[tuple[str, str]]:
-    """(pair model, encoder) for each available pair model with its default encoder, and late_fusion over
-    every available encoder."""
+    """(pair model, encoder) for each available pair model with its default encoder, late_fusion over every
+    available encoder, and the molecule model over every available encoder."""
     from zoo_core.plugins import get_catalog
     from zoo_core.registry import get_registry
 
@@ -39,20 +59,32 @@ def conformance_cases() -> list[tuple[str, str]]:
     for name, entry in sorted(reg.sections["pair_models"].items()):
         if entry["impl"] in cat.implementations["pair_models"] and entry.get("default_encoder") in enc_ok:
             cases.append((name, entry["default_encoder"]))
-    if "late_fusion" in reg.sections["pair_models"] and reg.sections["pair_models"]["late_fusion"]["impl"] in \
-            cat.implementations["pair_models"]:
-        cases += [("late_fusion", e) for e in sorted(enc_ok) if ("late_fusion", e) not in cases]
+    for over_every in ("late_fusion", "molecule"):
+        if over_every in reg.sections["pair_models"] and reg.sections["pair_models"][over_every]["impl"] in \
+                cat.implementations["pair_models"]:
+            cases += [(over_every, e) for e in sorted(enc_ok) if (over_every, e) not in cases]
     return cases
 
 
-def make_dataset(spec: dict, pairs=PAIRS):
-    """A PairDataset of ``pairs`` featurized as ``spec`` says (no disk cache), targets 0..n-1 scaled."""
+def make_dataset(spec: dict, pairs=PAIRS, molecules=None):
+    """A PairDataset of ``pairs`` (or, for a molecule model, a MolDataset of ``molecules``) featurized as ``spec``
+    says (no disk cache), targets spread over [-1, 1] (one column per task)."""
+    from zoo_core.data.molecules import MolDataset
     from zoo_core.data.pairs import PairDataset
-    from zoo_core.data.table import PairTable
+    from zoo_core.data.table import MolTable, PairTable
 
-    table = PairTable("conformance", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
-                      np.linspace(-1, 1, len(pairs)), np.arange(1, len(pairs) + 1))
     feat = spec["featurizer"]
+    n_tasks = int(spec.get("n_tasks", 1))
+    if is_molecule_model(spec):
+        mols = list(molecules or MOLECULES)
+        y = np.linspace(-1, 1, len(mols) * n_tasks).reshape(len(mols), n_tasks)
+        table = MolTable("conformance", ("molecule",), mols, y, np.arange(1, len(mols) + 1),
+                         targets=tuple(f"t{i}" for i in range(n_tasks)))
+        return MolDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
+    y = np.linspace(-1, 1, len(pairs) * n_tasks).reshape(len(pairs), n_tasks)
+    table = PairTable("conformance", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
+                      y if n_tasks > 1 else y[:, 0], np.arange(1, len(pairs) + 1),
+                      targets=tuple(f"t{i}" for i in range(n_tasks)) if n_tasks > 1 else ("target",))
     return PairDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
 
 
@@ -142,9 +174,11 @@ def check_no_leakage_across_pairs(spec: dict) -> None:
     unchanged and changes pair 1's."""
     model = build(spec)
     changed = [PAIRS[0], (PAIRS[1][0], "CCCCCCCCCCCCCCCCO")] + PAIRS[2:]
-    before = _pred(model, make_dataset(spec, PAIRS), np.arange(len(PAIRS)))
-    after = _pred(model, make_dataset(spec, changed), np.arange(len(PAIRS)))
-    others = [0] + list(range(2, len(PAIRS)))
+    changed_mols = [MOLECULES[0], "CCCCCCCCCCCCCCCCO"] + MOLECULES[2:]
+    n = len(MOLECULES) if is_molecule_model(spec) else len(PAIRS)
+    before = _pred(model, make_dataset(spec, PAIRS, MOLECULES), np.arange(n))
+    after = _pred(model, make_dataset(spec, changed, changed_mols), np.arange(n))
+    others = [0] + list(range(2, n))
     assert torch.allclose(before[others], after[others], atol=1e-6, rtol=0), \
         f"changing pair 1 moved other pairs' predictions by {(before[others] - after[others]).abs().max():.2e}"
     assert not torch.allclose(before[1], after[1], atol=1e-6), "changing pair 1's molecule B did not change it"

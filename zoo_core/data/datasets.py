@@ -78,9 +78,21 @@ def source_of(entry: Entry) -> dict[str, Any]:
 def check_entry(entry: Entry) -> Entry:
     """Validate what the registry's schema leaves open (roles, columns, source, embedded); return the entry."""
     roles = entry.get("roles")
-    if not (isinstance(roles, list) and len(roles) == 2 and all(isinstance(r, str) and r for r in roles)):
-        raise RegistryError(f"{_where(entry, 'roles')} must list two role names, molecule A first "
-                            f"(e.g. [solute, solvent]), got {roles!r}")
+    if not (isinstance(roles, list) and len(roles) in (1, 2) and all(isinstance(r, str) and r for r in roles)):
+        raise RegistryError(f"{_where(entry, 'roles')} must list one role name (a molecule dataset, e.g. "
+                            f"[molecule]) or two, molecule A first (e.g. [solute, solvent]), got {roles!r}")
+    targets = entry.get("targets")
+    if targets is not None and not (isinstance(targets, list) and targets
+                                    and all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in targets)):
+        raise RegistryError(f"{_where(entry, 'targets')} must list the target columns (header names or indices), "
+                            f"got {targets!r}")
+    select_by = entry.get("select_by")
+    if select_by is not None:
+        from zoo_core.train.metrics import CLASSIFICATION, REGRESSION
+
+        known = ["loss", *(CLASSIFICATION if entry["task"] == "classification" else REGRESSION)]
+        if select_by not in known:
+            raise RegistryError(f"{_where(entry, 'select_by')} must be one of {', '.join(known)}, got {select_by!r}")
     columns = entry.get("columns") or {}
     for key, value in columns.items():
         if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -356,6 +368,7 @@ def list_datasets() -> list[dict[str, Any]]:
         rows.append({
             "name": entry.name,
             "task": entry["task"],
+            "targets": list(entry.get("targets") or [entry["target"]]),
             "roles": list(entry["roles"]),
             "target": entry["target"],
             "units": entry.get("units"),

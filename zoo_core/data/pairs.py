@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 import torch
 
+from zoo_core.data.batching import RowBatches
 from zoo_core.data.store import MolStore, build_store
 from zoo_core.data.table import BadRow, PairTable
 
@@ -31,7 +30,7 @@ class PairBatch:
 
 
 @dataclass
-class PairDataset:
+class PairDataset(RowBatches):
     """Featurized pairs. Rows whose SMILES failed to featurize are moved to ``bad`` with their line numbers."""
 
     table: PairTable
@@ -43,6 +42,10 @@ class PairDataset:
 
     def __len__(self) -> int:
         return int(self.ids_a.shape[0])
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.table.targets)
 
     @classmethod
     def from_table(cls, table: PairTable, featurizer: str, explicit_h: bool, use_cache: bool = True,
@@ -61,7 +64,7 @@ class PairDataset:
         kept.bad = bad
         ids_a = torch.tensor([ids[s] for s in kept.a], dtype=torch.long)
         ids_b = torch.tensor([ids[s] for s in kept.b], dtype=torch.long)
-        y = torch.tensor(kept.y, dtype=torch.float32).view(-1, 1)
+        y = torch.tensor(kept.y, dtype=torch.float32).reshape(len(kept), len(kept.targets))
         return cls(kept, store, ids_a, ids_b, y, bad)
 
     def batch(self, rows: torch.Tensor | np.ndarray) -> PairBatch:
@@ -69,12 +72,3 @@ class PairDataset:
         rows = torch.as_tensor(rows, dtype=torch.long)
         return PairBatch(self.store.gather(self.ids_a[rows]), self.store.gather(self.ids_b[rows]),
                          self.y[rows], rows)
-
-    def batches(self, rows: np.ndarray, batch_size: int, shuffle: bool = False,
-                generator: np.random.Generator | None = None) -> Iterator[PairBatch]:
-        """Iterate over ``rows`` in batches (shuffled with ``generator`` when asked)."""
-        rows = np.asarray(rows)
-        if shuffle:
-            rows = rows[(generator or np.random.default_rng()).permutation(len(rows))]
-        for start in range(0, len(rows), batch_size):
-            yield self.batch(rows[start:start + batch_size])

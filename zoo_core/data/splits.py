@@ -3,7 +3,12 @@
 * ``mi5fold``: the molecular-interaction protocol of CGIB/3DMRL (METHODS §2.2): shuffle pairs with the repeat's
   seed, fold k is the test part, its first half moves to validation (80/10/10 per fold).
 * ``random``: one seeded 80/10/10 split.
-* ``scaffold``: Bemis–Murcko scaffolds of molecule A, largest groups to train first (80/10/10).
+* ``scaffold``: the deterministic scaffold split of DeepChem / MoleculeNet (Wu et al. 2018; Hu et al. 2020): group
+  rows by the Bemis–Murcko scaffold of molecule A (no chirality), sort groups by (size, first row) descending, and
+  put each whole group into train while train stays within 80 % of the rows, else into validation while train +
+  validation stay within 90 %, else into test. No seed: every run and every repeat gets the same sets.
+* ``scaffold-seeded``: the same groups, largest first with seeded tie-breaks, filled to 80/10/10 (the zoo's
+  earlier ``scaffold``).
 * ``molecule``: molecule-A hold-out: unique A molecules split 80/10/10 by seed; pairs follow their A molecule.
 * ``solvent``: molecule-B hold-out: the named B molecules (or a seeded 20 % of them) form the test part, the
   rest is split 90/10 into train/validation.
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SPLITS = ("mi5fold", "random", "scaffold", "molecule", "solvent")
+SPLITS = ("mi5fold", "random", "scaffold", "scaffold-seeded", "molecule", "solvent")
 
 
 def mi5fold(n: int, seed: int, n_folds: int = 5) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -64,7 +69,8 @@ def _group_split(groups: list[str], seed: int, largest_first: bool) -> list[tupl
     return [tuple(np.flatnonzero(where == p) for p in range(3))]
 
 
-def scaffold_split(smiles_a: list[str], seed: int) -> list[tuple]:
+def scaffolds(smiles: list[str]) -> list[str]:
+    """The Bemis–Murcko scaffold SMILES (no chirality) of each input; an unparsable input is its own group."""
     from rdkit import Chem
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
@@ -73,8 +79,35 @@ def scaffold_split(smiles_a: list[str], seed: int) -> list[tuple]:
         return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False) if mol is not None else s
 
     cache: dict[str, str] = {}
-    groups = [cache.setdefault(s, scaffold(s)) if s not in cache else cache[s] for s in smiles_a]
-    return _group_split(groups, seed, largest_first=True)
+    for s in smiles:
+        if s not in cache:
+            cache[s] = scaffold(s)
+    return [cache[s] for s in smiles]
+
+
+def seeded_scaffold_split(smiles_a: list[str], seed: int) -> list[tuple]:
+    return _group_split(scaffolds(smiles_a), seed, largest_first=True)
+
+
+def scaffold_split(smiles_a: list[str], frac_train: float = 0.8, frac_valid: float = 0.1) -> list[tuple]:
+    """DeepChem's deterministic scaffold split (see the module docstring); the same sets on every call."""
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(scaffolds(smiles_a)):
+        groups.setdefault(key, []).append(i)
+    ordered = sorted(groups.values(), key=lambda rows: (len(rows), rows[0]), reverse=True)
+    n = len(smiles_a)
+    train_cut, valid_cut = frac_train * n, (frac_train + frac_valid) * n
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for rows in ordered:
+        if len(train) + len(rows) <= train_cut:
+            train += rows
+        elif len(train) + len(valid) + len(rows) <= valid_cut:
+            valid += rows
+        else:
+            test += rows
+    return [tuple(np.sort(np.asarray(part, dtype=np.int64)) for part in (train, valid, test))]
 
 
 def molecule_split(smiles_a: list[str], seed: int) -> list[tuple]:
@@ -107,7 +140,9 @@ def make_splits(protocol: str, n: int, seed: int, smiles_a=None, smiles_b=None, 
     if protocol == "random":
         return random_split(n, seed)
     if protocol == "scaffold":
-        return scaffold_split(smiles_a, seed)
+        return scaffold_split(smiles_a)
+    if protocol == "scaffold-seeded":
+        return seeded_scaffold_split(smiles_a, seed)
     if protocol == "molecule":
         return molecule_split(smiles_a, seed)
     if protocol == "solvent":

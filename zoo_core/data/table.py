@@ -1,8 +1,14 @@
-"""PairTable: rows of (molecule A, molecule B, target) read from a CSV, with every bad row reported.
+"""Tables read from a CSV, with every bad row reported: PairTable (molecule A, molecule B, targets) and MolTable
+(one molecule, targets).
 
-Bad rows (empty SMILES, missing or non-numeric label, a transform that is undefined for the value) are
-recorded as ``BadRow(file, line, field, reason)`` and counted; nothing is dropped silently. Line numbers are
-the 1-based physical line numbers of the file (the header is line 1 for a headed CSV).
+Bad rows (empty SMILES, missing or non-numeric label, a transform that is undefined for the value, a
+classification label other than 0/1) are recorded as ``BadRow(file, line, field, reason)`` and counted;
+nothing is dropped silently. Line numbers are the 1-based physical line numbers of the file (the header is
+line 1 for a headed CSV).
+
+Targets: ``y`` is ``[n]`` for one target and ``[n, T]`` for several. In a single-target table a missing label is
+a bad row; in a multi-task table an empty cell is a NaN label, masked out of the loss and the metrics, and the
+row is kept (MoleculeNet's Tox21 has 17 % of its cells empty).
 """
 
 from __future__ import annotations
@@ -43,15 +49,53 @@ class PairTable:
     y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bad: list[BadRow] = field(default_factory=list)
+    targets: tuple[str, ...] = ("target",)
 
     def __len__(self) -> int:
         return len(self.a)
+
+    @property
+    def molecules(self) -> tuple[list[str], ...]:
+        """The SMILES columns, one per role."""
+        return (self.a, self.b)
 
     def subset(self, keep: np.ndarray) -> "PairTable":
         """The rows where the boolean mask ``keep`` is true (bad rows are carried along)."""
         idx = np.flatnonzero(keep)
         return PairTable(self.source, self.roles, [self.a[i] for i in idx], [self.b[i] for i in idx],
-                         self.y[idx], self.lines[idx], list(self.bad))
+                         self.y[idx], self.lines[idx], list(self.bad), self.targets)
+
+
+@dataclass
+class MolTable:
+    """Valid rows of a single-molecule dataset: SMILES, targets ``y`` [n, T] (NaN = no label), line numbers."""
+
+    source: str
+    roles: tuple[str]
+    smiles: list[str] = field(default_factory=list)
+    y: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    bad: list[BadRow] = field(default_factory=list)
+    targets: tuple[str, ...] = ("target",)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    @property
+    def a(self) -> list[str]:
+        """The molecule column (what split protocols group by as molecule A)."""
+        return self.smiles
+
+    b = None
+
+    @property
+    def molecules(self) -> tuple[list[str], ...]:
+        return (self.smiles,)
+
+    def subset(self, keep: np.ndarray) -> "MolTable":
+        idx = np.flatnonzero(keep)
+        return MolTable(self.source, self.roles, [self.smiles[i] for i in idx], self.y[idx], self.lines[idx],
+                        list(self.bad), self.targets)
 
 
 TRANSFORMS: dict[str, Callable[[float], float]] = {
@@ -71,17 +115,50 @@ def _column_index(header: Sequence[str] | None, column: str | int, path: str) ->
     raise DataError(f"{path}: no column {column!r} (columns: {', '.join(header or [])})")
 
 
-def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y: str | int | None,
-                  roles: tuple[str, str] = ("a", "b"), transform: str = "none", delimiter: str = ",",
-                  has_header: bool = True, text: str | None = None, label_required: bool = True) -> PairTable:
-    """Read a pair CSV. ``col_*`` are header names or 0-based indices; ``col_y`` None means no labels.
+_MISSING = {"", "nan", "na", "n/a", "none", "null"}
 
-    With ``label_required=False`` (prediction), a missing label is kept as NaN instead of a bad row.
-    """
-    path = str(path)
-    if transform not in TRANSFORMS:
-        raise DataError(f"{path}: unknown transform {transform!r} (known: {', '.join(TRANSFORMS)})")
-    fn = TRANSFORMS[transform]
+
+@dataclass
+class _Labels:
+    """How to read the label cells of a row: column indices and names, transform, task type, policy."""
+
+    columns: list[int]
+    names: list[str]
+    transform: Callable[[float], float]
+    transform_name: str
+    classification: bool
+    required: bool          # False: predicting, a missing label is NaN
+
+    def read(self, row: list[str], path: str, line: int) -> tuple[list[float] | None, BadRow | None]:
+        """The row's labels (NaN where missing and allowed), or the BadRow that explains why it is skipped."""
+        multi = len(self.columns) > 1
+        values: list[float] = []
+        for i, name in zip(self.columns, self.names):
+            raw = row[i].strip() if i < len(row) else ""
+            if raw.lower() in _MISSING:
+                if self.required and not multi:
+                    return None, BadRow(path, line, name, "missing label")
+                values.append(math.nan)
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                return None, BadRow(path, line, name, f"label {raw!r} is not a number")
+            if not math.isfinite(value):
+                return None, BadRow(path, line, name, f"label {raw!r} is not finite")
+            if self.classification and value not in (0.0, 1.0):
+                return None, BadRow(path, line, name, f"label {raw!r} is not 0 or 1 (binary classification)")
+            try:
+                value = self.transform(value)
+            except (ValueError, OverflowError):
+                return None, BadRow(path, line, name,
+                                    f"label {raw!r} is outside the domain of transform {self.transform_name!r}")
+            values.append(value)
+        return values, None
+
+
+def _rows(path: str, text: str | None, delimiter: str, has_header: bool):
+    """(header or None, csv reader positioned after it) of a file or of ``text``."""
     if text is None:
         try:
             text = Path(path).read_text(encoding="utf-8-sig")
@@ -94,12 +171,44 @@ def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y: s
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise DataError(f"{path}: the file is empty") from None
+    return header, reader
+
+
+def _labels(header, col_y, path: str, transform: str, task: str, required: bool) -> _Labels | None:
+    if transform not in TRANSFORMS:
+        raise DataError(f"{path}: unknown transform {transform!r} (known: {', '.join(TRANSFORMS)})")
+    if col_y is None:
+        return None
+    cols = list(col_y) if isinstance(col_y, (list, tuple)) else [col_y]
+    if not cols:
+        raise DataError(f"{path}: no target column given")
+    idx = [_column_index(header, c, path) for c in cols]
+    names = [header[i] if header and i < len(header) else str(c) for i, c in zip(idx, cols)]
+    return _Labels(idx, names, TRANSFORMS[transform], transform, task == "classification", required)
+
+
+def _as_array(ys: list[list[float]], n_targets: int, multi: bool) -> np.ndarray:
+    y = np.asarray(ys, dtype=np.float64).reshape(len(ys), n_targets)
+    return y if multi else y[:, 0]
+
+
+def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y,
+                  roles: tuple[str, str] = ("a", "b"), transform: str = "none", delimiter: str = ",",
+                  has_header: bool = True, text: str | None = None, label_required: bool = True,
+                  task: str = "regression") -> PairTable:
+    """Read a pair CSV. ``col_*`` are header names or 0-based indices; ``col_y`` one column, a list of columns
+    (multi-task: ``y`` is [n, T], empty cells NaN) or None (no labels).
+
+    With ``label_required=False`` (prediction), a missing label is kept as NaN instead of a bad row.
+    """
+    path = str(path)
+    header, reader = _rows(path, text, delimiter, has_header)
     ia = _column_index(header, col_a, path)
     ib = _column_index(header, col_b, path)
-    iy = _column_index(header, col_y, path) if col_y is not None else None
-    names = (str(col_a), str(col_b), str(col_y))
+    labels = _labels(header, col_y, path, transform, task, label_required)
+    names = (str(col_a), str(col_b))
     table = PairTable(source=path, roles=roles)
-    ys: list[float] = []
+    ys: list[list[float]] = []
     lines: list[int] = []
     for row in reader:
         line = reader.line_num
@@ -113,33 +222,54 @@ def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y: s
         if not b:
             table.bad.append(BadRow(path, line, roles[1] if has_header else names[1], "empty SMILES"))
             continue
-        value = math.nan
-        if iy is not None:
-            raw = row[iy].strip() if iy < len(row) else ""
-            field_name = header[iy] if header else names[2]
-            if raw == "" or raw.lower() in {"nan", "na", "n/a", "none", "null"}:
-                if label_required:
-                    table.bad.append(BadRow(path, line, field_name, "missing label"))
-                    continue
-            else:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    table.bad.append(BadRow(path, line, field_name, f"label {raw!r} is not a number"))
-                    continue
-                if not math.isfinite(value):
-                    table.bad.append(BadRow(path, line, field_name, f"label {raw!r} is not finite"))
-                    continue
-                try:
-                    value = fn(value)
-                except (ValueError, OverflowError):
-                    table.bad.append(BadRow(path, line, field_name,
-                                            f"label {raw!r} is outside the domain of transform {transform!r}"))
-                    continue
+        values = [math.nan]
+        if labels is not None:
+            values, bad = labels.read(row, path, line)
+            if bad is not None:
+                table.bad.append(bad)
+                continue
         table.a.append(a)
         table.b.append(b)
-        ys.append(value)
+        ys.append(values)
         lines.append(line)
-    table.y = np.asarray(ys, dtype=np.float64)
+    n_targets = len(labels.columns) if labels is not None else 1
+    table.y = _as_array(ys, n_targets, n_targets > 1)
+    table.targets = tuple(labels.names) if labels is not None else ("target",)
+    table.lines = np.asarray(lines, dtype=np.int64)
+    return table
+
+
+def read_molecule_csv(path: str | Path, col_smiles: str | int, col_y, role: str = "molecule",
+                      transform: str = "none", delimiter: str = ",", has_header: bool = True,
+                      text: str | None = None, label_required: bool = True, task: str = "regression") -> MolTable:
+    """Read a single-molecule CSV: one SMILES column and one or more target columns (``col_y`` a name, an
+    index, a list of them, or None). ``y`` is always [n, T]; see the module docstring for missing labels."""
+    path = str(path)
+    header, reader = _rows(path, text, delimiter, has_header)
+    ism = _column_index(header, col_smiles, path)
+    labels = _labels(header, col_y, path, transform, task, label_required)
+    table = MolTable(source=path, roles=(role,))
+    ys: list[list[float]] = []
+    lines: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        smiles = row[ism].strip() if ism < len(row) else ""
+        if not smiles:
+            table.bad.append(BadRow(path, line, role if has_header else str(col_smiles), "empty SMILES"))
+            continue
+        values = [math.nan]
+        if labels is not None:
+            values, bad = labels.read(row, path, line)
+            if bad is not None:
+                table.bad.append(bad)
+                continue
+        table.smiles.append(smiles)
+        ys.append(values)
+        lines.append(line)
+    n_targets = len(labels.columns) if labels is not None else 1
+    table.y = _as_array(ys, n_targets, True)
+    table.targets = tuple(labels.names) if labels is not None else ("target",)
     table.lines = np.asarray(lines, dtype=np.int64)
     return table

@@ -1,6 +1,11 @@
 """Metrics on numpy arrays: regression (RMSE, MAE, R2) and binary classification (AUROC, AP, F1, ACC).
 
 Classification metrics take logits and threshold σ(logit) at 0.5 (METHODS §10 item 8).
+
+Multi-task (``y``, ``p`` of shape [n, T]): a NaN label is missing and is never scored. Each task is scored on
+its labelled rows; the reported figure of a metric is the mean over the tasks that could be scored. A
+classification task whose labelled rows in the split hold one class only has no AUROC: it is skipped for every
+metric and named in ``skipped_tasks`` (MoleculeNet convention, as chemprop and DeepChem do).
 """
 
 from __future__ import annotations
@@ -74,8 +79,58 @@ CLASSIFICATION = {"auroc": auroc, "ap": average_precision, "f1": f1, "acc": accu
 LOWER_IS_BETTER = {"rmse", "mae", "mse"}
 
 
-def compute(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Every metric of ``task`` ('regression' or 'classification') on flattened arrays."""
-    table = REGRESSION if task == "regression" else CLASSIFICATION
-    y, p = np.asarray(y).reshape(-1), np.asarray(p).reshape(-1)
-    return {name: fn(y, p) for name, fn in table.items()}
+HIGHER_IS_BETTER = {"auroc", "ap", "f1", "acc", "r2"}
+
+
+def metric_table(task: str) -> dict:
+    """The metric functions of ``task`` ('regression' or 'classification')."""
+    return REGRESSION if task == "regression" else CLASSIFICATION
+
+
+def direction(metric: str) -> str:
+    """'min' or 'max': how ``metric`` (or 'loss') improves."""
+    if metric == "loss" or metric in LOWER_IS_BETTER:
+        return "min"
+    if metric in HIGHER_IS_BETTER:
+        return "max"
+    raise ValueError(f"unknown metric {metric!r} (known: loss, {', '.join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))})")
+
+
+def _task_scores(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float] | None:
+    """One task's metrics on its labelled rows, or None when it cannot be scored in this split."""
+    labelled = ~np.isnan(y)
+    y, p = y[labelled], p[labelled]
+    if len(y) == 0:
+        return None
+    if task == "classification" and (y.min() == y.max()):
+        return None
+    return {name: fn(y, p) for name, fn in metric_table(task).items()}
+
+
+def compute(task: str, y: np.ndarray, p: np.ndarray, tasks: list[str] | None = None) -> dict:
+    """Every metric of ``task`` ('regression' or 'classification'): the mean over scored tasks at the top level,
+    and, with several tasks, ``per_task`` scores and ``skipped_tasks`` (tasks with no labels, or one class only).
+
+    ``y`` and ``p`` are [n] or [n, T]; NaN labels are masked out. ``tasks`` names the T columns."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    y, p = y.reshape(len(y), -1), p.reshape(len(p), -1)
+    names = list(tasks) if tasks is not None else [f"task{t}" for t in range(y.shape[1])]
+    per_task: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    for t, name in enumerate(names):
+        scores = _task_scores(task, y[:, t], p[:, t])
+        if scores is None:
+            skipped.append(name)
+        else:
+            per_task[name] = scores
+    out: dict = {}
+    for metric in metric_table(task):
+        values = [s[metric] for s in per_task.values() if not np.isnan(s[metric])]
+        out[metric] = float(np.mean(values)) if values else float("nan")
+    if len(names) > 1:
+        out["per_task"] = per_task
+        out["skipped_tasks"] = skipped
+    elif skipped:
+        out["skipped_tasks"] = skipped
+    return out

@@ -1,13 +1,20 @@
 """Training: one fold (Adam, ReduceLROnPlateau, early stopping, best-validation checkpoint) and the
 folds x repeats driver of the molecular-interaction protocol (METHODS §2.2, §5.3).
 
-Per fold the test metric is read at the epoch of best validation loss. Per repeat the reported number is the
+Per fold the test metric is read at the epoch of best validation score: the validation loss by default (the MI
+papers' protocol), or a validation metric with its direction (``TrainConfig.select_by``: highest AUROC for
+MoleculeNet); the plateau schedule and early stopping follow the same score. Per repeat the reported number is the
 mean over folds; the final number is mean ± std over repeats (3DMRL convention; std with ddof=0 as numpy).
+
+Targets are ``[n, T]``; a NaN label (a missing cell of a multi-task set) is masked out of the loss and the metrics.
+When the model carries a target scaler (``zoo_core.nn.scaler``), it is fitted on the training rows of the fold, the
+loss is computed on standardised targets, and the model in eval mode predicts in the dataset's unit.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
 import time
@@ -21,6 +28,7 @@ import torch
 from zoo_core.errors import ZooError
 from zoo_core.train import metrics as M
 from zoo_core.train.fold_checkpoint import FoldCheckpoint
+from zoo_core.nn.scaler import scaler_of
 from zoo_core.train.optim import Adam, ReduceLROnPlateau
 
 
@@ -39,6 +47,8 @@ class TrainConfig:
     min_lr: float = 0.0
     grad_clip: float | None = None
     freeze_backbone_epochs: int = 0  # LP-FT: train only ``model.head`` this many epochs first (0 = paper protocol)
+    select_by: str = "loss"          # validation score for the best epoch, plateau and early stop (loss, auroc, ...)
+    pos_weight: Any = None           # classification: None, "balanced" (n_neg / n_pos per task, train rows) or numbers
 
 
 @dataclass
@@ -57,10 +67,43 @@ class FoldResult:
     train_pairs_per_s: float = 0.0
 
 
-def task_loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if task == "classification":
-        return torch.nn.functional.binary_cross_entropy_with_logits
-    return torch.nn.functional.mse_loss
+def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The task loss (MSE, or BCE on logits with an optional per-task ``pos_weight``) averaged over the labelled
+    entries: a NaN label contributes nothing. Without NaN labels it is the plain mean (bit-identical to before)."""
+    import torch.nn.functional as F
+
+    def elementwise(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if task == "classification":
+            return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight, reduction="none")
+        return F.mse_loss(pred, y, reduction="none")
+
+    def loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        labelled = ~torch.isnan(y)
+        if bool(labelled.all()):
+            if task == "classification":
+                return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight)
+            return F.mse_loss(pred, y)
+        values = elementwise(pred, torch.where(labelled, y, torch.zeros_like(y)))
+        return (values * labelled).sum() / labelled.sum().clamp(min=1)
+    return loss
+
+
+def pos_weights(setting: Any, y: np.ndarray) -> torch.Tensor | None:
+    """BCE ``pos_weight`` per task: None, "balanced" (negatives / positives among the labelled training rows,
+    1 where a task has no positive) or a number / list given by the user."""
+    if setting is None or setting is False:
+        return None
+    n_tasks = y.shape[1]
+    if isinstance(setting, str):
+        if setting != "balanced":
+            raise ZooError(f"pos_weight must be 'balanced', a number or one number per task, got {setting!r}")
+        pos = np.nansum(y == 1, axis=0).astype(np.float64)
+        neg = np.nansum(y == 0, axis=0).astype(np.float64)
+        return torch.tensor(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0), dtype=torch.float32)
+    values = np.atleast_1d(np.asarray(setting, dtype=np.float64))
+    if values.size not in (1, n_tasks):
+        raise ZooError(f"pos_weight gives {values.size} numbers for {n_tasks} task(s)")
+    return torch.tensor(np.broadcast_to(values, (n_tasks,)).copy(), dtype=torch.float32)
 
 
 def model_loss(model, batch, task_loss) -> tuple[torch.Tensor, Any]:
@@ -88,16 +131,19 @@ def predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.random.Generator, device: str = "cpu",
-                grad_clip: float | None = None) -> None:
+                grad_clip: float | None = None, scale=None) -> None:
     """One optimisation pass over ``rows`` in batches shuffled by ``rng``.
 
     Each batch's graphs, outputs and loss are released before the next batch is collated, so two batches are
     never alive together (holding them cost ~20 MB of peak memory for CIGIN on CompSol; docs/DECISIONS.md
-    "Memory"). bench/run_bench.py's throughput figures run this function.
+    "Memory"). ``scale`` (a :class:`zoo_core.nn.scaler.TargetScaler`) standardises the batch's targets.
+    bench/run_bench.py's throughput figures run this function.
     """
     model.train()
     for batch in dataset.batches(rows, batch_size, shuffle=True, generator=rng):
         batch = batch.to(device)
+        if scale is not None:
+            batch = dataclasses.replace(batch, y=scale.transform(batch.y))
         opt.zero_grad(set_to_none=True)
         loss, out = model_loss(model, batch, loss_fn)
         loss.backward()
@@ -137,7 +183,13 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     t_start = time.perf_counter()
     model.to(device)
     rng = np.random.default_rng(seed)
-    loss_fn = task_loss_fn(task)
+    y_all = dataset.y.numpy()
+    scale = scaler_of(model)
+    if scale is not None:
+        scale.fit(y_all[np.asarray(train_rows)])
+    weights = pos_weights(cfg.pos_weight, y_all[np.asarray(train_rows)]) if task == "classification" else None
+    loss_fn = task_loss_fn(task, weights.to(device) if weights is not None else None)
+    score = validation_score(cfg.select_by, task, loss_fn, scale, getattr(dataset, "tasks", None))
     frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
 
     def optimizer() -> tuple[Adam, ReduceLROnPlateau]:  # over the parameters that train now
@@ -152,6 +204,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
 
     opt, sched = optimizer()
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
+    y_valid = dataset.y[torch.as_tensor(np.asarray(valid_rows, dtype=np.int64))]
     best_val, best_epoch, best_state = math.inf, -1, None
     train_seconds, train_pairs = 0.0, 0
     epoch = start = 0
@@ -172,11 +225,11 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
             unfreeze()
             opt, sched = optimizer()
         t0 = time.perf_counter()
-        train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip)
+        train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale)
         train_seconds += time.perf_counter() - t0
         train_pairs += len(train_rows)
         _, vp = predict(model, valid_batches)
-        val_loss = float(loss_fn(torch.as_tensor(vp), dataset.y[torch.as_tensor(valid_rows)]).item())
+        val_loss = score(torch.as_tensor(vp), y_valid)
         sched.step(val_loss)
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
@@ -201,33 +254,83 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         model.load_state_dict(best_state)
     rows_v, pred_v = predict(model, valid_batches)
     rows_t, pred_t = predict(model, (b.to(device) for b in dataset.batches(test_rows, cfg.eval_batch_size)))
-    y = dataset.y.numpy()
+    tasks = getattr(dataset, "tasks", None)
     return FoldResult(
         repeat=repeat, fold=fold, seed=seed, best_epoch=best_epoch, epochs_run=epoch,
-        valid=M.compute(task, y[rows_v], pred_v), test=M.compute(task, y[rows_t], pred_t) if len(rows_t) else {},
+        valid=M.compute(task, y_all[rows_v], pred_v, tasks),
+        test=M.compute(task, y_all[rows_t], pred_t, tasks) if len(rows_t) else {},
         test_rows=rows_t, test_pred=pred_t, state=model.state_dict(), seconds=time.perf_counter() - t_start,
         train_pairs_per_s=train_pairs / train_seconds if train_seconds > 0 else 0.0)
 
 
+def validation_score(select_by: str, task: str, loss_fn, scale, tasks) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """The per-epoch validation score to minimise: the task loss (on standardised targets when the model scales
+    them), a lower-is-better metric as is, or ``1 - metric`` for a higher-is-better one (AUROC, R², ...)."""
+    if select_by == "loss":
+        def loss(pred: torch.Tensor, y: torch.Tensor) -> float:
+            if scale is not None:
+                pred, y = scale.transform(pred), scale.transform(y)
+            return float(loss_fn(pred, y).item())
+        return loss
+    if select_by not in M.metric_table(task):
+        raise ZooError(f"select_by {select_by!r} is not a {task} metric (choose loss or one of "
+                       f"{', '.join(M.metric_table(task))})")
+    sign = M.direction(select_by)
+
+    def metric(pred: torch.Tensor, y: torch.Tensor) -> float:
+        value = M.compute(task, y.numpy(), pred.numpy(), tasks)[select_by]
+        if math.isnan(value):
+            return math.inf
+        return value if sign == "min" else 1.0 - value
+    return metric
+
+
+def _mean_std(results: list[FoldResult], value) -> dict[str, Any] | None:
+    """mean ± std over repeats of the per-repeat fold means of ``value(result)`` (None where it has none)."""
+    repeats = sorted({r.repeat for r in results})
+    by_repeat = []
+    for k in repeats:
+        values = [v for v in (value(r) for r in results if r.repeat == k) if v is not None]
+        if values:
+            by_repeat.append(float(np.mean(values)))
+    folds = [v for v in (value(r) for r in results) if v is not None]
+    if not folds:
+        return None
+    return {"mean": float(np.mean(by_repeat)), "std": float(np.std(by_repeat)), "per_repeat": by_repeat,
+            "fold_mean": float(np.mean(folds)), "fold_std": float(np.std(folds))}
+
+
 def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
-    """Per-fold records plus mean ± std over repeats of the per-repeat fold means (and over all folds)."""
-    names = list((M.REGRESSION if task == "regression" else M.CLASSIFICATION).keys())
+    """Per-fold records plus mean ± std over repeats of the per-repeat fold means (and over all folds), for each
+    metric (the mean over scored tasks) and, for multi-task sets, for each task under ``per_task``."""
+    names = list(M.metric_table(task))
     per_fold = [{"repeat": r.repeat, "fold": r.fold, "seed": r.seed, "best_epoch": r.best_epoch,
                  "epochs_run": r.epochs_run, "seconds": round(r.seconds, 3),
                  "train_pairs_per_s": round(r.train_pairs_per_s, 1),
                  "valid": r.valid, "test": r.test} for r in results]
     summary: dict[str, Any] = {}
-    repeats = sorted({r.repeat for r in results})
     for name in names:
-        by_repeat = [float(np.mean([r.test[name] for r in results if r.repeat == k and name in r.test]))
-                     for k in repeats if any(name in r.test for r in results if r.repeat == k)]
-        folds = [r.test[name] for r in results if name in r.test]
-        if not folds:
-            continue
-        summary[name] = {"mean": float(np.mean(by_repeat)), "std": float(np.std(by_repeat)),
-                         "per_repeat": by_repeat, "fold_mean": float(np.mean(folds)), "fold_std": float(np.std(folds))}
-    return {"summary": summary, "folds": per_fold, "n_repeats": len(repeats),
-            "n_results": len(results)}
+        stats = _mean_std(results, lambda r, n=name: r.test[n] if n in r.test and not math.isnan(r.test[n]) else None)
+        if stats is not None:
+            summary[name] = stats
+    tasks = sorted({t for r in results for t in (r.test.get("per_task") or {})},
+                   key=lambda t: next(list(r.test["per_task"]).index(t) for r in results
+                                      if t in (r.test.get("per_task") or {})))
+    per_task: dict[str, Any] = {}
+    for t in tasks:
+        per_task[t] = {}
+        for name in names:
+            stats = _mean_std(results, lambda r, n=name, t=t: (r.test.get("per_task") or {}).get(t, {}).get(n))
+            if stats is not None:
+                per_task[t][name] = stats
+    out = {"summary": summary, "folds": per_fold, "n_repeats": len({r.repeat for r in results}),
+           "n_results": len(results)}
+    if per_task:
+        out["per_task"] = per_task
+    skipped = sorted({t for r in results for t in r.test.get("skipped_tasks", [])})
+    if skipped:
+        out["skipped_tasks"] = skipped
+    return out
 
 
 def log(message: str, quiet: bool = False) -> None:

@@ -13,3 +13,5 @@ def zoo_register_datasets(register):
     register("pair_csv", "zoo_datasets.readers:read_pair_csv_entry")   # one SMILES column per molecule
     register("ssid_csv", "zoo_datasets.readers:read_ssid_entry")       # SolvBERT "solvent.solute" column
     register("user_file", "zoo_datasets.readers:read_user_file_entry")  # a file the user supplies (MNSol)
+    # reader(entry, path) -> zoo_core.data.table.MolTable
+    register("molecule_csv", "zoo_datasets.molecule_readers:read_molecule_csv_entry")  # MoleculeNet-style CSV

@@ -1,0 +1,175 @@
+"""Run configuration: defaults < dataset registry entry < ``--config`` file < CLI flags, resolved once.
+
+The resolved configuration is a plain dict saved as the run's ``config.yaml``; ``zoo run --resume`` reads it back.
+A dataset is a registry name or a path to the user's own CSV (``--columns`` names its molecule and target columns).
+Training protocol keys a dataset entry may state (its paper's protocol): ``train`` (lr, batch size, epochs,
+patience, plateau patience), ``select_by`` (validation metric for the best epoch; default ``loss``, or ``auroc`` for
+classification), ``scale_targets`` (standardise regression targets; default on, off in entries that reproduce a
+paper that trained on raw targets) and ``pos_weight``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo_core.errors import DataError, ZooError
+
+DEFAULTS: dict[str, Any] = {
+    "encoder": None, "pair_model": None, "pretrainer": None, "dataset": "freesolv",
+    "featurizer": None, "explicit_h": None, "split": None, "folds": 5, "repeats": 3, "seed": 0,
+    "only_folds": None, "epochs": 500, "patience": 50, "plateau_patience": 20, "plateau_factor": 0.1,
+    "lr": None, "batch_size": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
+    "device": "cpu", "threads": None, "strict": False, "output": "runs", "run_name": None,
+    "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
+    "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
+    "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
+    "select_by": None, "scale_targets": None, "pos_weight": None,
+}
+
+
+def is_custom_dataset(name: str) -> bool:
+    """A dataset given as a path to the user's own CSV instead of a registry name."""
+    return name.lower().endswith((".csv", ".tsv", ".txt")) and Path(name).exists()
+
+
+def custom_entry(path: str, columns: list[str] | None):
+    """A registry-like entry for the user's own CSV: ``--columns`` names the molecule column(s) and the target(s).
+
+    ``SMILES,Y[,Y2...]`` with one molecule column whose values do not look like a second molecule is ambiguous with
+    ``A,B,Y``; the rule: with ``--columns``, a pair is read when the second column holds SMILES-like strings in the
+    first data row, otherwise a molecule dataset. Without ``--columns``, a file whose header has 2 columns is a
+    molecule dataset (SMILES, target), 3 or more a pair dataset (A, B, target) with the first target column.
+    Regression, random 5-fold CV (mi5fold), targets standardised on the training folds, heavy atoms."""
+    import csv
+
+    from zoo_core.registry import Entry
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f)
+        header = [h.strip() for h in next(rows, [])]
+        first = next(rows, [])
+    if columns is None:
+        if len(header) < 2:
+            raise DataError(f"{path}: need at least 2 columns (SMILES and target, or molecule A, molecule B and "
+                            f"target); name them with --columns")
+        columns = header[:2] if len(header) == 2 else header[:3]
+    unknown = [c for c in columns if c not in header]
+    if unknown:
+        raise DataError(f"{path}: no column(s) {', '.join(map(repr, unknown))} (columns: {', '.join(header)})")
+    if len(columns) < 2:
+        raise DataError(f"{path}: --columns needs the molecule column(s) and at least one target, "
+                        f"e.g. smiles,y or solute,solvent,y (got {','.join(columns)})")
+    second = first[header.index(columns[1])].strip() if first and header.index(columns[1]) < len(first) else ""
+    pair = len(columns) >= 3 and not _is_number(second)
+    roles = list(columns[:2]) if pair else [columns[0]]
+    targets = list(columns[2:] if pair else columns[1:])
+    data = {"impl": "custom_csv", "task": "regression", "roles": roles, "target": ", ".join(targets),
+            "targets": targets, "metric": "rmse", "split": "mi5fold", "explicit_h": False, "featurizer": None,
+            "columns": {"a": columns[0], **({"b": columns[1]} if pair else {}),
+                        "y": targets if len(targets) > 1 else targets[0]},
+            "train": {"lr": 1e-3, "batch_size": 256}}
+    return Entry("datasets", path, data, Path(path))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text.lower() in {"", "nan", "na", "n/a", "none", "null"}
+    return True
+
+
+def dataset_entry_of(cfg: dict):
+    """The registry entry of ``cfg['dataset']``, or a registry-like entry for the user's own CSV."""
+    from zoo_core.data.datasets import dataset_entry
+
+    if is_custom_dataset(cfg["dataset"]):
+        return custom_entry(cfg["dataset"], cfg.get("columns"))
+    return dataset_entry(cfg["dataset"])
+
+
+def load_dataset_table(cfg: dict, entry):
+    """The dataset's table (PairTable or MolTable), bad rows included, read as ``entry`` says."""
+    from zoo_core.data.datasets import load_table
+    from zoo_core.data.table import read_molecule_csv, read_pair_csv
+
+    if entry["impl"] == "custom_csv":
+        c = entry["columns"]
+        if len(entry["roles"]) == 1:
+            return read_molecule_csv(cfg["dataset"], c["a"], c["y"], role=entry["roles"][0], task=entry["task"])
+        return read_pair_csv(cfg["dataset"], c["a"], c["b"], c["y"], roles=tuple(entry["roles"]), task=entry["task"])
+    return load_table(cfg["dataset"])
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML run configuration (``yaml.safe_load``); unknown keys are errors naming the file and key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ZooError(f"{path}: cannot read config ({error})") from error
+    except yaml.YAMLError as error:
+        raise ZooError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ZooError(f"{path}: a run config must be a mapping of keys")
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ZooError(f"{path}: unknown config key(s) {', '.join(map(repr, unknown))} "
+                       f"(known: {', '.join(sorted(DEFAULTS))})")
+    return data
+
+
+def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``["legacy=true", "beta=0.5"]`` -> ``{"legacy": True, "beta": 0.5}`` for a repeatable KEY=VALUE ``option``
+    (values read with ``yaml.safe_load``); ZooError naming the option and the item otherwise."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"{option} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -> dict[str, Any]:
+    """Merge defaults, the dataset's registry defaults, the config file and CLI values (None = not given)."""
+    cfg = dict(DEFAULTS)
+    file_cfg = load_config_file(config_file) if config_file else {}
+    given = {k: v for k, v in cli.items() if v is not None}
+    dataset = given.get("dataset") or file_cfg.get("dataset") or cfg["dataset"]
+    entry = dataset_entry_of({"dataset": dataset, "columns": given.get("columns") or file_cfg.get("columns")})
+    train = dict(entry.get("train") or {})
+    # The featurizer comes from the model's registry entry unless the config or CLI names one.
+    cfg.update({"dataset": dataset, "explicit_h": entry["explicit_h"],
+                "split": entry["split"], "lr": train.get("lr", 1e-3), "batch_size": train.get("batch_size", 256),
+                "select_by": entry.get("select_by", "auroc" if entry["task"] == "classification" else "loss"),
+                "scale_targets": bool(entry.get("scale_targets", entry["task"] == "regression")),
+                "pos_weight": entry.get("pos_weight")})
+    for key in ("epochs", "patience", "plateau_patience"):
+        if key in train:
+            cfg[key] = train[key]
+    cfg.update(file_cfg)
+    cfg.update(given)
+    if cfg["scale_targets"] and entry["task"] != "regression":
+        raise ZooError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
+    if cfg["encoder"] is None:
+        raise ZooError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
+    freeze = cfg.get("freeze_backbone_epochs") or 0
+    if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
+        raise ZooError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
+                       f"got {freeze!r}")
+    return cfg
+
+
+def resume_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved configuration stored in ``run_dir/config.yaml``, for continuing that run in place."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ZooError(f"{run_dir}: not a run directory of `zoo run` (no config.yaml); nothing to resume")
+    cfg = load_config_file(path)
+    return dict(DEFAULTS, **cfg)
+
+
