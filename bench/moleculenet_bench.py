@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from run_bench import RESULTS, FinishedFolds, machine, run_or_resume, scratch
+from bench.records import RESULTS, save_records
+from bench.run_bench import FinishedFolds, machine, run_or_resume, scratch
 
 # Published ROC-AUC (%), scaffold split (TARGETS.md §3): GIN without pretraining (Hu et al., ICLR 2020, Table 1)
 # and MolInteract (seed 003, frozen 2D branch after pretraining on PCQM4Mv2).
@@ -85,8 +86,7 @@ def moleculenet(args) -> None:
                                    f"--seeds {args.seeds}")
                         records[cell] = _record(cell[0], cell[1], seeds, [finished.results[finished.key(j)]
                                                                           for j in jobs[cell]], command, t0)
-                        RESULTS.mkdir(parents=True, exist_ok=True)
-                        path.write_text(json.dumps(list(records.values()), indent=1))
+                        save_records(args.name, list(records.values()))
     if finished.missing([j for cell in cells for j in jobs[cell]]) == 0:
         finished.path.unlink(missing_ok=True)
 

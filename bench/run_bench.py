@@ -384,7 +384,7 @@ def main() -> None:
     c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     from bench import compare
-    import moleculenet_bench  # moleculenet (issue 34)
+    from bench import moleculenet_bench  # moleculenet (issue 34)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
