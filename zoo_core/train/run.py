@@ -46,15 +46,32 @@ class _Run:
         return self.entry["task"]
 
 
-def load_dataset(table, spec: dict, explicit_h: bool, progress: bool = True):
-    """Featurize ``table`` for ``spec``'s featurizer: a MolDataset for a one-role table, else a PairDataset."""
+def requires_3d(spec: dict) -> bool:
+    """Does the spec's encoder declare ``requires_3d`` (then its batches carry ``g.ndata['pos']``)?"""
+    from zoo_core.plugins import get_catalog
+
+    return bool(getattr(get_catalog().get("encoders", spec["encoder_impl"]).load(), "requires_3d", False))
+
+
+def load_dataset(table, spec: dict, explicit_h: bool, progress: bool = True, positions: dict | None = None):
+    """Featurize ``table`` for ``spec``'s featurizer: a MolDataset for a one-role table, else a PairDataset. When
+    the encoder requires 3D, every molecule gets positions: ``positions`` (canonical SMILES -> [n, 3], e.g. a
+    dataset's DFT geometries matched with :func:`zoo_core.chem.positions.match_positions`) or seeded, cached ETKDG
+    conformers (:mod:`zoo_core.chem.conformers`)."""
     if len(table.roles) == 1:
         from zoo_core.data.molecules import MolDataset
 
-        return MolDataset.from_table(table, spec["featurizer"]["name"], explicit_h, progress=progress)
-    from zoo_core.data.pairs import PairDataset
+        dataset = MolDataset.from_table(table, spec["featurizer"]["name"], explicit_h, progress=progress)
+    else:
+        from zoo_core.data.pairs import PairDataset
 
-    return PairDataset.from_table(table, spec["featurizer"]["name"], explicit_h, progress=progress)
+        dataset = PairDataset.from_table(table, spec["featurizer"]["name"], explicit_h, progress=progress)
+    if requires_3d(spec):
+        from zoo_core.chem.positions import store_positions
+
+        pos, _ = store_positions(dataset.store, explicit_h, positions=positions, progress=progress)
+        dataset.store.pos = pos.float()
+    return dataset
 
 
 def run_spec(cfg: dict, entry, table) -> dict:
