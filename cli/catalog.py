@@ -100,7 +100,7 @@ def info_cmd(name: str = typer.Argument(..., help="an entry name, e.g. attentive
         elif kind:
             record["registered_by"] = None
         if e.section == "encoders":
-            record["featurizer_spec"] = _featurizer_spec(catalog, e["featurizer"])
+            record["featurizer_spec"] = _featurizer_spec(e["featurizer"])
         out.append(record)
     if as_json:
         print_json(out if len(out) > 1 else out[0])
@@ -155,10 +155,12 @@ def _weights_record(e) -> dict:
     return record
 
 
-def _featurizer_spec(catalog, name: str) -> dict | str:
+def _featurizer_spec(name: str) -> dict | str:
     """Dimensions of a featurizer (imports rdkit; only for `zoo info`)."""
     try:
-        f = catalog.get("featurizers", name).load()()
+        from zoo_core.chem.resolve import get_featurizer
+
+        f = get_featurizer(name)
         return {"name": f.name, "version": f.version, "atom_dim": f.atom_dim, "bond_dim": f.bond_dim}
     except Exception as error:  # info must still print
         return f"unavailable ({error})"

@@ -232,3 +232,19 @@ def test_tox21_scaffold_run_reports_per_task_auroc_and_predict_writes_every_task
     task_columns = [c for c in rows[0] if c.startswith("pred_")]
     assert len(task_columns) == 12 and rows[1]["reason"] and not rows[0]["reason"]
     assert all(0.0 < float(rows[0][c]) < 1.0 for c in task_columns)   # probabilities
+
+
+def test_an_encoder_that_requires_3d_gets_positions_in_its_batches(monkeypatch):
+    from zoo_core.data.table import MolTable
+    from zoo_core.models import model_spec
+    from zoo_core.train import run as run_module
+
+    monkeypatch.setattr(run_module, "requires_3d", lambda spec: True)
+    table = MolTable("toy", ("molecule",), ["CCO", "c1ccccc1", "[Na+]"], np.zeros((3, 1)), np.arange(2, 5))
+    spec = model_spec("mpnn", roles=1)
+    data = run_module.load_dataset(table, spec, explicit_h=False, progress=False)
+    batch = data.batch(np.arange(3))
+    pos = batch.g.ndata["pos"]
+    assert pos.shape == (3 + 6 + 1, 3) and torch.isfinite(pos).all()
+    ethanol = pos[:3].double()
+    assert 1.3 < torch.linalg.norm(ethanol[0] - ethanol[1]).item() < 1.7     # a C-C bond in Å

@@ -66,13 +66,13 @@ def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | No
     ``scale_targets`` (regression) gives the model a target scaler (:mod:`zoo_core.nn.scaler`); ``tasks`` names
     the outputs. Both keys enter the spec only when set, so the specs (and pretraining cache keys) of the
     paper-protocol runs stay what they were."""
-    from zoo_core.plugins import get_catalog
+    from zoo_core.chem.resolve import featurizer_spec
 
     reg = registry or get_registry()
     pm_name, enc_name = resolve_names(encoder, pair_model, reg, roles)
     enc_entry, pm_entry = reg.entry("encoders", enc_name), reg.entry("pair_models", pm_name)
     featurizer = featurizer or pm_entry.get("featurizer") or enc_entry["featurizer"]
-    spec = get_catalog().get("featurizers", featurizer).load()().spec(explicit_h)
+    spec = featurizer_spec(featurizer, explicit_h)
     out = {
         "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **(pair_params or {})},
         "encoder": enc_name, "encoder_impl": enc_entry["impl"],

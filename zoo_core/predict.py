@@ -37,11 +37,11 @@ read_input_pairs = read_input_rows  # the earlier name
 
 
 def _featurizer_checked(spec: dict[str, Any]) -> dict:
-    from zoo_core.plugins import get_catalog
+    from zoo_core.chem.resolve import featurizer_spec
     from zoo_core.weights import check_featurizer
 
     feat = spec["featurizer"]
-    current = get_catalog().get("featurizers", feat["name"]).load()().spec(feat["explicit_h"])
+    current = featurizer_spec(feat["name"], feat["explicit_h"])
     check_featurizer(current, feat, "weights")
     return feat
 

@@ -71,14 +71,14 @@ def check_featurizer(expected: dict[str, Any], found: dict[str, Any], where: str
 
 def installed_featurizer_spec(saved: dict[str, Any]) -> dict[str, Any]:
     """The installed featurizer's spec for the name and hydrogen mode of ``saved`` (a weight file's featurizer)."""
-    from zoo_core.plugins import get_catalog
+    from zoo_core.chem.resolve import featurizer_spec
+    from zoo_core.errors import RegistryError
 
     try:
-        cls = get_catalog().get("featurizers", saved["name"]).load()
-    except KeyError as error:
+        return featurizer_spec(saved["name"], bool(saved.get("explicit_h")))
+    except RegistryError as error:
         raise FeaturizerMismatch(f"the weights need featurizer {saved.get('name')!r}, which is not installed "
-                                 f"({error.args[0]})") from None
-    return cls().spec(bool(saved.get("explicit_h")))
+                                 f"({error})") from None
 
 
 def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = None, device: str = "cpu",

@@ -150,9 +150,9 @@ def build_store(inputs: list[str], featurizer_name: str, explicit_h: bool, use_c
 
     Returns the store, ``{input string: molecule id}`` and ``{input string: failure reason}``.
     """
-    from zoo_core.plugins import get_catalog
+    from zoo_core.chem.resolve import get_featurizer
 
-    featurizer = get_catalog().get("featurizers", featurizer_name).load()()
+    featurizer = get_featurizer(featurizer_name)
     spec = featurizer.spec(explicit_h)
     unique_inputs = list(dict.fromkeys(inputs))
     wanted = set(unique_inputs)
