@@ -116,3 +116,19 @@ def test_fold_jobs_carry_pair_params_only_when_given():
     assert cfg["pair_params"] == {"beta": 0.5, "legacy": True} and cfg["output"] == "/tmp/out"
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         run_bench._key_values(["legacy"])
+
+
+def test_moleculenet_records_render_beside_the_published_numbers(tmp_path):
+    record = {"kind": "moleculenet", "model": "mpnn", "dataset": "tox21", "metric": "auroc", "split": "scaffold",
+              "seeds": [0, 1, 2], "per_seed": [0.74, 0.75, 0.76], "mean": 0.75, "std": 0.008,
+              "published": {"gin_no_pretrain": [74.0, 0.8], "molinteract": [77.3, 0.5]},
+              "mean_best_epoch": 24.0, "skipped_tasks": [], "git_commit": "0123456789abcdef",
+              "command": "python bench/run_bench.py moleculenet", "machine": "m", "date": "d"}
+    (tmp_path / "mnet.json").write_text(json.dumps([record, dict(record, dataset="hiv", seeds=[0], mean=0.7,
+                                                                  skipped_tasks=["x"], published={})]))
+    text = render_markdown(tmp_path)
+    rows = [line for line in text[text.index("## MoleculeNet"):].splitlines() if line.startswith("| mpnn")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert cells[0][:8] == ["mpnn", "tox21", "75.0 ± 0.8", "3", "74.0 ± 0.8", "+1.0", "77.3 ± 0.5", "24"]
+    assert cells[0][9] == "`01234567`"
+    assert cells[1][2:4] == ["70.0 (1 seed)", "1"] and cells[1][4] == "—" and cells[1][8] == "x"
