@@ -8,11 +8,12 @@ both alike. Targets are ``[n, T]`` with NaN where a multi-task set has no label.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from zoo_core.data.batching import RowBatches
-from zoo_core.data.store import MolStore, build_store
+from zoo_core.data.store import MolStore, featurize_table, targets_tensor
 from zoo_core.data.table import BadRow, MolTable
 
 
@@ -53,16 +54,9 @@ class MolDataset(RowBatches):
     @classmethod
     def from_table(cls, table: MolTable, featurizer: str, explicit_h: bool, use_cache: bool = True,
                    progress: bool = True) -> "MolDataset":
-        store, ids, failures = build_store(table.smiles, featurizer, explicit_h, use_cache, progress)
-        keep = np.array([s not in failures for s in table.smiles], dtype=bool)
-        bad = list(table.bad) + [BadRow(table.source, int(table.lines[i]), table.roles[0], failures[s])
-                                 for i, s in enumerate(table.smiles) if s in failures]
-        bad.sort(key=lambda r: r.line)
-        kept = table.subset(keep)
-        kept.bad = bad
-        mol_ids = torch.tensor([ids[s] for s in kept.smiles], dtype=torch.long)
-        y = torch.tensor(kept.y, dtype=torch.float32).reshape(len(kept), len(kept.targets))
-        return cls(kept, store, mol_ids, y, bad)
+        kept, store, ids = featurize_table(table, featurizer, explicit_h, use_cache, progress)
+        return cls(kept, store, torch.tensor([ids[s] for s in kept.smiles], dtype=torch.long), targets_tensor(kept),
+                   kept.bad)
 
     def batch(self, rows: torch.Tensor | np.ndarray) -> MolBatch:
         """Collate the dataset rows ``rows`` into a MolBatch."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from zoo_core.data.batching import RowBatches
-from zoo_core.data.store import MolStore, build_store
+from zoo_core.data.store import MolStore, featurize_table, targets_tensor
 from zoo_core.data.table import BadRow, PairTable
 
 
@@ -50,22 +51,10 @@ class PairDataset(RowBatches):
     @classmethod
     def from_table(cls, table: PairTable, featurizer: str, explicit_h: bool, use_cache: bool = True,
                    progress: bool = True) -> "PairDataset":
-        store, ids, failures = build_store(table.a + table.b, featurizer, explicit_h, use_cache, progress)
-        keep = np.ones(len(table), dtype=bool)
-        bad = list(table.bad)
-        for i, (a, b) in enumerate(zip(table.a, table.b)):
-            for role, s in ((table.roles[0], a), (table.roles[1], b)):
-                if s in failures:
-                    bad.append(BadRow(table.source, int(table.lines[i]), role, failures[s]))
-                    keep[i] = False
-                    break
-        bad.sort(key=lambda r: r.line)
-        kept = table.subset(keep)
-        kept.bad = bad
+        kept, store, ids = featurize_table(table, featurizer, explicit_h, use_cache, progress)
         ids_a = torch.tensor([ids[s] for s in kept.a], dtype=torch.long)
         ids_b = torch.tensor([ids[s] for s in kept.b], dtype=torch.long)
-        y = torch.tensor(kept.y, dtype=torch.float32).reshape(len(kept), len(kept.targets))
-        return cls(kept, store, ids_a, ids_b, y, bad)
+        return cls(kept, store, ids_a, ids_b, targets_tensor(kept), kept.bad)
 
     def batch(self, rows: torch.Tensor | np.ndarray) -> PairBatch:
         """Collate the dataset rows ``rows`` into a PairBatch."""

@@ -240,3 +240,30 @@ def _assemble(order: list[str], graphs_by_canon: dict, spec: dict) -> MolStore:
         edge_attr=torch.cat(parts["edge_attr"]) if order else torch.zeros(0, spec["bond_dim"]),
         atomic_num=torch.cat(parts["atomic_num"]) if order else torch.zeros(0, dtype=torch.long),
         node_ptr=torch.cumsum(n, 0), edge_ptr=torch.cumsum(e, 0))
+
+
+def featurize_table(table, featurizer: str, explicit_h: bool, use_cache: bool = True, progress: bool = True):
+    """Featurize every molecule of a PairTable or MolTable once: returns (the table of the rows whose molecules all
+    featurized, its bad rows now including the failed ones by line and role, the store, ``{SMILES: molecule id}``)."""
+    from zoo_core.data.table import BadRow
+
+    columns = table.molecules
+    store, ids, failures = build_store([s for column in columns for s in column], featurizer, explicit_h, use_cache,
+                                       progress)
+    keep = np.ones(len(table), dtype=bool)
+    bad = list(table.bad)
+    for i in range(len(table)):
+        for role, column in zip(table.roles, columns):
+            if column[i] in failures:
+                bad.append(BadRow(table.source, int(table.lines[i]), role, failures[column[i]]))
+                keep[i] = False
+                break
+    bad.sort(key=lambda r: r.line)
+    kept = table.subset(keep)
+    kept.bad = bad
+    return kept, store, ids
+
+
+def targets_tensor(table) -> torch.Tensor:
+    """A table's labels as float32 ``[n, n_tasks]`` (NaN where a multi-task cell has no label)."""
+    return torch.tensor(table.y, dtype=torch.float32).reshape(len(table), len(table.targets))

@@ -14,6 +14,7 @@ row is kept (MoleculeNet's Tox21 has 17 % of its cells empty).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from dataclasses import dataclass, field
@@ -38,8 +39,29 @@ class BadRow:
         return f"{self.file}, line {self.line}, field {self.field!r}: {self.reason}"
 
 
+class _Rows:
+    """What both tables share: their length and row subsets (per-row fields are the SMILES columns, ``y`` and
+    ``lines``; ``bad`` is carried along)."""
+
+    _columns: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(getattr(self, self._columns[0]))
+
+    @property
+    def molecules(self) -> tuple[list[str], ...]:
+        """The SMILES columns, one per role."""
+        return tuple(getattr(self, name) for name in self._columns)
+
+    def subset(self, keep: np.ndarray):
+        """The rows where the boolean mask ``keep`` is true (bad rows are carried along)."""
+        idx = np.flatnonzero(keep)
+        columns = {name: [getattr(self, name)[i] for i in idx] for name in self._columns}
+        return dataclasses.replace(self, **columns, y=self.y[idx], lines=self.lines[idx], bad=list(self.bad))
+
+
 @dataclass
-class PairTable:
+class PairTable(_Rows):
     """Valid rows of a pair dataset (parallel lists) plus the rows that were skipped."""
 
     source: str
@@ -50,24 +72,11 @@ class PairTable:
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bad: list[BadRow] = field(default_factory=list)
     targets: tuple[str, ...] = ("target",)
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-    @property
-    def molecules(self) -> tuple[list[str], ...]:
-        """The SMILES columns, one per role."""
-        return (self.a, self.b)
-
-    def subset(self, keep: np.ndarray) -> "PairTable":
-        """The rows where the boolean mask ``keep`` is true (bad rows are carried along)."""
-        idx = np.flatnonzero(keep)
-        return PairTable(self.source, self.roles, [self.a[i] for i in idx], [self.b[i] for i in idx],
-                         self.y[idx], self.lines[idx], list(self.bad), self.targets)
+    _columns = ("a", "b")
 
 
 @dataclass
-class MolTable:
+class MolTable(_Rows):
     """Valid rows of a single-molecule dataset: SMILES, targets ``y`` [n, T] (NaN = no label), line numbers."""
 
     source: str
@@ -77,25 +86,13 @@ class MolTable:
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bad: list[BadRow] = field(default_factory=list)
     targets: tuple[str, ...] = ("target",)
-
-    def __len__(self) -> int:
-        return len(self.smiles)
+    _columns = ("smiles",)
+    b = None
 
     @property
     def a(self) -> list[str]:
         """The molecule column (what split protocols group by as molecule A)."""
         return self.smiles
-
-    b = None
-
-    @property
-    def molecules(self) -> tuple[list[str], ...]:
-        return (self.smiles,)
-
-    def subset(self, keep: np.ndarray) -> "MolTable":
-        idx = np.flatnonzero(keep)
-        return MolTable(self.source, self.roles, [self.smiles[i] for i in idx], self.y[idx], self.lines[idx],
-                        list(self.bad), self.targets)
 
 
 TRANSFORMS: dict[str, Callable[[float], float]] = {
@@ -187,9 +184,40 @@ def _labels(header, col_y, path: str, transform: str, task: str, required: bool)
     return _Labels(idx, names, TRANSFORMS[transform], transform, task == "classification", required)
 
 
-def _as_array(ys: list[list[float]], n_targets: int, multi: bool) -> np.ndarray:
+def _read(table, path: str, text: str | None, delimiter: str, has_header: bool, molecule_columns: list,
+          col_y, transform: str, task: str, label_required: bool, always_2d: bool):
+    """Fill ``table`` (a PairTable or MolTable, one SMILES column per role) from a CSV and return it."""
+    header, reader = _rows(path, text, delimiter, has_header)
+    index = [_column_index(header, c, path) for c in molecule_columns]
+    fields = [role if has_header else str(c) for role, c in zip(table.roles, molecule_columns)]
+    labels = _labels(header, col_y, path, transform, task, label_required)
+    ys: list[list[float]] = []
+    lines: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        smiles = [row[i].strip() if i < len(row) else "" for i in index]
+        empty = next((f for f, s in zip(fields, smiles) if not s), None)
+        if empty is not None:
+            table.bad.append(BadRow(path, line, empty, "empty SMILES"))
+            continue
+        values = [math.nan]
+        if labels is not None:
+            values, bad = labels.read(row, path, line)
+            if bad is not None:
+                table.bad.append(bad)
+                continue
+        for column, value in zip(table.molecules, smiles):
+            column.append(value)
+        ys.append(values)
+        lines.append(line)
+    n_targets = len(labels.columns) if labels is not None else 1
     y = np.asarray(ys, dtype=np.float64).reshape(len(ys), n_targets)
-    return y if multi else y[:, 0]
+    table.y = y if (always_2d or n_targets > 1) else y[:, 0]
+    table.targets = tuple(labels.names) if labels is not None else ("target",)
+    table.lines = np.asarray(lines, dtype=np.int64)
+    return table
 
 
 def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y,
@@ -201,42 +229,8 @@ def read_pair_csv(path: str | Path, col_a: str | int, col_b: str | int, col_y,
 
     With ``label_required=False`` (prediction), a missing label is kept as NaN instead of a bad row.
     """
-    path = str(path)
-    header, reader = _rows(path, text, delimiter, has_header)
-    ia = _column_index(header, col_a, path)
-    ib = _column_index(header, col_b, path)
-    labels = _labels(header, col_y, path, transform, task, label_required)
-    names = (str(col_a), str(col_b))
-    table = PairTable(source=path, roles=roles)
-    ys: list[list[float]] = []
-    lines: list[int] = []
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        a = row[ia].strip() if ia < len(row) else ""
-        b = row[ib].strip() if ib < len(row) else ""
-        if not a:
-            table.bad.append(BadRow(path, line, roles[0] if has_header else names[0], "empty SMILES"))
-            continue
-        if not b:
-            table.bad.append(BadRow(path, line, roles[1] if has_header else names[1], "empty SMILES"))
-            continue
-        values = [math.nan]
-        if labels is not None:
-            values, bad = labels.read(row, path, line)
-            if bad is not None:
-                table.bad.append(bad)
-                continue
-        table.a.append(a)
-        table.b.append(b)
-        ys.append(values)
-        lines.append(line)
-    n_targets = len(labels.columns) if labels is not None else 1
-    table.y = _as_array(ys, n_targets, n_targets > 1)
-    table.targets = tuple(labels.names) if labels is not None else ("target",)
-    table.lines = np.asarray(lines, dtype=np.int64)
-    return table
+    return _read(PairTable(source=str(path), roles=roles), str(path), text, delimiter, has_header, [col_a, col_b],
+                 col_y, transform, task, label_required, always_2d=False)
 
 
 def read_molecule_csv(path: str | Path, col_smiles: str | int, col_y, role: str = "molecule",
@@ -244,32 +238,5 @@ def read_molecule_csv(path: str | Path, col_smiles: str | int, col_y, role: str 
                       text: str | None = None, label_required: bool = True, task: str = "regression") -> MolTable:
     """Read a single-molecule CSV: one SMILES column and one or more target columns (``col_y`` a name, an
     index, a list of them, or None). ``y`` is always [n, T]; see the module docstring for missing labels."""
-    path = str(path)
-    header, reader = _rows(path, text, delimiter, has_header)
-    ism = _column_index(header, col_smiles, path)
-    labels = _labels(header, col_y, path, transform, task, label_required)
-    table = MolTable(source=path, roles=(role,))
-    ys: list[list[float]] = []
-    lines: list[int] = []
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        smiles = row[ism].strip() if ism < len(row) else ""
-        if not smiles:
-            table.bad.append(BadRow(path, line, role if has_header else str(col_smiles), "empty SMILES"))
-            continue
-        values = [math.nan]
-        if labels is not None:
-            values, bad = labels.read(row, path, line)
-            if bad is not None:
-                table.bad.append(bad)
-                continue
-        table.smiles.append(smiles)
-        ys.append(values)
-        lines.append(line)
-    n_targets = len(labels.columns) if labels is not None else 1
-    table.y = _as_array(ys, n_targets, True)
-    table.targets = tuple(labels.names) if labels is not None else ("target",)
-    table.lines = np.asarray(lines, dtype=np.int64)
-    return table
+    return _read(MolTable(source=str(path), roles=(role,)), str(path), text, delimiter, has_header, [col_smiles],
+                 col_y, transform, task, label_required, always_2d=True)
