@@ -11,7 +11,7 @@ from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.gate import ConcreteGate, relaxed_bernoulli_gate
 from zoo_core.nn.segment import segment_ids, segment_std
 from zoo_core.testing import PAIRS, build, check_all, check_no_leakage_across_pairs, make_dataset, overfit_tiny_set
-from zoo_cgib.bottleneck import gaussian_kl, graph_kl, inject_noise, legacy_kl
+from zoo_core.nn.bottleneck import gaussian_kl, graph_kl, inject_noise, legacy_kl
 
 PAIR_SET = [("CCO", "O"), ("c1ccccc1O", "CCCCO"), ("CC(=O)[O-]", "CS(C)=O"), ("N#Cc1ccc(O)cc1", "C1CCOC1")]
 MSE = torch.nn.functional.mse_loss

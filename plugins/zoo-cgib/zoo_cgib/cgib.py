@@ -5,7 +5,7 @@ Backbone (same as the 3DMRL/CGIB CIGIN): two separate encoders -> Ĥ = row-L2-no
 map I = Ĥ¹Ĥ²ᵀ (zoo_core.nn.interaction, padded per pair) -> h¹ = [Ĥ¹ ; IĤ²], h² = [Ĥ² ; IᵀĤ¹] (2d) -> Set2Set per
 molecule (4d each) -> f = MLP 8d->256->128->n_tasks. Xavier-uniform init of every Linear, zero biases.
 
-Bottleneck on h¹ (zoo_cgib.bottleneck, where the exact KL formulas are written out; ``kl_form`` "graph" is the
+Bottleneck on h¹ (zoo_core.nn.bottleneck, where the exact KL formulas are written out; ``kl_form`` "graph" is the
 paper's bound on the pooled subgraph, "node" the per-atom KL of earlier zoo versions):
     p_i = MLP_c(h¹_i),  MLP_c = Linear(2d->d) -> BatchNorm1d(d) -> ReLU -> Linear(d->1)
     λ_i = relaxed Bernoulli gate of p_i (τ_g = 1);  z_i = μ̃_i + ε_i ⊙ (1 − λ_i) σ_G
@@ -38,7 +38,7 @@ from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.interaction import InteractionPairModel, InteractionResult, pair_interaction
 from zoo_core.nn.mlp import xavier_init
-from zoo_cgib.bottleneck import KL_FORMS, inject_noise
+from zoo_core.nn.bottleneck import KL_FORMS, inject_noise
 
 
 class CGIB(InteractionPairModel):

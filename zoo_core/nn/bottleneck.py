@@ -1,4 +1,4 @@
-"""CGIB's noise-injection bottleneck on the solute's node features (METHODS §6.1 items 2-5).
+"""The VGIB-style noise-injection bottleneck (CGIB, METHODS §6.1 items 2-5; reused by I2Mole, §9.3 item 3).
 
 Given post-interaction solute node features h_i (2d wide), keep-logits p_i and graph membership:
 
