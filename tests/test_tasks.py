@@ -248,3 +248,11 @@ def test_an_encoder_that_requires_3d_gets_positions_in_its_batches(monkeypatch):
     assert pos.shape == (3 + 6 + 1, 3) and torch.isfinite(pos).all()
     ethanol = pos[:3].double()
     assert 1.3 < torch.linalg.norm(ethanol[0] - ethanol[1]).item() < 1.7     # a C-C bond in Å
+
+
+def test_a_pair_pretrainer_on_a_molecule_dataset_is_refused_before_anything_runs():
+    from zoo_core.errors import ZooError
+    from zoo_core.train.config import resolve_config
+
+    with pytest.raises(ZooError, match="pretrainer '3dmrl' pretrains on pairs and tox21 is a molecule dataset"):
+        resolve_config({"encoder": "mpnn", "dataset": "tox21", "pretrainer": "3dmrl"})

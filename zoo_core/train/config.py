@@ -155,6 +155,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     cfg.update(given)
     if cfg["scale_targets"] and entry["task"] != "regression":
         raise ZooError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
+    _check_pretrainer_target(cfg.get("pretrainer"), entry, dataset)
     if cfg["encoder"] is None:
         raise ZooError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
     freeze = cfg.get("freeze_backbone_epochs") or 0
@@ -162,6 +163,20 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
         raise ZooError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
                        f"got {freeze!r}")
     return cfg
+
+
+def _check_pretrainer_target(name: str | None, entry, dataset: str) -> None:
+    """A pair pretrainer (3DMRL) needs a pair dataset, a molecule pretrainer a molecule dataset."""
+    if not name:
+        return
+    from zoo_core.registry import get_registry
+
+    pre = get_registry().sections["pretrainers"].get(name)
+    target = (pre.get("target") if pre is not None else None) or "pair"
+    kind = "molecule" if len(entry["roles"]) == 1 else "pair"
+    if target != kind:
+        raise ZooError(f"pretrainer {name!r} pretrains on {target}s and {dataset} is a {kind} dataset; choose a "
+                       f"{kind} pretrainer (see `zoo list pretrainers`)")
 
 
 def resume_config(run_dir: str | Path) -> dict[str, Any]:
