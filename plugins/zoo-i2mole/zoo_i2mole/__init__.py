@@ -1,0 +1,1 @@
+"""zoo-i2mole: the I2Mole pair model (METHODS §9)."""
