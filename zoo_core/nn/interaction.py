@@ -25,6 +25,7 @@ import torch
 
 from zoo_core.nn.base import PairModel
 from zoo_core.nn.mlp import l2_normalize
+from zoo_core.nn.pair_readout import combine, siamese
 from zoo_core.nn.segment import segment_ids
 
 KINDS = ("cosine", "tanh")
@@ -135,19 +136,31 @@ def pair_interaction(h_a: torch.Tensor, counts_a: torch.Tensor, h_b: torch.Tenso
 class InteractionPairModel(PairModel):
     """The backbone shared by CIGIN and CGIB (METHODS §5.2, §6.1): two separate encoders of equal width d, the
     per-pair interaction (features become 2d), a Set2Set per molecule (4d each) and an MLP head on the 8d pair
-    embedding. Subclasses add their interaction kind and losses; attribute names fix the weight-file keys."""
+    embedding. Subclasses add their interaction kind and losses; attribute names fix the weight-file keys.
 
-    def __init__(self, encoder_factory, n_tasks: int = 1, mlp_hidden=(256, 128), set2set_steps: int = 2):
+    ``shared``: one (siamese) encoder and one Set2Set for both molecules (the DDI originals, METHODS §5.2, §6.1);
+    ``symmetric`` (implies ``shared``): pair embedding [s_a + s_b ; s_a ⊙ s_b] (zoo_core.nn.pair_readout), so
+    f(a, b) = f(b, a): the interaction itself is symmetric (swapping the molecules swaps [Ĥ¹ ; IĤ²] and
+    [Ĥ² ; IᵀĤ¹]). Both default off (the originals' MI models; published weights unchanged)."""
+
+    def __init__(self, encoder_factory, n_tasks: int = 1, mlp_hidden=(256, 128), set2set_steps: int = 2,
+                 shared: bool | None = None, symmetric: bool = False):
         from zoo_core.nn.mlp import MLP
         from zoo_core.nn.set2set import Set2Set
 
         super().__init__()
-        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
+        self.shared, self.symmetric = siamese(shared, symmetric)
+        self.enc_a = encoder_factory()
+        self.enc_b = self.enc_a if self.shared else encoder_factory()
         d = self.enc_a.out_dim
         if self.enc_b.out_dim != d:
             raise ValueError(f"the two encoders' widths differ ({d} vs {self.enc_b.out_dim})")
         self.node_dim = 2 * d
         self.set2set_a = Set2Set(2 * d, set2set_steps)
-        self.set2set_b = Set2Set(2 * d, set2set_steps)
+        self.set2set_b = self.set2set_a if self.shared else Set2Set(2 * d, set2set_steps)
         self.pair_dim = 8 * d
         self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
+
+    def pair_embedding(self, s_a: torch.Tensor, s_b: torch.Tensor) -> torch.Tensor:
+        """[s_a ; s_b], or the symmetric combination (see the class docstring)."""
+        return combine(s_a, s_b, self.symmetric)

@@ -24,6 +24,9 @@ recomputes them for the bottleneck pass (matters only for encoders with dropout)
 Inference (``forward``) uses the full, non-bottleneck path. In eval mode ``explain['atom_importance_a']`` is
 σ(p_i) (the paper's interpretation); the map's row sums stay available as ``map_importance_a``.
 ``legacy=True``: uniform noise ε ~ U[0,1) and the original code's simplified KL (METHODS §6.1 item 5, §10 item 12).
+DDI: ``shared=true`` (the original's siamese encoder and one Set2Set) and ``symmetric=true`` (implies shared): pair
+embedding [s¹ + s² ; s¹ ⊙ s²], so f(a, b) = f(b, a), and the bottleneck runs on both molecules (each conditioned on
+the other; the two sides' task_ib, kl and cond averaged), so the training objective is symmetric too.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ class CGIB(InteractionPairModel):
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, beta: float = 1.0, legacy: bool = False,
                  gate_temperature: float = 1.0, mlp_hidden: Sequence[int] = (256, 128), projector_dim: int = 64,
                  set2set_steps: int = 2, separate_passes: bool = False, kl_sd_floor: float = 0.0,
-                 kl_form: str = "graph"):
-        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
+                 kl_form: str = "graph", shared: bool | None = None, symmetric: bool = False):
+        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps, shared, symmetric)
         if kl_form not in KL_FORMS:  # refused at construction, not at the first training step
             raise ValueError(f"kl_form must be 'graph' (the paper's bound) or 'node', got {kl_form!r}")
         self.kl_sd_floor, self.kl_form = float(kl_sd_floor), kl_form
@@ -86,10 +89,20 @@ class CGIB(InteractionPairModel):
         return F.mse_loss(self.solvent_predictor(s1), s2)
 
     # -- interface ---------------------------------------------------------------------------------------
+    def _bottleneck_terms(self, h, ids, counts, s_other, n, y, task_loss, side_a: bool):
+        """Gate, noise and the three bottleneck terms of one molecule, conditioned on the other's readout."""
+        logits = self.keep_logits(h)
+        bott = inject_noise(h, logits, ids, counts, self.gate_temperature, self.legacy, self.kl_sd_floor, self.kl_form)
+        s = (self.set2set_a if side_a else self.set2set_b)(bott.z, ids, n)
+        pair = self.pair_embedding(s, s_other) if side_a else self.pair_embedding(s_other, s)
+        terms = {"task_ib": task_loss(self.head(pair), y), "kl": self.beta * bott.kl,
+                 "cond": self.beta * self.conditional_loss(s, s_other)}
+        return terms, bott, logits
+
     def forward(self, batch) -> PairOutput:
         inter, ids_a, ids_b, n = self._interact(batch)
         s_b = self.set2set_b(inter.h_b, ids_b, n)
-        pair = torch.cat([self.set2set_a(inter.h_a, ids_a, n), s_b], dim=-1)
+        pair = self.pair_embedding(self.set2set_a(inter.h_a, ids_a, n), s_b)
         explain = inter.explain()
         explain["map_importance_a"] = explain["atom_importance_a"]
         if not self.training:  # training-mode BatchNorm would update its running statistics here
@@ -98,22 +111,23 @@ class CGIB(InteractionPairModel):
         return PairOutput(pred=self.head(pair), h_a=inter.h_a, h_b=inter.h_b, pair_emb=pair, explain=explain)
 
     def training_loss(self, batch, task_loss) -> tuple[torch.Tensor, PairOutput]:
+        """Full path + bottleneck on A (conditioned on B); with ``symmetric`` also on B (conditioned on A) and
+        each bottleneck term is the mean of the two sides."""
         inter, ids_a, ids_b, n = self._interact(batch)
-        s_b = self.set2set_b(inter.h_b, ids_b, n)
-        pair = torch.cat([self.set2set_a(inter.h_a, ids_a, n), s_b], dim=-1)
+        s_a, s_b = self.set2set_a(inter.h_a, ids_a, n), self.set2set_b(inter.h_b, ids_b, n)
+        pair = self.pair_embedding(s_a, s_b)
         pred = self.head(pair)
         if self.separate_passes:
             inter2, ids_a, ids_b, n = self._interact(batch)
-            s_b2 = self.set2set_b(inter2.h_b, ids_b, n)
+            s_a2, s_b2 = self.set2set_a(inter2.h_a, ids_a, n), self.set2set_b(inter2.h_b, ids_b, n)
         else:
-            inter2, s_b2 = inter, s_b
-        logits = self.keep_logits(inter2.h_a)
-        bott = inject_noise(inter2.h_a, logits, ids_a, inter2.pad_a.counts, self.gate_temperature, self.legacy,
-                            self.kl_sd_floor, self.kl_form)
-        s_a = self.set2set_a(bott.z, ids_a, n)
-        pred_ib = self.head(torch.cat([s_a, s_b2], dim=-1))
-        aux = {"task_ib": task_loss(pred_ib, batch.y), "kl": self.beta * bott.kl,
-               "cond": self.beta * self.conditional_loss(s_a, s_b2)}
+            inter2, s_a2, s_b2 = inter, s_a, s_b
+        aux, bott, logits = self._bottleneck_terms(inter2.h_a, ids_a, inter2.pad_a.counts, s_b2, n, batch.y,
+                                                   task_loss, True)
+        if self.symmetric:
+            aux_b = self._bottleneck_terms(inter2.h_b, ids_b, inter2.pad_b.counts, s_a2, n, batch.y, task_loss,
+                                           False)[0]
+            aux = {k: 0.5 * (v + aux_b[k]) for k, v in aux.items()}
         loss = task_loss(pred, batch.y) + sum(aux.values())
         explain = inter.explain()
         explain.update(map_importance_a=explain["atom_importance_a"], atom_importance_a=torch.sigmoid(logits.detach()),

@@ -9,6 +9,8 @@
     weight 1e-4); PyTorch default init (the original does not re-initialise).
 Both: Set2Set per molecule (2 steps, 1 LSTM layer) on 2d -> 4d each -> concat 8d -> MLP 8d->256->128->n_tasks
 (ReLU); a projector Linear(8d -> 64) for pretraining (3DMRL z_2D).
+DDI: ``shared=true`` (one siamese encoder and Set2Set) and ``symmetric=true`` (implies shared; pair embedding
+[s_a + s_b ; s_a ⊙ s_b], so f(a, b) = f(b, a)); zoo_core.nn.interaction.InteractionPairModel.
 
 The interaction runs on any encoder's node embeddings (d = ``encoder.out_dim``; an encoder's own graph readout,
 if it has one, is not used) and is batched per pair with padded tensors (zoo_core.nn.interaction): no
@@ -36,8 +38,9 @@ class CIGIN(InteractionPairModel):
 
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, variant: str = "3dmrl",
                  scaled: bool = False, map_penalty: float | None = None, mlp_hidden: Sequence[int] = (256, 128),
-                 projector_dim: int = 64, set2set_steps: int = 2, xavier: bool | None = None):
-        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps)
+                 projector_dim: int = 64, set2set_steps: int = 2, xavier: bool | None = None,
+                 shared: bool | None = None, symmetric: bool = False):
+        super().__init__(encoder_factory, n_tasks, mlp_hidden, set2set_steps, shared, symmetric)
         if variant not in VARIANTS:
             raise ValueError(f"unknown CIGIN variant {variant!r} (expected one of {', '.join(VARIANTS)})")
         self.variant = variant
@@ -53,7 +56,7 @@ class CIGIN(InteractionPairModel):
         ids_b, counts_b, _ = graph_segments(batch.g_b)
         inter = pair_interaction(self.enc_a(batch.g_a), counts_a, self.enc_b(batch.g_b), counts_b,
                                  kind=self.kind, scaled=self.scaled, ids_a=ids_a, ids_b=ids_b)
-        pair = torch.cat([self.set2set_a(inter.h_a, ids_a, n), self.set2set_b(inter.h_b, ids_b, n)], dim=-1)
+        pair = self.pair_embedding(self.set2set_a(inter.h_a, ids_a, n), self.set2set_b(inter.h_b, ids_b, n))
         aux = {"map_penalty": self.map_penalty * inter.penalty()} if self.map_penalty > 0 else {}
         return PairOutput(pred=self.head(pair), h_a=inter.h_a, h_b=inter.h_b, pair_emb=pair, aux_losses=aux,
                           explain=inter.explain())

@@ -3,6 +3,10 @@
 Readout: the encoder's own readout when it has one (AttentiveFP's super-node GRU, METHODS §4), otherwise
 row-L2-normalised node vectors into a Set2Set per molecule (2 steps, output 2d). Head: MLP [.., 256, 128, n_tasks]
 with ReLU. A 64-d projector of the pair embedding is exposed for pretraining (3DMRL z_2D).
+
+DDI (METHODS §5.2, issue 35): ``shared=true`` uses one (siamese) encoder and readout for both molecules;
+``symmetric=true`` (implies ``shared``) combines the readouts as [r_a + r_b ; r_a ⊙ r_b] (zoo_core.nn.pair_readout),
+so f(a, b) = f(b, a). Both default off: the weight-file keys and published models are unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from torch import nn
 
 from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
 from zoo_core.nn.mlp import MLP, l2_normalize, xavier_init
+from zoo_core.nn.pair_readout import combine, siamese
 from zoo_core.nn.set2set import Set2Set
 
 
@@ -21,15 +26,18 @@ class LateFusion(PairModel):
     """No cross-molecule interaction: f([readout(A) ; readout(B)])."""
 
     def __init__(self, encoder_factory: EncoderFactory, n_tasks: int = 1, mlp_hidden: Sequence[int] = (256, 128),
-                 projector_dim: int = 64, set2set_steps: int = 2):
+                 projector_dim: int = 64, set2set_steps: int = 2, shared: bool | None = None,
+                 symmetric: bool = False):
         super().__init__()
-        self.enc_a, self.enc_b = encoder_factory(), encoder_factory()
+        self.shared, self.symmetric = siamese(shared, symmetric)
+        self.enc_a = encoder_factory()
+        self.enc_b = self.enc_a if self.shared else encoder_factory()
         self.own_readout = self.enc_a.graph_dim is not None
         if self.own_readout:
             width = self.enc_a.graph_dim
         else:
             self.set2set_a = Set2Set(self.enc_a.out_dim, set2set_steps)
-            self.set2set_b = Set2Set(self.enc_b.out_dim, set2set_steps)
+            self.set2set_b = self.set2set_a if self.shared else Set2Set(self.enc_b.out_dim, set2set_steps)
             width = 2 * self.enc_a.out_dim
         self.pair_dim = 2 * width
         self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks])
@@ -47,5 +55,5 @@ class LateFusion(PairModel):
     def forward(self, batch) -> PairOutput:
         h_a, r_a = self._side(self.enc_a, getattr(self, "set2set_a", None), batch.g_a)
         h_b, r_b = self._side(self.enc_b, getattr(self, "set2set_b", None), batch.g_b)
-        pair = torch.cat([r_a, r_b], dim=-1)
+        pair = combine(r_a, r_b, self.symmetric)
         return PairOutput(pred=self.head(pair), h_a=h_a, h_b=h_b, pair_emb=pair)
