@@ -47,7 +47,8 @@ def run_cmd(
     lr: Optional[float] = typer.Option(None, "--lr"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | scaffold (DeepChem's deterministic "
-                                                            "rule) | scaffold-seeded | molecule | solvent"),
+                                                            "rule) | scaffold-seeded | molecule | solvent; DDI sets: "
+                                                            "transductive (default) | inductive | molecule | scaffold"),
     select_by: Optional[str] = typer.Option(None, "--select-by", help="validation score of the best epoch, the LR "
                                                                     "plateau and early stop: loss, or a metric "
                                                                     "(rmse, mae, r2, auroc, ap, f1, acc); default: "

@@ -38,6 +38,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "url": (False, str), "sha256": (False, str), "file": (False, str),
         "targets": (False, list), "select_by": (False, str), "scale_targets": (False, bool),
         "pos_weight": (False, (str, int, float, list, type(None))),
+        "negatives": (False, dict),   # a DDI positives set: {ratio: negatives per positive}, drawn per repeat
     },
     "weights": {
         "impl": (False, str), "plugin": (False, str), "description": (False, str), "paper": (False, str),

@@ -11,6 +11,10 @@ wrong hash is refused, never silently replaced by the next one in the list:
 3. ``$ZOO_DATA_DIR/<source.file>`` (a local folder of copies, e.g. ``../shared/data``);
 4. the cache, ``zoo_home()/data/<source.file>``, filled by ``fetch`` (``zoo data fetch NAME``).
 
+A dataset made of several files (ChChMiner's train/valid/test) names its first file as above and the others under
+``source.extra_files: [{file, sha256, url}]``; each is found and checked the same way (``extra_files``) and
+``fetch`` downloads them all.
+
 ``user_supplied`` entries (MNSol, whose license forbids redistribution) have no URL: the user points the zoo
 at their own file, and its hash is checked only if the entry names one.
 
@@ -36,11 +40,12 @@ if TYPE_CHECKING:  # numpy stays out of `zoo data list`
     from zoo_core.data.table import PairTable
 
 __all__ = [
-    "ChecksumMismatch", "DatasetNotFound", "check_entry", "dataset_entry", "fetch",
+    "ChecksumMismatch", "DatasetNotFound", "check_entry", "dataset_entry", "extra_files", "fetch",
     "list_datasets", "load_table", "locate", "source_of", "user_env",
 ]
 
-_SOURCE_KEYS = {"url": True, "sha256": True, "file": True, "license": False, "citation": False}
+_SOURCE_KEYS = {"url": True, "sha256": True, "file": True, "license": False, "citation": False, "extra_files": False}
+_EXTRA_KEYS = ("file", "sha256", "url")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -93,6 +98,7 @@ def check_entry(entry: Entry) -> Entry:
         known = ["loss", *(CLASSIFICATION if entry["task"] == "classification" else REGRESSION)]
         if select_by not in known:
             raise RegistryError(f"{_where(entry, 'select_by')} must be one of {', '.join(known)}, got {select_by!r}")
+    _check_negatives(entry)
     columns = entry.get("columns") or {}
     for key, value in columns.items():
         if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -103,22 +109,15 @@ def check_entry(entry: Entry) -> Entry:
         if key not in _SOURCE_KEYS:
             raise RegistryError(f"{_where(entry, 'source')}: unknown key {key!r} "
                                 f"(allowed: {', '.join(sorted(_SOURCE_KEYS))})")
-        if not isinstance(value, str) or not value:
+        if key != "extra_files" and (not isinstance(value, str) or not value):
             raise RegistryError(f"{_where(entry, 'source')}: {key!r} must be a non-empty string")
     if not entry.get("user_supplied", False):
         missing = [k for k, required in _SOURCE_KEYS.items() if required and k not in source]
         if missing:
             raise RegistryError(f"{_where(entry, 'source')}: missing {', '.join(missing)} "
                                 f"(needed to find, check and download the file)")
-    if "sha256" in source and not _SHA.match(source["sha256"]):
-        raise RegistryError(f"{_where(entry, 'source')}: 'sha256' must be 64 lower-case hex digits")
-    if "url" in source and not source["url"].startswith(("https://", "http://", "file:")):
-        raise RegistryError(f"{_where(entry, 'source')}: 'url' must be http(s) or file, got {source['url']!r}")
-    if "file" in source:
-        rel = PurePosixPath(source["file"])
-        if rel.is_absolute() or ".." in rel.parts or "\\" in source["file"]:
-            raise RegistryError(f"{_where(entry, 'source')}: 'file' must be a relative path inside the data "
-                                f"folder (forward slashes, no '..'), got {source['file']!r}")
+    _check_file_keys(entry, source, "source")
+    _check_extra_files(entry, source.get("extra_files"))
     embedded = entry.get("embedded")
     if embedded is not None:
         package, sep, rel = embedded.partition(":")
@@ -128,6 +127,52 @@ def check_entry(entry: Entry) -> Entry:
         if "sha256" not in source:
             raise RegistryError(f"{_where(entry, 'embedded')}: an embedded file needs source.sha256")
     return entry
+
+
+def _check_file_keys(entry: Entry, source: Mapping[str, Any], where: str) -> None:
+    """The rules of a file's ``sha256``, ``url`` and ``file`` (a relative path inside the data folder)."""
+    if "sha256" in source and not _SHA.match(source["sha256"]):
+        raise RegistryError(f"{_where(entry, where)}: 'sha256' must be 64 lower-case hex digits")
+    if "url" in source and not source["url"].startswith(("https://", "http://", "file:")):
+        raise RegistryError(f"{_where(entry, where)}: 'url' must be http(s) or file, got {source['url']!r}")
+    if "file" in source:
+        rel = PurePosixPath(source["file"])
+        if rel.is_absolute() or ".." in rel.parts or "\\" in source["file"]:
+            raise RegistryError(f"{_where(entry, where)}: 'file' must be a relative path inside the data "
+                                f"folder (forward slashes, no '..'), got {source['file']!r}")
+
+
+def _check_negatives(entry: Entry) -> None:
+    """``negatives: {ratio: R}`` marks a DDI positives set: classification, two roles, a DDI split."""
+    negatives = entry.get("negatives")
+    if negatives is None:
+        return
+    from zoo_core.data.ddi import DDI_SPLITS  # numpy: only for DDI entries
+
+    ratio = negatives.get("ratio", 1)
+    if set(negatives) - {"ratio"} or isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise RegistryError(f"{_where(entry, 'negatives')} must be {{ratio: R}} with R > 0 negatives per positive, "
+                            f"got {negatives!r}")
+    if entry["task"] != "classification" or len(entry["roles"]) != 2 or entry["split"] not in DDI_SPLITS:
+        raise RegistryError(f"{_where(entry, 'negatives')}: a DDI positives set is a classification set with two "
+                            f"roles and a DDI split ({', '.join(DDI_SPLITS)}), got task {entry['task']!r}, "
+                            f"roles {entry['roles']!r}, split {entry['split']!r}")
+
+
+def _check_extra_files(entry: Entry, extra: Any) -> None:
+    """``source.extra_files``: a list of ``{file, sha256, url}`` mappings, each a checked file like the first."""
+    if extra is None:
+        return
+    if not isinstance(extra, list) or not extra:
+        raise RegistryError(f"{_where(entry, 'source')}: 'extra_files' must be a non-empty list of "
+                            f"{{file, sha256, url}} mappings")
+    for k, item in enumerate(extra):
+        where = f"source.extra_files[{k}]"
+        if not isinstance(item, dict) or sorted(item) != sorted(_EXTRA_KEYS) or \
+                not all(isinstance(v, str) and v for v in item.values()):
+            raise RegistryError(f"{_where(entry, where)} must give exactly {', '.join(_EXTRA_KEYS)} as non-empty "
+                                f"strings, got {item!r}")
+        _check_file_keys(entry, item, where)
 
 
 def dataset_entry(name: str) -> Entry:
@@ -257,16 +302,36 @@ def locate(entry: Entry | str, path: str | Path | None = None) -> Path:
         f"or set ZOO_DATA_DIR to a folder that holds {source['file']}.")
 
 
+def _extra_entries(entry: Entry) -> list[Entry]:
+    """One entry per ``source.extra_files`` item: the dataset's entry with that file as its only source."""
+    base = {k: v for k, v in entry.data.items() if k not in ("url", "sha256", "file", "embedded", "source")}
+    return [dataclasses.replace(entry, data={**base, "source": dict(item)})
+            for item in source_of(entry).get("extra_files") or []]
+
+
+def extra_files(entry: Entry | str) -> list[Path]:
+    """The local, sha256-checked copies of the entry's ``source.extra_files``, in the order listed (found like
+    the first file: ``ZOO_DATA_DIR``, then the cache)."""
+    return [locate(extra) for extra in _extra_entries(_as_entry(entry))]
+
+
 def fetch(name: str, progress: bool = True) -> Path:
     """Make dataset ``name`` available locally and return its checked path; downloads into the cache if needed.
 
     A copy that is already present (embedded, data dir or cache) is checked and returned. A cached copy with
     a bad hash is downloaded again; a bad copy in ``ZOO_DATA_DIR`` is refused (the zoo does not write there).
     Downloads go through ``zoo_core.hub.download`` (temp file, sha256 check, atomic rename, ``ZOO_OFFLINE``).
+    The files of ``source.extra_files`` are fetched the same way.
     """
     entry = dataset_entry(name)
     if entry.get("user_supplied", False):
         raise DataError(f"dataset {name!r} cannot be downloaded. {_supply_hint(entry)}")
+    for extra in _extra_entries(entry):
+        _fetch_entry(extra, progress)
+    return _fetch_entry(entry, progress)
+
+
+def _fetch_entry(entry: Entry, progress: bool) -> Path:
     try:
         return locate(entry)
     except ChecksumMismatch as error:
@@ -352,6 +417,8 @@ def _location(entry: Entry) -> tuple[str, Path | None]:
         if value and Path(value).expanduser().is_file():
             return "user file", Path(value).expanduser()
         return f"user-supplied (set {env})", None
+    if not all(any(c.is_file() for _, c in _candidates(extra)) for extra in _extra_entries(entry)):
+        return "missing", None
     for kind, candidate in _candidates(entry):
         if candidate.is_file():
             return kind, candidate

@@ -56,6 +56,14 @@ class PairDataset(RowBatches):
         ids_b = torch.tensor([ids[s] for s in kept.b], dtype=torch.long)
         return cls(kept, store, ids_a, ids_b, targets_tensor(kept), kept.bad)
 
+    def with_table(self, table: PairTable) -> "PairDataset":
+        """Other rows over the same featurized molecules (e.g. DDI negatives drawn among this dataset's drugs);
+        every molecule of ``table`` must occur in this dataset."""
+        ids = dict(zip(self.table.a, self.ids_a.tolist())) | dict(zip(self.table.b, self.ids_b.tolist()))
+        ids_a = torch.tensor([ids[s] for s in table.a], dtype=torch.long)
+        ids_b = torch.tensor([ids[s] for s in table.b], dtype=torch.long)
+        return PairDataset(table, self.store, ids_a, ids_b, targets_tensor(table), table.bad)
+
     def batch(self, rows: torch.Tensor | np.ndarray) -> PairBatch:
         """Collate the dataset rows ``rows`` into a PairBatch."""
         rows = torch.as_tensor(rows, dtype=torch.long)

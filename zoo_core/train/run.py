@@ -4,6 +4,9 @@ Configuration precedence: built-in defaults < dataset registry entry (``train``)
 Run directory: ``config.yaml`` (resolved), ``metrics.json``, ``predictions.csv``, ``model.safetensors`` (repeat 0,
 fold 0: the best-validation weights, carrying the model spec and featurizer spec), ``bad_rows.csv`` when any,
 ``folds/r<R>-f<K>.json`` per finished fold and, while a fold trains, its resumable state in ``checkpoints/``.
+A DDI positives set (an entry with ``negatives``) gets each repeat's negatives and folds from its seed
+(:mod:`zoo_core.data.ddi`); its ``metrics.json`` adds ``test_type1`` / ``test_type2``, the no-chemistry
+``baseline`` (:mod:`zoo_core.train.ddi_report`) and a ``ddi`` block (split, its leak, per-repeat counts).
 With a pretrainer (or ``pretrained_weights``), ``metrics.json`` has a ``pretraining`` block (pretrainer, pair set,
 transductive flag, budget: epochs, pairs per fold, batch size, learning rate; per fold whether the backbone was
 reused and the pretraining-stage seconds) and each fold's weight metadata its own ``pretraining`` record.
@@ -21,6 +24,7 @@ from typing import Any
 import yaml
 
 from zoo_core.train.checkpoint import fingerprint
+from zoo_core.train.preflight import check_enough_rows
 from zoo_core.train.config import (DEFAULTS, dataset_entry_of, load_dataset_table, parse_key_values,  # noqa: F401
                                    resolve_config, resume_config)
 from zoo_core.train.run_dir import (json_default, load_fold, make_run_dir, provenance, report_bad_rows, save_fold,
@@ -40,6 +44,7 @@ class _Run:
     quiet: bool
     resume: Path | None
     shared: dict = field(default_factory=dict)   # a resolved pretraining pair set, a weights file's sha256
+    ddi: Any = None   # a DDI positives set: every repeat's rows and folds (zoo_core.data.ddi.DDIRows)
 
     @property
     def task(self) -> str:
@@ -107,6 +112,8 @@ def _prepare(cfg: dict, quiet: bool, resume) -> _Run:
     build_model(spec)  # a bad model parameter fails here, before featurizing and before a run directory exists
     dataset = load_dataset(table, spec, bool(cfg["explicit_h"]), progress=not quiet)
     report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
+    check_enough_rows(cfg, dataset)  # too few usable rows for the folds: refused before a run directory exists
+    dataset, ddi = _ddi_rows(cfg, entry, dataset, quiet)
     cfg = dict(cfg, pair_model=spec["pair_model"], encoder=spec["encoder"], featurizer=spec["featurizer"]["name"],
                featurization=dict(dataset.store.stats, seconds=time.perf_counter() - t0))
     if resume is None:
@@ -122,7 +129,22 @@ def _prepare(cfg: dict, quiet: bool, resume) -> _Run:
         f"{len(dataset.store)} unique molecules, {len(table.targets)} task(s), featurizer {spec['featurizer']['name']}, "
         f"{'explicit H' if cfg['explicit_h'] else 'heavy atoms'}"
         f"{', targets standardised' if spec.get('scale_targets') else ''}) -> {run_dir}", quiet)
-    return _Run(cfg, entry, spec, dataset, run_dir, run_key, quiet, Path(resume) if resume else None)
+    return _Run(cfg, entry, spec, dataset, run_dir, run_key, quiet, Path(resume) if resume else None, ddi=ddi)
+
+
+def _ddi_rows(cfg: dict, entry, dataset, quiet: bool):
+    """For a DDI positives set (an entry with ``negatives``): (the dataset with every repeat's negatives appended,
+    its DDIRows); otherwise (dataset, None). Negatives are drawn among the drugs that featurized."""
+    if not entry.get("negatives"):
+        return dataset, None
+    from zoo_core.data.ddi import ddi_rows
+    from zoo_core.train.trainer import log
+
+    seeds = [int(cfg["seed"]) + k for k in range(int(cfg["repeats"]))]
+    rows = ddi_rows(dataset.table, cfg["split"], seeds, float(entry["negatives"].get("ratio", 1)))
+    log(f"zoo run: DDI {cfg['split']} split: {len(dataset)} positives, {rows.ratio:g} negative(s) per positive "
+        f"drawn per repeat" + (f"; leak: {rows.leak}" if rows.leak else ""), quiet)
+    return dataset.with_table(rows.table), rows
 
 
 def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
@@ -143,8 +165,9 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     only = set(r.cfg["only_folds"]) if r.cfg.get("only_folds") else None
     for repeat in range(int(r.cfg["repeats"])):
         seed = int(r.cfg["seed"]) + repeat
-        folds = make_splits(r.cfg["split"], len(r.dataset), seed, r.dataset.table.a, r.dataset.table.b,
-                            n_folds=int(r.cfg["folds"]), held_out=r.cfg.get("held_out"))
+        folds = r.ddi.folds[repeat] if r.ddi is not None else make_splits(
+            r.cfg["split"], len(r.dataset), seed, r.dataset.table.a, r.dataset.table.b, n_folds=int(r.cfg["folds"]),
+            held_out=r.cfg.get("held_out"))
         for k, rows in enumerate(folds):
             if only is None or k in only:
                 result, pre = _fold(r, repeat, k, seed, rows, first=not results)
@@ -160,6 +183,7 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
     """Train (or read back, when resuming) fold ``k`` of ``repeat``; returns (FoldResult, pretraining record)."""
     import torch
 
+    from zoo_core.chem.domain import training_domain
     from zoo_core.models import build_model
     from zoo_core.nn.scaler import scaler_of
     from zoo_core.train.trainer import log, train_fold
@@ -186,15 +210,19 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
         f"{result.train_pairs_per_s:.0f} train rows/s)"
         + (f"; skipped tasks with one class: {', '.join(result.test['skipped_tasks'])}"
            if result.test.get("skipped_tasks") else ""), r.quiet)
+    if r.ddi is not None:
+        _report_ddi(r, rows, result)
     meta = {"dataset": r.cfg["dataset"], "repeat": repeat, "fold": k, "seed": seed, "split": r.cfg["split"],
             "n_folds": int(r.cfg["folds"]), "test_metrics": result.test, "valid_metrics": result.valid,
-            "select_by": r.cfg.get("select_by") or "loss"}
+            "select_by": r.cfg.get("select_by") or "loss", "columns": r.cfg.get("columns")}
     model.load_state_dict(result.state)
     scaler = scaler_of(model)
     if scaler is not None:
         meta["target_scaler"] = scaler.as_dict()
     if pre is not None:
         meta["pretraining"] = pre
+    if first or r.cfg.get("save_all_folds"):
+        meta["training_domain"] = training_domain(r.dataset.table, tr)  # `zoo predict` warns outside it
     if first:
         save_model(r.run_dir / "model.safetensors", model, r.spec, provenance(meta))
     if r.cfg.get("save_all_folds"):
@@ -202,6 +230,15 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
     result.state = {}
     save_fold(done, result, pre, r.run_key)  # last: a fold counts as finished once its weights are on disk
     return result, pre
+
+
+def _report_ddi(r: _Run, rows: tuple, result) -> None:
+    """A DDI fold's Type 1 / Type 2 test metrics and no-chemistry baseline, into ``result.subsets`` and the log."""
+    from zoo_core.train.ddi_report import describe, fold_report
+    from zoo_core.train.trainer import log
+
+    result.subsets = fold_report(r.dataset, rows, result.test_rows, result.test_pred)
+    log(f"    {describe(result.subsets)}", r.quiet)
 
 
 def _finish(r: _Run, results: list, pre_folds: list[dict]) -> dict:
@@ -218,6 +255,12 @@ def _finish(r: _Run, results: list, pre_folds: list[dict]) -> dict:
                     "featurization": r.cfg["featurization"], "epochs_budget": int(r.cfg["epochs"])})
     if pre_folds:
         metrics["pretraining"] = _pretraining_summary(pre_folds)
+    if r.ddi is not None:
+        from zoo_core.train.ddi_report import summarize_reports
+
+        metrics.update(summarize_reports(results), ddi={"split": r.ddi.protocol, "leak": r.ddi.leak,
+                                                        "negatives_per_positive": r.ddi.ratio,
+                                                        "repeats": r.ddi.records})
     metrics["peak_rss_gb"] = peak_rss_gb()
     if metrics["peak_rss_gb"] is not None:
         log(f"peak memory {metrics['peak_rss_gb']:.3f} GB (process max RSS)", r.quiet)

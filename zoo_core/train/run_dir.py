@@ -21,7 +21,8 @@ def save_fold(path: Path, result, pre: dict | None, run_key: str) -> None:
     record = {"run_key": run_key, "repeat": result.repeat, "fold": result.fold, "seed": result.seed,
               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
               "test_rows": result.test_rows.tolist(), "test_pred": result.test_pred.tolist(),
-              "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre}
+              "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre,
+              "subsets": result.subsets}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, default=json_default))
@@ -44,7 +45,8 @@ def load_fold(path: Path, run_key: str):
                             epochs_run=r["epochs_run"], valid=r["valid"], test=r["test"],
                             test_rows=np.asarray(r["test_rows"], dtype=np.int64),
                             test_pred=np.asarray(r["test_pred"], dtype=np.float64).reshape(len(r["test_rows"]), -1),
-                            seconds=r["seconds"], train_pairs_per_s=r["train_pairs_per_s"])
+                            seconds=r["seconds"], train_pairs_per_s=r["train_pairs_per_s"],
+                            subsets=r.get("subsets") or {})
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ZooError(f"{path}: unreadable fold record ({error}); delete it to train that fold again") from error
     return result, r.get("pretraining")

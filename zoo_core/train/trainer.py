@@ -65,6 +65,7 @@ class FoldResult:
     state: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     seconds: float = 0.0
     train_pairs_per_s: float = 0.0
+    subsets: dict = field(default_factory=dict)  # DDI: test_type1/test_type2 and the baseline (train/ddi_report.py)
 
 
 def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -307,7 +308,7 @@ def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
     per_fold = [{"repeat": r.repeat, "fold": r.fold, "seed": r.seed, "best_epoch": r.best_epoch,
                  "epochs_run": r.epochs_run, "seconds": round(r.seconds, 3),
                  "train_pairs_per_s": round(r.train_pairs_per_s, 1),
-                 "valid": r.valid, "test": r.test} for r in results]
+                 "valid": r.valid, "test": r.test, **r.subsets} for r in results]
     summary: dict[str, Any] = {}
     for name in names:
         stats = _mean_std(results, lambda r, n=name: r.test[n] if n in r.test and not math.isnan(r.test[n]) else None)
