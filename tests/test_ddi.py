@@ -127,6 +127,15 @@ def test_degree_baseline_by_hand():
     assert ddi_report.rank_metrics(y[test[:2]], scores[:2])["auroc"] == 1.0
 
 
+def test_average_precision_counts_tied_scores_together():
+    from zoo_core.train.metrics import average_precision
+
+    # constant scores: the positive rate, whatever the row order (positives come first in a DDI test part)
+    assert average_precision([1, 1, 0, 0], [0, 0, 0, 0]) == average_precision([0, 0, 1, 1], [0, 0, 0, 0]) == 0.5
+    # thresholds 3, 2, 1 each add a third of the recall at precision 1, 2/3 (a tied positive and negative), 3/5
+    assert average_precision([1, 1, 0, 1, 0], [3, 2, 2, 1, 1]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+
+
 def test_a_positives_table_with_a_negative_a_self_pair_or_a_repeat_is_refused():
     def table(a, b, y):
         return PairTable("f.csv", ("a", "b"), a, b, np.asarray(y, dtype=float), np.arange(2, 2 + len(a)))
@@ -185,7 +194,7 @@ def test_inductive_run_writes_type1_type2_metrics_and_the_baseline(tmp_path, mon
     counts = metrics["ddi"]["repeats"][0]["folds"][0]
     assert fold["test_type1"]["n"] == counts["test_unseen_drugs"]["1"] > 0
     assert fold["test_type2"]["n"] == counts["test_unseen_drugs"]["2"] > 0
-    assert fold["baseline"]["test_type2"]["auroc"] == 0.5   # both degrees 0 on every Type 2 row
+    assert fold["baseline"]["test_type2"] == {"auroc": 0.5, "ap": 0.5}   # both degrees 0 on every Type 2 row
     assert set(metrics["baseline"]) == {"score", "test", "test_type1", "test_type2"}
     assert 0.0 <= metrics["test_type1"]["auroc"]["mean"] <= 1.0
     assert metrics["baseline"]["test"]["auroc"]["mean"] == fold["baseline"]["test"]["auroc"]

@@ -52,15 +52,18 @@ def auroc(y: np.ndarray, logits: np.ndarray) -> float:
 
 
 def average_precision(y: np.ndarray, logits: np.ndarray) -> float:
-    """Step-wise average precision (as scikit-learn's average_precision_score)."""
+    """Step-wise average precision (as scikit-learn's average_precision_score): one step per distinct score, so
+    tied scores count together and the row order never matters (constant scores give the positive rate)."""
     y = np.asarray(y).astype(bool)
     if y.sum() == 0:
         return float("nan")
-    order = np.argsort(-np.asarray(logits, dtype=np.float64), kind="mergesort")
-    y_sorted = y[order]
-    tp = np.cumsum(y_sorted)
-    precision = tp / np.arange(1, len(y) + 1)
-    return float(np.sum(precision[y_sorted]) / y.sum())
+    s = np.asarray(logits, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    tp = np.cumsum(y[order])
+    last = np.r_[np.flatnonzero(np.diff(s[order]) != 0), len(s) - 1]   # the last row of each distinct score
+    tp, seen = tp[last], last + 1
+    recall_steps = np.diff(np.r_[0, tp]) / y.sum()
+    return float(np.sum(recall_steps * tp / seen))
 
 
 def f1(y: np.ndarray, logits: np.ndarray) -> float:
