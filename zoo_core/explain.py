@@ -6,7 +6,8 @@ JSON-ready dict. ``draw_explanation(result, path)`` writes one PNG or SVG (by su
 RDKit, atoms coloured by importance and numbered as in the map, next to a heat map of the map (matplotlib, Agg).
 
 What the importances are depends on the model (``importance_a`` / ``importance_b`` in the result say which):
-CIGIN gives row/column sums of |I|; CGIB/CGIB_cont give the gate's keep probability σ(p_i) for the solute
+CIGIN gives row/column sums of |I|; a model may name its own (``importance_kind_a``/``_b``: I2Mole's rationale
+keep probability, with its kept cross-molecular edges in ``kept_edges``); CGIB/CGIB_cont give the gate's keep probability σ(p_i) for the solute
 (and column sums of |I| for the solvent), or with ``colour_by="map"`` the row sums of |I| as for CIGIN (the
 informative choice when a trained gate keeps no atom). Models without an interaction map (late_fusion) raise
 ZooError.
@@ -59,7 +60,7 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
     if "interaction_map" not in ex:
         raise ZooError(f"pair model {spec.get('pair_model', type(model).__name__)!r} exposes no interaction map, "
                        "so there is nothing to explain; use an interaction model (cigin, cigin-original, cgib, "
-                       "cgib_cont)")
+                       "cgib_cont, i2mole)")
     n_a, n_b = int(ex["counts_a"][0]), int(ex["counts_b"][0])
     imap = ex["interaction_map"][0, :n_a, :n_b].float().cpu()
     symbols = []
@@ -70,7 +71,7 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
         symbols.append([a.GetSymbol() for a in mol.GetAtoms()])
     pred = out.pred[0].float().cpu().tolist()
     gated = "map_importance_a" in ex and colour_by == "model"
-    kind_a = _GATE_KIND if gated else _IMPORTANCE_KIND["atom_importance_a"]
+    kind_a = _GATE_KIND if gated else ex.get("importance_kind_a", _IMPORTANCE_KIND["atom_importance_a"])
     key_a = "map_importance_a" if "map_importance_a" in ex and not gated else "atom_importance_a"
     importance_a = ex[key_a][:n_a].float().cpu().tolist()
     warnings = []
@@ -87,8 +88,9 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
         "atoms_a": symbols[0], "atoms_b": symbols[1],
         "atom_importance_a": importance_a,
         "atom_importance_b": ex["atom_importance_b"][:n_b].float().cpu().tolist(),
-        "importance_a": kind_a, "importance_b": _IMPORTANCE_KIND["atom_importance_b"],
+        "importance_a": kind_a, "importance_b": ex.get("importance_kind_b", _IMPORTANCE_KIND["atom_importance_b"]),
         "interaction_map": imap.tolist(), "warnings": warnings,
+        **({"kept_edges": ex["kept_edges"][0, :n_a, :n_b].nonzero().tolist()} if "kept_edges" in ex else {}),
     }
 
 

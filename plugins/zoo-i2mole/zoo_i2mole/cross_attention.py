@@ -5,15 +5,18 @@ edges:
 
     r_ij = LeakyReLU(FC([W h_i ; W h_j]))            (W, FC shared by both directions)
     α_ij = softmax_j r_ij                            (over the partner's atoms)
-    keep_ij = α_ij ≥ the k-th largest α of the pair, k = max(1, ⌈x · n_a · n_b⌉), x = 10 %
+    keep_ij = (i, j) among the k largest α of the pair, k = max(1, ⌈x · n_a · n_b⌉), x = 10 % (ties below)
     α'_ij = α_ij · keep_ij                           (no renormalisation by default)
     h_i ← (1 − Σ_j α'_ij) h_i + Σ_j α'_ij h_j        (the paper's mixing)
 
 The mask is computed per pair and per direction on the DETACHED post-softmax α and applied to that same α (the
 snapshot thresholded pre-softmax scores and compared post-softmax values, METHODS §10 item 15); gradients flow
-through the kept α. Values within a relative 1e-5 of the k-th are kept with it (near-ties), so renumbering the
-atoms of a symmetric molecule cannot change the mask by float rounding. ``renormalize=True`` rescales each row's
-kept α' to sum to 1; ``mix=(0.8, 0.2)`` replaces the mixing by h ← 0.8 h + 0.2 Σ_j α'_ij h_j (the snapshot).
+through the kept α. FC([W h_i ; W h_j]) then LeakyReLU is "static" attention (Brody et al. 2022): the softmax
+rows of all atoms whose scores share a sign are equal, so α ties between atoms are common; ties with the k-th α
+are broken by the raw score r_ij (the paper's own ranking, "keep r_ij ≥ X"). Edges still indistinguishable from
+the k-th (same α and r within a relative 1e-5: symmetry-equivalent atom pairs, e.g. the hydrogens of a methyl
+group) are all kept, so the count exceeds k only there and renumbering atoms cannot change the result.
+``renormalize=True`` rescales each row's kept α' to sum to 1; ``mix=(0.8, 0.2)`` replaces the mixing by h ← 0.8 h + 0.2 Σ_j α'_ij h_j (the snapshot).
 Both directions use the features from before the update, and the same weights: swapping the two molecules swaps
 the outputs (symmetric by construction).
 """
@@ -43,17 +46,21 @@ class CrossDirection:
     relation: torch.Tensor   # [N] mean α' over the node's kept edges (0 if none): the gate's relation term
 
 
-def top_fraction_mask(alpha: torch.Tensor, valid: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Keep, per pair (dim 0), the ⌈fraction · #valid⌉ largest entries of ``alpha`` (at least one), near-ties
-    included; computed without gradient."""
+def top_fraction_mask(alpha: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Per pair (dim 0): the k = max(1, ⌈fraction · #valid⌉) largest α, ties in α broken by the raw score r, and
+    every edge indistinguishable from the k-th (same α and r within a relative TIE_TOLERANCE). No gradient."""
     with torch.no_grad():
-        flat = alpha.detach().masked_fill(~valid, -1.0).flatten(1)             # α ∈ [0, 1]; padding below
+        a = alpha.detach().masked_fill(~valid, -1.0).flatten(1)                # α ∈ [0, 1]; padding below
+        r = scores.detach().masked_fill(~valid, float("-inf")).flatten(1)
         n_valid = valid.flatten(1).sum(1)
-        k = torch.clamp(torch.ceil(n_valid.to(alpha.dtype) * fraction), min=1).long()
-        k = torch.minimum(k, n_valid.clamp(min=1))
-        kth = flat.sort(dim=1, descending=True).values.gather(1, (k - 1).unsqueeze(1))   # [B, 1]
-        threshold = kth * (1.0 - TIE_TOLERANCE)
-        return (flat >= threshold) & valid.flatten(1)
+        k = torch.clamp(torch.ceil(n_valid.to(a.dtype) * fraction), min=1).long()
+        k = torch.minimum(k, n_valid.clamp(min=1)).unsqueeze(1)
+        kth = a.sort(dim=1, descending=True).values.gather(1, k - 1)            # [B, 1]
+        sure = a > kth * (1.0 + TIE_TOLERANCE)                                 # fewer than k of these
+        tied = (a >= kth * (1.0 - TIE_TOLERANCE)) & ~sure
+        key = torch.where(sure, float("inf"), torch.where(tied, r, float("-inf")))
+        kth_key = key.sort(dim=1, descending=True).values.gather(1, k - 1)     # a tied edge's r: finite
+        return (key >= kth_key - TIE_TOLERANCE * (kth_key.abs() + 1e-6)) & valid.flatten(1)
 
 
 def top_fraction_count(n_a: int, n_b: int, fraction: float) -> int:
@@ -83,7 +90,7 @@ class CrossAttention(nn.Module):
         r = F.leaky_relu(w_self.unsqueeze(2) + w_partner.unsqueeze(1), self.negative_slope)   # [B, n, m]
         valid = mask_x.unsqueeze(2) & mask_y.unsqueeze(1)
         alpha = torch.softmax(r.masked_fill(~mask_y.unsqueeze(1), torch.finfo(r.dtype).min), dim=2) * valid
-        keep = top_fraction_mask(alpha, valid, self.top_fraction).view_as(valid)
+        keep = top_fraction_mask(alpha, r, valid, self.top_fraction).view_as(valid)
         kept = alpha * keep
         total = kept.sum(2, keepdim=True)
         if self.renormalize:

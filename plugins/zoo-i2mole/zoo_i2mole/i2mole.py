@@ -47,7 +47,7 @@ class I2Mole(PairModel):
                  cross: bool = True, cross_layers: int = 1, att_dim: int | None = None, renormalize: bool = False,
                  mix: Sequence[float] | None = None, gib: bool = True, noise: str = "code", kl_form: str = "node",
                  gate_temperature: float = 1.0, vq: bool = True, n_codes: int = 10, commitment: float = 0.25,
-                 code_restart: bool = True, beta: float = 1e-4, gamma: float = 1e-4,
+                 code_restart: bool = True, code_update: str = "ema", beta: float = 1e-4, gamma: float = 1e-4,
                  mlp_hidden: Sequence[int] = (256, 128), set2set_steps: int = 2, dropout: float = 0.0):
         super().__init__()
         if noise not in NOISES:
@@ -67,7 +67,7 @@ class I2Mole(PairModel):
         self.pair_dim = 3 * d
         self.head = MLP([self.pair_dim, *mlp_hidden, n_tasks], dropout=dropout)
         xavier_init(self)  # every Linear (the zoo's 3DMRL/CGIB convention); the codebook keeps its own init
-        self.codebook = Codebook(n_codes, d, commitment, code_restart) if self.vq else None
+        self.codebook = Codebook(n_codes, d, commitment, code_restart, code_update) if self.vq else None
 
     # -- pieces ------------------------------------------------------------------------------------------
     def _interact(self, batch):
