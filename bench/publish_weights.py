@@ -15,8 +15,11 @@ provenance: dataset, split, test metrics, zoo/torch/RDKit versions; no pickle), 
 The registry metrics are those ``zoo predict --weights NAME`` reproduces: the written file is loaded again with
 ``zoo_core.weights.load_model``, the test-fold pairs are predicted with ``zoo_core.predict.predict_pairs``, and
 that RMSE is recorded (it must agree with the run's own test RMSE to 1e-4, or nothing is published). Then the
-``weights:`` section of the registry gets the entry ``<name>`` (url relative to the registry file, sha256, size,
-featurizer, metrics, license, model card); every other byte of the registry file is left as it was.
+``weights:`` section of the registry gets the entry ``<name>`` (url: the release asset
+``zoo_core.weight_sources.release_url(<name>.safetensors)``, sha256, size, featurizer, metrics, license, model
+card); every other byte of the registry file is left as it was. The output folder must be ``weights/`` beside the
+registry file: that is where a checkout finds the file until it is uploaded to the release (the script prints
+the upload command; an installed zoo downloads it from the release, or from the mirror ``ZOO_WEIGHTS_URL``).
 
 Each recipe runs with one torch thread; ``--workers N`` runs N recipes at once in separate processes.
 
@@ -45,6 +48,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import yaml
+
+from zoo_core.weight_sources import CHECKOUT_FOLDER, RELEASE_BASE_URL, RELEASE_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY = ROOT / "registry.yaml"
@@ -140,7 +145,7 @@ def split_description() -> str:
     return f"mi5fold seed {SEED} fold {FOLD}"
 
 
-def build(name: str, recipe: Recipe, output_dir: str, registry_dir: str, epochs: int | None,
+def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
           pretrain_epochs: int | None, runs_dir: str, quiet: bool) -> dict:
     """Train one recipe, write and verify its weight file; return the registry entry and a summary."""
     import numpy as np
@@ -216,9 +221,10 @@ def build(name: str, recipe: Recipe, output_dir: str, registry_dir: str, epochs:
     os.replace(tmp, path)
 
     from zoo_core.hub import sha256_file
+    from zoo_core.weight_sources import release_url
 
-    url = os.path.relpath(path.resolve(), Path(registry_dir).resolve())
-    record = registry_entry(name, recipe, spec, entry, url, sha256_file(path), size, recomputed, training,
+    record = registry_entry(name, recipe, spec, entry, release_url(path.name), sha256_file(path), size, recomputed,
+                            training,
                             pretraining, len(dataset))
     return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "run_rmse": run_rmse,
             "rmse": recomputed["rmse"], "wall_seconds": round(time.time() - t0, 1)}
@@ -353,13 +359,14 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
 
 # --- pretrained backbones ---------------------------------------------------------------------------------
 
-def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: str, epochs: int | None,
+def build_backbone(name: str, recipe: Backbone, output_dir: str, epochs: int | None,
                    pretrain_epochs: int | None, runs_dir: str, quiet: bool) -> dict:
     """Pretrain (or reuse from the cache) one backbone with `zoo pretrain`, copy it to ``output_dir``, return its
     registry entry. ``epochs`` (fine-tuning) does not apply; ``pretrain_epochs`` overrides the budget."""
     import subprocess
 
     from zoo_core.hub import sha256_file
+    from zoo_core.weight_sources import release_url
     from zoo_core.weights import read_metadata
 
     t0 = time.time()
@@ -391,12 +398,11 @@ def build_backbone(name: str, recipe: Backbone, output_dir: str, registry_dir: s
                    "params": record["params"],  # overrides of the registry's 3dmrl parameters (part of the key)
                    "seconds": meta.get("seconds"),
                    "loss_first_last": [history[0]["loss"], history[-1]["loss"]] if history else None}
-    url = os.path.relpath(path.resolve(), Path(registry_dir).resolve())
     entry = {
         "description": f"{spec['pair_model']}({spec['encoder']}) backbone pretrained with 3dmrl on "
                        f"{record['pair_set']} ({record.get('pairs'):,} pairs, {n_epochs} epochs); not fine-tuned",
         "model": recipe.encoder, "encoder": spec["encoder"], "pair_model": spec["pair_model"], "pretrainer": "3dmrl",
-        "url": url, "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
+        "url": release_url(path.name), "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
         "featurizer": {"name": feat["name"], "version": feat["version"], "explicit_h": bool(feat["explicit_h"]),
                        "atom_dim": feat["atom_dim"], "bond_dim": feat["bond_dim"]},
         "pretraining": pretraining,
@@ -525,6 +531,15 @@ def publish_entry(registry: Path, name: str, entry: dict) -> None:
     os.replace(tmp, registry)
 
 
+def upload_hint(paths: list[str]) -> str:
+    """What to do so that an installed zoo can fetch the new files: upload them to the release."""
+    repo = RELEASE_BASE_URL.split("github.com/", 1)[1].split("/releases/", 1)[0]
+    return (f"the registry now names {RELEASE_BASE_URL}<name>.safetensors; upload the new files there before "
+            f"committing the registry (a checkout uses weights/ meanwhile):\n  gh release upload {RELEASE_TAG} "
+            f"--repo {repo} " + " ".join(paths) + f"\nRelease assets are never replaced (installed zoos pin their "
+            f"sha256): if a name is taken, raise RELEASE_TAG in zoo_core/weight_sources.py and make a new release.")
+
+
 # --- command line ---------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -560,15 +575,21 @@ def main(argv: list[str] | None = None) -> int:
         known.update({n: replace(b, ratio=args.pretrain_ratio) for n, b in BACKBONES.items()})
     if not registry.is_file():
         p.error(f"{registry}: no such registry file")
+    if output != registry.parent / CHECKOUT_FOLDER:
+        p.error(f"--output-dir must be {registry.parent / CHECKOUT_FOLDER} (weights/ beside the registry file), where "
+                f"the registry's release urls find the files until they are uploaded")
     output.mkdir(parents=True, exist_ok=True)
     runs = str(args.runs_dir or tempfile.mkdtemp(prefix="zoo-publish-runs-"))
-    jobs = [(n, known[n], str(output), str(registry.parent), args.epochs, args.pretrain_epochs, runs, args.quiet)
+    jobs = [(n, known[n], str(output), args.epochs, args.pretrain_epochs, runs, args.quiet)
             for n in names]
     print(f"publishing {', '.join(names)} -> {output}, registry {registry} (runs under {runs})", file=sys.stderr)
     failures = 0
 
+    published: list[str] = []
+
     def done(result: dict) -> None:
         publish_entry(registry, result["name"], result["entry"])
+        published.append(result["path"])
         quality = (f"test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f})" if "rmse" in result
                    else f"backbone, pretraining key {result['entry']['pretraining']['cache_key']}")
         print(f"{result['name']}: {quality}, {result['entry']['size_bytes']:,} bytes, {result['wall_seconds']} s -> "
@@ -590,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception:
                     failures += 1
                     print(f"{futures[fut]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    if published:
+        print(upload_hint(published), file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -59,8 +59,13 @@ def use_registry(monkeypatch, main: Path | None = None, fragments=()):
 
 
 def _local_file(entry) -> Path | None:
-    """The local file an entry's url names (relative to the real registry file), or None for a URL."""
+    """The local file of an entry: the checkout's copy of a release file (``weights/`` beside the real registry
+    file), the path its url names (relative to that file), or None for another URL."""
+    from zoo_core import weight_sources as ws
+
     url = entry["url"]
+    if ws.is_release_url(url):
+        return Path(entry.source).resolve().parent / ws.CHECKOUT_FOLDER / urllib.parse.unquote(url.rsplit("/", 1)[1])
     if urllib.parse.urlsplit(url).scheme.lower() in ("http", "https", "file"):
         return None
     path = Path(url).expanduser()
@@ -76,7 +81,7 @@ def test_registry_weight_file_matches_entry(name):
 
     entry = _weights_entries()[name]
     path = _local_file(entry)
-    if path is None:  # a release URL: check the copy in the cache when there is one
+    if path is None:  # a URL elsewhere: check the copy in the cache when there is one
         path = cached_path("weights", f"{name}.safetensors")
         if not path.is_file():
             pytest.skip(f"{name}: url {entry['url']} is remote and not in the cache; nothing local to check")
@@ -98,6 +103,30 @@ def test_registry_weight_file_matches_entry(name):
     assert meta["dataset"] == entry["dataset"]
     for key in ("license", "card", "metrics"):
         assert entry.get(key), f"weights.{name} has no {key}"
+
+
+def test_every_published_weight_has_its_release_url():
+    """The zoo's own weights travel: each url is the release asset ``<name>.safetensors`` (a wheel carries no
+    weights/ folder), fetched from ZOO_WEIGHTS_URL when set, from the checkout's weights/ when present."""
+    from zoo_core import weight_sources as ws
+
+    entries = R.parse_registry_file(R.default_registry_path())["weights"]
+    assert entries
+    for name, entry in entries.items():
+        assert entry["url"] == ws.release_url(f"{name}.safetensors"), (name, entry["url"])
+        assert ws.checkout_copy(entry["url"], entry.source) == ROOT / "weights" / f"{name}.safetensors"
+
+
+def test_mirror_base_replaces_the_release_base_only(monkeypatch):
+    from zoo_core import weight_sources as ws
+
+    url = ws.release_url("a.b.safetensors")
+    assert url.startswith("https://github.com/") and ws.mirrored(url) == url
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", "http://127.0.0.1:9/mirror")
+    assert ws.mirrored(url) == "http://127.0.0.1:9/mirror/a.b.safetensors"
+    elsewhere = "https://example.org/w/a.b.safetensors"
+    assert ws.mirrored(elsewhere) == elsewhere and not ws.is_release_url(elsewhere)
+    assert ws.checkout_copy(url, ROOT / "nowhere" / "registry.yaml") is None
 
 
 @pytest.mark.parametrize("name", sorted(n for n, e in _weights_entries().items()
@@ -235,6 +264,38 @@ def test_offline_cold_cache_says_how_to_pre_seed_then_warm_cache_predicts(tiny, 
     assert [bool(row["prediction"]) for row in rows] == [True, True]
 
 
+def test_a_release_file_comes_from_the_mirror_verified_then_from_the_cache(tiny, tmp_path, monkeypatch):
+    """A release url outside a checkout (no weights/ beside the registry): ZOO_WEIGHTS_URL's server is asked once,
+    the file is sha256-checked into the cache; a mirror serving other bytes is refused, naming the variable."""
+    from local_http import FolderServer, PROXY_VARS
+
+    from zoo_core.errors import DownloadError
+    from zoo_core.hub import cached_path, weights_path
+    from zoo_core.weight_sources import release_url
+
+    path, sha = tiny
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copyfile(path, mirror / "tiny.rel.safetensors")
+    (mirror / "tiny.bad.safetensors").write_bytes(b"not the published bytes")
+    frag = _fragment(tmp_path / "frag", {n: _entry(release_url(f"{n}.safetensors"), sha)
+                                         for n in ("tiny.rel", "tiny.bad")})
+    use_registry(monkeypatch, fragments=[frag])
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    with FolderServer(mirror) as server:
+        monkeypatch.setenv("ZOO_WEIGHTS_URL", server.url.rstrip("/"))  # with or without the trailing slash
+        assert weights_path("tiny.rel", progress=False) == cached_path("weights", "tiny.rel.safetensors")
+        assert weights_path("tiny.rel", progress=False).read_bytes() == path.read_bytes()
+        assert server.gets["tiny.rel.safetensors"] == 1
+        with pytest.raises(DownloadError, match="sha256 mismatch") as error:
+            weights_path("tiny.bad", progress=False)
+        assert "ZOO_WEIGHTS_URL" in str(error.value) and server.url in str(error.value)
+        assert not cached_path("weights", "tiny.bad.safetensors").exists()
+
+
 def test_featurizer_mismatch_is_refused_naming_the_difference(tiny, tmp_path, monkeypatch):
     from zoo_core.errors import FeaturizerMismatch
     from zoo_core.weights import load_model, read_metadata, save_model
@@ -351,6 +412,7 @@ def test_publisher_rewrites_only_the_weights_section():
 def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
     """--only mpnn.freesolv --epochs 1 into a registry copy: file, entry, untouched rest, reproducible RMSE."""
     from zoo_core.hub import sha256_file
+    from zoo_core.weight_sources import release_url
     from zoo_core.weights import read_metadata
 
     pw = _publisher()
@@ -367,7 +429,7 @@ def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
     assert text.startswith(head) and text.count("\nweights:") == 1
     entry = R.parse_registry_file(registry)["weights"]["mpnn.freesolv"]
     file = tmp_path / "weights" / "mpnn.freesolv.safetensors"
-    assert entry["url"] == "weights/mpnn.freesolv.safetensors" and entry["sha256"] == sha256_file(file)
+    assert entry["url"] == release_url("mpnn.freesolv.safetensors") and entry["sha256"] == sha256_file(file)
     assert entry["size_bytes"] == file.stat().st_size < MAX_BYTES
     assert (entry["model"], entry["encoder"], entry["pair_model"], entry["dataset"]) == (
         "mpnn", "mpnn", "late_fusion", "freesolv")

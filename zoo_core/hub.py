@@ -268,20 +268,30 @@ class _Bar:
 def weights_path(name_or_path: str, progress: bool = True) -> Path:
     """The local, verified file of a registry weights entry ``name.tag``, or an existing ``.safetensors`` path.
 
-    Resolution order for a registry name: the entry's url when it is a local file (relative to the registry file
-    that names it, symlinks resolved: ``zoo_core/registry.yaml`` links to the repository's ``registry.yaml``, whose
-    folder holds ``weights/``) > the cache ``ZOO_HOME/weights/<name>.safetensors`` > download from the url.
+    Resolution order for a registry name: a local file (the checkout's ``weights/`` copy of a release file, or an
+    entry url that is a path, relative to the registry file that names it; zoo_core.weight_sources) > the cache
+    ``ZOO_HOME/weights/<name>.safetensors`` > a download from the url (release files from ``ZOO_WEIGHTS_URL`` when
+    it is set).
     """
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".safetensors":
         if not candidate.is_file():
             raise ZooError(f"{candidate}: no such weight file")
         return candidate
+    from zoo_core import weight_sources as ws
     from zoo_core.registry import get_registry
 
     entry = get_registry().entry("weights", name_or_path)
-    return resolve(entry["url"], entry["sha256"], f"{entry.name}.safetensors", kind="weights",
-                   base_dir=Path(entry.source).resolve().parent, progress=progress)
+    ref = ws.locate(entry["url"], entry.source)
+    try:
+        return resolve(ref, entry["sha256"], f"{entry.name}.safetensors", kind="weights",
+                       base_dir=Path(entry.source).resolve().parent, progress=progress)
+    except DownloadError as error:
+        if offline() or not ws.is_release_url(entry["url"]) or ref != ws.mirrored(entry["url"]):
+            raise  # offline, not a release file, or the checkout's copy: the message says it all
+        where = "the release" if ref == entry["url"] else f"the mirror {ws.base_url()} ({ws.ENV_BASE})"
+        raise DownloadError(f"{error}. Weights {entry.name} are a file of the zoo's release, fetched from {where}; "
+                            f"set {ws.ENV_BASE}=BASE_URL to fetch them from a mirror") from error
 
 
 def load_pretrained(name: str, device: str = "cpu", progress: bool = True):
