@@ -97,5 +97,5 @@ def cache_clear(area: str = typer.Argument(..., help="features, conformers, pret
     try:
         removed = cache.remove_pretrained(keys) if keys else cache.clear(area)
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     typer.echo(f"removed {removed['files']} files ({_size(removed['bytes'])}) from {removed['path']}")

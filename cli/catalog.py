@@ -45,7 +45,7 @@ def list_cmd(
     try:
         reg, catalog = get_registry(), get_catalog()
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     rows = []
     for s in sections:
         for e in reg.list(s, pattern):

@@ -30,5 +30,5 @@ def data_fetch(name: str, quiet: bool = typer.Option(False, "--quiet", "-q")):
     try:
         path = fetch(name, progress=not quiet)
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     typer.echo(str(path))

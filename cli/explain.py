@@ -27,18 +27,18 @@ def explain_cmd(
     from zoo_core.explain import draw_explanation, explain_pair
 
     if (run is None) == (weights is None):
-        fail("give exactly one of --run DIR or --weights NAME")
+        fail("give exactly one of --run DIR or --weights NAME", 2)
     if output is None and not as_json:
-        fail("give --output picture.png|svg, --json, or both")
+        fail("give --output picture.png|svg, --json, or both", 2)
     if output is not None and output.suffix.lower() not in {".png", ".svg"}:
-        fail(f"{output}: the picture must end in .png or .svg")
+        fail(f"{output}: the picture must end in .png or .svg", 2)
     try:
         model, spec, _ = load_for_inference(run, weights)
         result = explain_pair(model, spec, solute, solvent, colour_by)
         if output is not None:
             draw_explanation(result, output)
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     for warning in result.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
     if as_json:

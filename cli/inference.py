@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo_core.errors import ZooError
+from zoo_core.errors import UsageError
 
 
 def load_for_inference(run: Path | None, weights: str | None):
@@ -15,7 +15,7 @@ def load_for_inference(run: Path | None, weights: str | None):
     if run is not None:
         path = run / "model.safetensors"
         if not path.exists():
-            raise ZooError(f"{run}: no model.safetensors (is this a `zoo run` directory?)")
+            raise UsageError(f"{run}: no model.safetensors (is this a `zoo run` directory?)")
         return load_model(path, check_installed=True, for_prediction=True)
     from zoo_core.hub import weights_path
 

@@ -19,34 +19,37 @@ def predict_cmd(
     output: Path = typer.Option(..., "--output", "-o"),
     run: Optional[Path] = typer.Option(None, "--run", help="a run directory of `zoo run`"),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="weights name (e.g. cigin.compsol) or file"),
-    columns: Optional[str] = typer.Option(None, "--columns", help="the column(s) holding the molecule(s): SMILES, "
-                                                                "or A,B for a pair model"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="the molecule column(s): SMILES, or A,B for a pair "
+                                                                "model; `zoo run`'s form (A,B,Y) works too, the "
+                                                                "target is ignored; default: the run's columns"),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Predict on your own molecules or pairs; every input row is written back with one prediction column per task
-    (classification: probabilities) or a reason."""
+    (classification: probabilities) or a reason, and a warning for molecules outside the training data."""
+    from zoo_core.console import warn
+    from zoo_core.data.columns import molecule_columns, parse_columns, recorded_columns
+    from zoo_core.data.input_file import header_and_first_row
     from zoo_core.predict import predict_csv
 
     if (run is None) == (weights is None):
-        fail("give exactly one of --run DIR or --weights NAME")
+        fail("give exactly one of --run DIR or --weights NAME", 2)
     try:
+        given = parse_columns(columns)
+        header, _ = header_and_first_row(input)  # a missing, non-UTF-8, empty or header-only file fails first
         model, spec, meta = load_for_inference(run, weights)
         n_roles = 1 if spec["pair_model"] == "molecule" else 2
-        roles = _roles_for(meta.get("dataset"))
-        cols = tuple(c.strip() for c in columns.split(",")) if columns else roles
-        if not columns and n_roles == 1:
-            cols = _single_column(input) or roles
-        if cols is None or len(cols) != n_roles:
-            fail("cannot tell which column(s) hold the molecule(s): pass --columns "
-                 + ("SMILES" if n_roles == 1 else "A,B"))
-        counts = predict_csv(model, spec, input, output, cols)
+        cols, ignored = molecule_columns(given, n_roles, recorded_columns(run, meta), header)
+        if ignored:
+            warn(f"predict: molecule column(s) {', '.join(cols)}; ignoring the target name(s) {', '.join(ignored)}")
+        counts = predict_csv(model, spec, input, output, tuple(cols), meta.get("training_domain"))
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     if as_json:
         print_json(dict(counts, output=str(output)))
     else:
         typer.echo(f"wrote {output}: {counts['predicted']} of {counts['rows']} rows predicted"
-                   + (f", {counts['failed']} with a reason instead" if counts["failed"] else ""))
+                   + (f", {counts['failed']} with a reason instead" if counts["failed"] else "")
+                   + (f", {counts['warned']} with a warning (outside the training data)" if counts["warned"] else ""))
 
 
 @app.command("download")
@@ -58,30 +61,5 @@ def download_cmd(name: str = typer.Argument(..., help="a weights name from `zoo 
     try:
         path = weights_path(name, progress=not quiet)
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     typer.echo(str(path))
-
-
-
-def _roles_for(dataset: str | None) -> tuple[str, str] | None:
-    if not dataset:
-        return None
-    from zoo_core.registry import get_registry
-
-    entry = get_registry().sections["datasets"].get(dataset)
-    return tuple(entry["roles"]) if entry else None
-
-
-def _single_column(path: Path) -> tuple[str] | None:
-    """The molecule column of a one-column file, or the column named like SMILES; None when it is ambiguous."""
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = [h.strip() for h in next(csv.reader(f), [])]
-    except OSError:
-        return None
-    if len(header) == 1:
-        return (header[0],)
-    named = [h for h in header if h.lower() in {"smiles", "smi", "molecule", "mol"}]
-    return (named[0],) if len(named) == 1 else None

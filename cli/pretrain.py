@@ -89,7 +89,7 @@ def pretrain_cmd(
             record.update(fold=fold, split_seed=split_seed, n_folds=folds)
         (run_dir / "pretraining.json").write_text(json.dumps(record, indent=2))
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     if as_json:
         print_json(record)
     else:

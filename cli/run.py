@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from zoo_cli.app import app, check_pretrainer, fail, parse_params, print_json
-from zoo_core.errors import ZooError
+from zoo_core.errors import UsageError, ZooError
 
 
 @app.command("run")
@@ -73,6 +73,7 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train and evaluate a model on a dataset with its paper protocol (folds x repeats)."""
+    from zoo_core.data.columns import parse_columns
     from zoo_core.train.run import resolve_config, resume_config, run
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
@@ -81,7 +82,7 @@ def run_cmd(
            "batch_size": batch_size, "split": split, "select_by": select_by, "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
            "explicit_h": explicit_h, "threads": threads,
-           "columns": [c.strip() for c in columns.split(",")] if columns else None,
+           "columns": None,
            "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,
            "pretrain_params": parse_params(pretrain_param, "--pretrain-param") or None, "device": device,
@@ -90,10 +91,11 @@ def run_cmd(
            "encoder_params": parse_params(encoder_param, "--encoder-param") or None,
            "pair_params": parse_params(pair_param, "--pair-param") or None}
     try:
+        cli["columns"] = parse_columns(columns)
         if resume is not None:
             given = sorted(k for k, v in cli.items() if v is not None and k != "threads") + (["config"] if config else [])
             if given:
-                raise ZooError(f"--resume continues {resume} with its own config.yaml; drop {', '.join(given)}")
+                raise UsageError(f"--resume continues {resume} with its own config.yaml; drop {', '.join(given)}")
             cfg = dict(resume_config(resume), **({"threads": threads} if threads else {}))
         else:
             cfg = resolve_config(cli, config)
@@ -101,7 +103,7 @@ def run_cmd(
             check_pretrainer(cfg["pretrainer"])
         run_dir, metrics = run(cfg, quiet=quiet, resume=resume)
     except ZooError as error:
-        fail(str(error))
+        fail(error)
     result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],
               "encoder": metrics["encoder"], "summary": metrics["summary"], "bad_rows": metrics["bad_rows"]}
     pre = metrics.get("pretraining")
@@ -126,4 +128,4 @@ def _pos_weight(text: str | None):
     try:
         return float(text)
     except ValueError:
-        fail(f"--pos-weight expects 'balanced' or a number, got {text!r}")
+        fail(f"--pos-weight expects 'balanced' or a number, got {text!r}", 2)

@@ -102,7 +102,7 @@ def test_run_then_predict_on_own_pairs(tmp_path):
     assert rows[2]["prediction"] == "" and "empty" in rows[2]["reason"]
     r = runner.invoke(app, ["predict", "--run", str(run_dir), "--input", str(pairs), "--output", str(out),
                             "--columns", "a,b"])
-    assert r.exit_code == 1 and "missing column" in r.stderr
+    assert r.exit_code == 2 and "missing column" in r.stderr  # a usage error (issue 37)
 
 
 def test_config_file_with_cli_override(tmp_path):
@@ -118,14 +118,14 @@ def test_config_file_with_cli_override(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("encoder: mpnn\nepocs: 3\n")
     r = runner.invoke(app, ["run", "--config", str(bad)])
-    assert r.exit_code == 1 and "epocs" in r.stderr
+    assert r.exit_code == 2 and "epocs" in r.stderr
 
 
 def test_malformed_key_value_option_is_a_clear_error():
     r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--pair-param", "legacy"])
-    assert r.exit_code == 1 and "--pair-param expects KEY=VALUE, got 'legacy'" in r.stderr
+    assert r.exit_code == 2 and "--pair-param expects KEY=VALUE, got 'legacy'" in r.stderr
     r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--encoder-param", "=3"])
-    assert r.exit_code == 1 and "--encoder-param expects KEY=VALUE, got '=3'" in r.stderr
+    assert r.exit_code == 2 and "--encoder-param expects KEY=VALUE, got '=3'" in r.stderr
 
 
 class _Stop(Exception):
@@ -148,6 +148,7 @@ def test_resume_continues_an_interrupted_run_to_the_same_numbers(tmp_path, monke
         return real(*args, **kw)
 
     monkeypatch.setattr(trainer, "train_fold", train_fold)
+    monkeypatch.setenv("ZOO_DEBUG", "1")  # the interruption escapes the CLI as it would with its traceback
     base = ["run", "--encoder", "mpnn", "--dataset", "freesolv", "--repeats", "1", "--only-fold", "0",
             "--only-fold", "1", "--epochs", "4", "--json", "-q"]
     interrupt = False
@@ -179,9 +180,9 @@ def test_resume_continues_an_interrupted_run_to_the_same_numbers(tmp_path, monke
 
 def test_resume_refuses_other_options_and_non_run_folders(tmp_path):
     r = runner.invoke(app, ["run", "--resume", str(tmp_path), "--epochs", "3"])
-    assert r.exit_code == 1 and "drop epochs" in r.stderr
+    assert r.exit_code == 2 and "drop epochs" in r.stderr
     r = runner.invoke(app, ["run", "--resume", str(tmp_path)])
-    assert r.exit_code == 1 and "no config.yaml" in r.stderr
+    assert r.exit_code == 2 and "no config.yaml" in r.stderr
 
 
 @pytest.mark.parametrize("param, message", [("kl_form=foo", "kl_form must be 'graph'"),
@@ -189,6 +190,6 @@ def test_resume_refuses_other_options_and_non_run_folders(tmp_path):
 def test_a_bad_model_parameter_is_a_clear_error(tmp_path, param, message):
     r = runner.invoke(app, ["run", "--encoder", "cgib", "--dataset", "freesolv", "--pair-param", param, "--epochs",
                             "1", "--only-fold", "0", "--repeats", "1", "-q", "--output", str(tmp_path)])
-    assert r.exit_code == 1 and message in r.stderr and "see `zoo info cgib`" in r.stderr, r.output
+    assert r.exit_code == 2 and message in r.stderr and "see `zoo info cgib`" in r.stderr, r.output
     assert not isinstance(r.exception, (TypeError, ValueError))
     assert not any(tmp_path.iterdir())  # refused before a run directory was made

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_core.errors import RegistryError, ZooError
+from zoo_core.errors import RegistryError, UsageError, ZooError
 from zoo_core.registry import Registry, get_registry
 
 DEFAULT_PAIR_MODEL = "late_fusion"
@@ -108,9 +108,9 @@ def build_model(spec: dict[str, Any]):
     try:
         model = pair_cls(encoder_factory, n_tasks=spec["n_tasks"], **spec["pair_params"])
     except (TypeError, ValueError) as error:  # an unknown parameter or a value the model refuses
-        raise ZooError(f"{spec['pair_model']}({spec['encoder']}): {error} (pair-model params "
-                       f"{spec['pair_params']}, encoder params {spec['encoder_params']}; see `zoo info "
-                       f"{spec['pair_model']}`)") from error
+        raise UsageError(f"{spec['pair_model']}({spec['encoder']}): {error} (pair-model params "
+                         f"{spec['pair_params']}, encoder params {spec['encoder_params']}; see `zoo info "
+                         f"{spec['pair_model']}`)") from error
     if spec.get("scale_targets"):
         from zoo_core.nn.scaler import attach_target_scaler
 

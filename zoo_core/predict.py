@@ -2,7 +2,10 @@
 
 One column per task: ``prediction`` for a single-task model, ``pred_<task>`` for each task of a multi-task model
 (the names of ``predictions.csv``); classification models give probabilities, regression models values in the
-dataset's unit (a model trained on standardised targets unscales its own outputs).
+dataset's unit (a model trained on standardised targets unscales its own outputs). A ``warning`` column flags
+molecules outside the model's training domain (:mod:`zoo_core.chem.domain`: an element the featurizer or the
+training set does not know, more heavy atoms or a larger net charge than any training molecule); their predictions
+are written all the same.
 """
 
 from __future__ import annotations
@@ -12,23 +15,22 @@ import io
 from pathlib import Path
 from typing import Any
 
-from zoo_core.errors import DataError
+from zoo_core.data.input_file import header_and_first_row, read_csv_text
+from zoo_core.errors import InputError
 
 
 def read_input_rows(path: str | Path, columns: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
-    """(header, rows) of a CSV that must contain every one of ``columns``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error})") from error
+    """(header, rows) of a UTF-8 CSV with data rows that must contain every one of ``columns`` (InputError
+    otherwise: see :mod:`zoo_core.data.input_file`)."""
+    text = read_csv_text(path)
+    header_and_first_row(path, text)
     reader = csv.DictReader(io.StringIO(text))
     header = list(reader.fieldnames or [])
     missing = [c for c in columns if c not in header]
     if missing:
         need = "the molecule column with --columns SMILES" if len(columns) == 1 else \
             "the two molecule columns with --columns A,B"
-        raise DataError(f"{path}: missing column(s) {', '.join(map(repr, missing))} (found: {', '.join(header)}); "
+        raise InputError(f"{path}: missing column(s) {', '.join(map(repr, missing))} (found: {', '.join(header)}); "
                         f"name {need}")
     return header, list(reader)
 
@@ -104,19 +106,25 @@ def output_columns(spec: dict[str, Any]) -> list[str]:
 
 
 def predict_csv(model, spec: dict[str, Any], input_path: str | Path, output_path: str | Path,
-                columns: tuple[str, ...]) -> dict[str, int]:
-    """Write every input row with one prediction column per task and a ``reason`` column; returns counts."""
+                columns: tuple[str, ...], domain: dict | None = None) -> dict[str, int]:
+    """Write every input row with one prediction column per task, a ``reason`` column (why there is no
+    prediction) and a ``warning`` column (outside ``domain``, the weights' ``training_domain``); returns counts."""
+    from zoo_core.chem.domain import domain_warnings
+
     header, rows = read_input_rows(input_path, columns)
     molecules = [[r.get(c) or "" for r in rows] for c in columns]
     preds, reasons = predict_rows(model, spec, molecules)
+    warnings = [w if p is not None else "" for w, p in
+                zip(domain_warnings(molecules, list(columns), domain, spec["featurizer"]["name"]), preds)]
     names = output_columns(spec)
-    out_header = header + [c for c in (*names, "reason") if c not in header]
+    out_header = header + [c for c in (*names, "reason", "warning") if c not in header]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=out_header, extrasaction="ignore")
         w.writeheader()
-        for row, p, why in zip(rows, preds, reasons):
+        for row, p, why, warning in zip(rows, preds, reasons, warnings):
             values = {name: "" if p is None else f"{v:.6g}" for name, v in zip(names, p or [None] * len(names))}
-            w.writerow(dict(row, **values, reason=why))
+            w.writerow(dict(row, **values, reason=why, warning=warning))
     failed = sum(1 for p in preds if p is None)
-    return {"rows": len(rows), "predicted": len(rows) - failed, "failed": failed}
+    return {"rows": len(rows), "predicted": len(rows) - failed, "failed": failed,
+            "warned": sum(1 for w in warnings if w)}

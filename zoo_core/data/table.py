@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from zoo_core.data.input_file import read_csv_text
 from zoo_core.errors import DataError
 
 
@@ -157,10 +158,7 @@ class _Labels:
 def _rows(path: str, text: str | None, delimiter: str, has_header: bool):
     """(header or None, csv reader positioned after it) of a file or of ``text``."""
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8-sig")
-        except OSError as error:
-            raise DataError(f"{path}: cannot read ({error})") from error
+        text = read_csv_text(path)  # InputError: missing, a directory, not UTF-8, empty
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = None
     if has_header:

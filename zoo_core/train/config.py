@@ -10,12 +10,13 @@ paper that trained on raw targets) and ``pos_weight``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zoo_core.errors import DataError, ZooError
+from zoo_core.errors import InputError, UsageError
 
 DEFAULTS: dict[str, Any] = {
     "encoder": None, "pair_model": None, "pretrainer": None, "dataset": "freesolv",
@@ -31,8 +32,14 @@ DEFAULTS: dict[str, Any] = {
 
 
 def is_custom_dataset(name: str) -> bool:
-    """A dataset given as a path to the user's own CSV instead of a registry name."""
-    return name.lower().endswith((".csv", ".tsv", ".txt")) and Path(name).exists()
+    """A dataset given as a path to the user's own CSV instead of a registry name: a name ending in .csv, .tsv or
+    .txt, one with a path separator, or an existing file or directory that no registry dataset is named (whether
+    the file exists and can be read is checked when it is read, with a message that says so)."""
+    from zoo_core.registry import get_registry
+
+    if name.lower().endswith((".csv", ".tsv", ".txt")) or "/" in name or os.sep in name:
+        return True
+    return Path(name).exists() and name not in get_registry().sections["datasets"]
 
 
 def custom_entry(path: str, columns: list[str] | None):
@@ -42,26 +49,24 @@ def custom_entry(path: str, columns: list[str] | None):
     ``A,B,Y``; the rule: with ``--columns``, a pair is read when the second column holds SMILES-like strings in the
     first data row, otherwise a molecule dataset. Without ``--columns``, a file whose header has 2 columns is a
     molecule dataset (SMILES, target), 3 or more a pair dataset (A, B, target) with the first target column.
-    Regression, random 5-fold CV (mi5fold), targets standardised on the training folds, heavy atoms."""
-    import csv
-
+    Regression, random 5-fold CV (mi5fold), targets standardised on the training folds, heavy atoms. Without
+    ``--columns`` the columns taken and how they were read are printed on stderr."""
+    from zoo_core.data.input_file import header_and_first_row
     from zoo_core.registry import Entry
 
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f)
-        header = [h.strip() for h in next(rows, [])]
-        first = next(rows, [])
-    if columns is None:
+    header, first = header_and_first_row(path)  # InputError: missing, a directory, not UTF-8, empty, no data rows
+    guessed = columns is None
+    if guessed:
         if len(header) < 2:
-            raise DataError(f"{path}: need at least 2 columns (SMILES and target, or molecule A, molecule B and "
-                            f"target); name them with --columns")
+            raise InputError(f"{path}: need at least 2 columns (SMILES and target, or molecule A, molecule B and "
+                             f"target), found {len(header)} ({', '.join(header)}); name them with --columns")
         columns = header[:2] if len(header) == 2 else header[:3]
     unknown = [c for c in columns if c not in header]
     if unknown:
-        raise DataError(f"{path}: no column(s) {', '.join(map(repr, unknown))} (columns: {', '.join(header)})")
+        raise InputError(f"{path}: no column(s) {', '.join(map(repr, unknown))} (columns: {', '.join(header)})")
     if len(columns) < 2:
-        raise DataError(f"{path}: --columns needs the molecule column(s) and at least one target, "
-                        f"e.g. smiles,y or solute,solvent,y (got {','.join(columns)})")
+        raise InputError(f"{path}: --columns needs the molecule column(s) and at least one target, "
+                         f"e.g. smiles,y or solute,solvent,y (got {','.join(columns)})")
     second = first[header.index(columns[1])].strip() if first and header.index(columns[1]) < len(first) else ""
     pair = len(columns) >= 3 and not _is_number(second)
     roles = list(columns[:2]) if pair else [columns[0]]
@@ -71,7 +76,23 @@ def custom_entry(path: str, columns: list[str] | None):
             "columns": {"a": columns[0], **({"b": columns[1]} if pair else {}),
                         "y": targets if len(targets) > 1 else targets[0]},
             "train": {"lr": 1e-3, "batch_size": 256}}
+    if guessed:
+        _say_columns_taken(path, header, roles, targets)
     return Entry("datasets", path, data, Path(path))
+
+
+def _say_columns_taken(path: str, header: list[str], roles: list[str], targets: list[str]) -> None:
+    """Tell the user which columns a CSV without ``--columns`` was read with, and how (stderr, also with -q)."""
+    from zoo_core.console import warn
+
+    quoted = ", ".join(map(repr, roles))
+    kind = (f"a pair dataset: molecules {quoted}" if len(roles) == 2 else
+            f"a molecule dataset: molecule {quoted}" + (" (the second column holds numbers, so it is a target)"
+                                                         if len(header) > 2 else ""))
+    used = len(roles) + len(targets)
+    taken = f"its {used} columns" if used == len(header) else f"the first {used} of its {len(header)} columns"
+    warn(f"no --columns given: read {path} as {kind}, target(s) {', '.join(map(repr, targets))} ({taken}; "
+         f"pass --columns {','.join(roles + targets)} to say so, or other names to choose)")
 
 
 def _is_number(text: str) -> bool:
@@ -109,27 +130,27 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise ZooError(f"{path}: cannot read config ({error})") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read config ({error})") from error
     except yaml.YAMLError as error:
-        raise ZooError(f"{path}: not valid YAML: {error}") from error
+        raise UsageError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(data, dict):
-        raise ZooError(f"{path}: a run config must be a mapping of keys")
+        raise UsageError(f"{path}: a run config must be a mapping of keys")
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
-        raise ZooError(f"{path}: unknown config key(s) {', '.join(map(repr, unknown))} "
+        raise UsageError(f"{path}: unknown config key(s) {', '.join(map(repr, unknown))} "
                        f"(known: {', '.join(sorted(DEFAULTS))})")
     return data
 
 
 def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
     """``["legacy=true", "beta=0.5"]`` -> ``{"legacy": True, "beta": 0.5}`` for a repeatable KEY=VALUE ``option``
-    (values read with ``yaml.safe_load``); ZooError naming the option and the item otherwise."""
+    (values read with ``yaml.safe_load``); UsageError naming the option and the item otherwise."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ZooError(f"{option} expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"{option} expects KEY=VALUE, got {item!r}")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -153,14 +174,16 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
             cfg[key] = train[key]
     cfg.update(file_cfg)
     cfg.update(given)
+    if entry["impl"] == "custom_csv" and not cfg.get("columns"):
+        cfg["columns"] = [*entry["roles"], *entry["targets"]]  # the guess, recorded: `zoo predict --run` reads it
     if cfg["scale_targets"] and entry["task"] != "regression":
-        raise ZooError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
+        raise UsageError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
     _check_pretrainer_target(cfg.get("pretrainer"), entry, dataset)
     if cfg["encoder"] is None:
-        raise ZooError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
+        raise UsageError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
     freeze = cfg.get("freeze_backbone_epochs") or 0
     if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
-        raise ZooError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
+        raise UsageError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
                        f"got {freeze!r}")
     return cfg
 
@@ -175,7 +198,7 @@ def _check_pretrainer_target(name: str | None, entry, dataset: str) -> None:
     target = (pre.get("target") if pre is not None else None) or "pair"
     kind = "molecule" if len(entry["roles"]) == 1 else "pair"
     if target != kind:
-        raise ZooError(f"pretrainer {name!r} pretrains on {target}s and {dataset} is a {kind} dataset; choose a "
+        raise UsageError(f"pretrainer {name!r} pretrains on {target}s and {dataset} is a {kind} dataset; choose a "
                        f"{kind} pretrainer (see `zoo list pretrainers`)")
 
 
@@ -183,7 +206,7 @@ def resume_config(run_dir: str | Path) -> dict[str, Any]:
     """The resolved configuration stored in ``run_dir/config.yaml``, for continuing that run in place."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise ZooError(f"{run_dir}: not a run directory of `zoo run` (no config.yaml); nothing to resume")
+        raise UsageError(f"{run_dir}: not a run directory of `zoo run` (no config.yaml); nothing to resume")
     cfg = load_config_file(path)
     return dict(DEFAULTS, **cfg)
 

@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from zoo_core.train.checkpoint import fingerprint
-from zoo_core.train.preflight import check_enough_rows
 from zoo_core.train.config import (DEFAULTS, dataset_entry_of, load_dataset_table, parse_key_values,  # noqa: F401
                                    resolve_config, resume_config)
+from zoo_core.train.preflight import check_enough_rows
 from zoo_core.train.run_dir import (json_default, load_fold, make_run_dir, provenance, report_bad_rows, save_fold,
                                     write_bad_rows, write_predictions)
 
@@ -112,7 +112,7 @@ def _prepare(cfg: dict, quiet: bool, resume) -> _Run:
     build_model(spec)  # a bad model parameter fails here, before featurizing and before a run directory exists
     dataset = load_dataset(table, spec, bool(cfg["explicit_h"]), progress=not quiet)
     report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
-    check_enough_rows(cfg, dataset)  # too few usable rows for the folds: refused before a run directory exists
+    check_enough_rows(cfg, entry, dataset)  # too few usable rows for the folds: refused before a run directory exists
     dataset, ddi = _ddi_rows(cfg, entry, dataset, quiet)
     cfg = dict(cfg, pair_model=spec["pair_model"], encoder=spec["encoder"], featurizer=spec["featurizer"]["name"],
                featurization=dict(dataset.store.stats, seconds=time.perf_counter() - t0))
