@@ -294,6 +294,14 @@ def test_a_release_file_comes_from_the_mirror_verified_then_from_the_cache(tiny,
             weights_path("tiny.bad", progress=False)
         assert "ZOO_WEIGHTS_URL" in str(error.value) and server.url in str(error.value)
         assert not cached_path("weights", "tiny.bad.safetensors").exists()
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home-offline"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.delenv("ZOO_WEIGHTS_URL")
+    with pytest.raises(DownloadError, match="ZOO_OFFLINE") as error:
+        weights_path("tiny.rel", progress=False)
+    assert "ZOO_WEIGHTS_URL=BASE" in str(error.value) and "file:///" in str(error.value)
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", mirror.as_uri() + "/")  # a local copy of the release works offline
+    assert weights_path("tiny.rel", progress=False).read_bytes() == path.read_bytes()
 
 
 def test_featurizer_mismatch_is_refused_naming_the_difference(tiny, tmp_path, monkeypatch):

@@ -287,11 +287,9 @@ def weights_path(name_or_path: str, progress: bool = True) -> Path:
         return resolve(ref, entry["sha256"], f"{entry.name}.safetensors", kind="weights",
                        base_dir=Path(entry.source).resolve().parent, progress=progress)
     except DownloadError as error:
-        if offline() or not ws.is_release_url(entry["url"]) or ref != ws.mirrored(entry["url"]):
-            raise  # offline, not a release file, or the checkout's copy: the message says it all
-        where = "the release" if ref == entry["url"] else f"the mirror {ws.base_url()} ({ws.ENV_BASE})"
-        raise DownloadError(f"{error}. Weights {entry.name} are a file of the zoo's release, fetched from {where}; "
-                            f"set {ws.ENV_BASE}=BASE_URL to fetch them from a mirror") from error
+        if not ws.is_release_url(entry["url"]) or ref != ws.mirrored(entry["url"]):
+            raise  # not a release file, or the checkout's copy: the message says it all
+        raise DownloadError(f"{error} ({ws.mirror_hint(entry.name)})") from error
 
 
 def load_pretrained(name: str, device: str = "cpu", progress: bool = True):

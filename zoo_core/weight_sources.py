@@ -14,7 +14,8 @@ import os
 import urllib.parse
 from pathlib import Path
 
-__all__ = ["RELEASE_BASE_URL", "release_url", "is_release_url", "base_url", "mirrored", "checkout_copy", "locate"]
+__all__ = ["RELEASE_BASE_URL", "release_url", "is_release_url", "base_url", "mirrored", "mirror_hint",
+           "checkout_copy", "locate"]
 
 RELEASE_TAG = "weights-v1"
 RELEASE_BASE_URL = f"https://github.com/mrl-zoo/zoo/releases/download/{RELEASE_TAG}/"
@@ -52,6 +53,14 @@ def mirrored(url: str) -> str:
     """``url`` with the release base replaced by :func:`base_url` (a url elsewhere is returned as it is)."""
     name = _release_file(url)
     return url if name is None else base_url() + name
+
+
+def mirror_hint(name: str) -> str:
+    """Where the release file of weights ``name`` was looked for, and how to point the zoo at a copy."""
+    where = "the release" if base_url() == RELEASE_BASE_URL else f"the mirror {base_url()} ({ENV_BASE})"
+    return (f"weights {name} are an asset of the zoo's release {RELEASE_BASE_URL}, fetched from {where}; "
+            f"{ENV_BASE}=BASE points the zoo at a mirror, e.g. file:///path/to/copy/ for a local copy (which works "
+            f"with ZOO_OFFLINE=1 too)")
 
 
 def checkout_copy(url: str, registry_file: str | Path) -> Path | None:
