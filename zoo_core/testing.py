@@ -200,7 +200,7 @@ def check_save_load(spec: dict) -> None:
 def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3, seed: int = 0) -> tuple[float, float]:
     """Train on ``pairs`` with the model's own training loss; return the eval-mode MSE before and after."""
     from zoo_core.train.optim import Adam
-    from zoo_core.train.trainer import model_loss, task_loss_fn
+    from zoo_core.train.trainer import task_loss_fn
 
     torch.manual_seed(seed)
     model, data = build(spec, seed), make_dataset(spec, pairs)
@@ -209,6 +209,16 @@ def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3
     opt = Adam(model.parameters(), lr=lr)
     with torch.no_grad():
         start = loss_fn(model(batch).pred, batch.y).item()
+    train_steps(model, batch, loss_fn, opt, steps)
+    with torch.no_grad():
+        end = loss_fn(model(batch).pred, batch.y).item()
+    return start, end
+
+
+def train_steps(model, batch, loss_fn, opt, steps: int) -> None:
+    """``steps`` optimiser steps of the model's own training loss on one batch; leaves the model in eval mode."""
+    from zoo_core.train.trainer import model_loss
+
     model.train()
     for _ in range(steps):
         opt.zero_grad()
@@ -216,9 +226,6 @@ def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3
         loss.backward()
         opt.step()
     model.eval()
-    with torch.no_grad():
-        end = loss_fn(model(batch).pred, batch.y).item()
-    return start, end
 
 
 CHECKS = [check_forward, check_backward, check_permutation_invariance, check_batch_equals_single,

@@ -11,7 +11,8 @@ import torch
 
 from zoo_core.models import build_model, model_spec
 from zoo_core.nn.interaction import Padding
-from zoo_core.testing import PAIRS, check_all, check_batch_equals_single, check_forward, make_dataset
+from zoo_core.testing import (PAIRS, check_all, check_batch_equals_single, check_forward, make_dataset,
+                              train_steps)
 from zoo_core.train.trainer import model_loss, task_loss_fn
 from zoo_i2mole.codebook import Codebook
 from zoo_i2mole.cross_attention import CrossAttention, top_fraction_count
@@ -184,15 +185,7 @@ def test_invariance_loss_is_mean_plus_variance():
 def test_at_least_two_codes_in_use_after_a_few_training_steps():
     s = spec()
     model, batch = model_and_batch(s)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = task_loss_fn("classification")
-    model.train()
-    for _ in range(5):
-        opt.zero_grad()
-        loss, _ = model_loss(model, batch, loss_fn)
-        loss.backward()
-        opt.step()
-    model.eval()
+    train_steps(model, batch, task_loss_fn("classification"), torch.optim.Adam(model.parameters(), lr=1e-3), 5)
     with torch.no_grad():
         used = model(batch).explain["environment"].unique().numel()
     assert used >= 2, f"{used} code in use"
@@ -220,7 +213,8 @@ def test_loss_weights_scale_their_terms():
         model, batch = model_and_batch(spec(beta=beta, gamma=gamma))
         model.train()
         torch.manual_seed(5)
-        terms.append({k: v.detach() for k, v in model_loss(model, batch, task_loss_fn("classification"))[1].aux_losses.items()})
+        aux = model_loss(model, batch, task_loss_fn("classification"))[1].aux_losses
+        terms.append({k: v.detach() for k, v in aux.items()})
     assert float(terms[1]["mi"] / terms[0]["mi"]) == pytest.approx(3.0, rel=1e-4)
     assert float(terms[1]["vq"] / terms[0]["vq"]) == pytest.approx(2.0, rel=1e-4)
 

@@ -16,7 +16,8 @@ rows of all atoms whose scores share a sign are equal, so α ties between atoms 
 are broken by the raw score r_ij (the paper's own ranking, "keep r_ij ≥ X"). Edges still indistinguishable from
 the k-th (same α and r within a relative 1e-5: symmetry-equivalent atom pairs, e.g. the hydrogens of a methyl
 group) are all kept, so the count exceeds k only there and renumbering atoms cannot change the result.
-``renormalize=True`` rescales each row's kept α' to sum to 1; ``mix=(0.8, 0.2)`` replaces the mixing by h ← 0.8 h + 0.2 Σ_j α'_ij h_j (the snapshot).
+``renormalize=True`` rescales each row's kept α' to sum to 1; ``mix=(0.8, 0.2)`` replaces the mixing by
+h ← 0.8 h + 0.2 Σ_j α'_ij h_j (the snapshot).
 Both directions use the features from before the update, and the same weights: swapping the two molecules swaps
 the outputs (symmetric by construction).
 """
