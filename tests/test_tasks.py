@@ -283,3 +283,19 @@ def test_own_absorption_csv_in_nm_trains_to_a_sensible_rmse_in_a_few_epochs(tmp_
     y = np.array([float(p["target"]) for p in preds])
     assert 300 < y.mean() < 600                                # nm
     assert metrics["folds"][0]["test"]["rmse"] < y.std()       # better than the mean, in nm, after 8 epochs
+
+
+def test_ddi_entries_give_every_pair_model_the_ddi_featurizer_and_symmetry():
+    from zoo_core.data.datasets import dataset_entry
+    from zoo_core.data.table import PairTable
+    from zoo_core.train.run import run_spec
+
+    table = PairTable("t", ("drug_a", "drug_b"), ["CCO"], ["CCN"], np.ones(1), np.ones(1, dtype=np.int64))
+    cfg = {"encoder": "cgib", "pair_model": None, "featurizer": None, "encoder_params": {}, "pair_params": {},
+           "explicit_h": False}
+    ddi = run_spec(cfg, dataset_entry("chchminer"), table)
+    assert ddi["featurizer"]["name"] == "chemprop133" and ddi["pair_params"]["symmetric"] is True
+    mine = run_spec(dict(cfg, pair_params={"symmetric": False}), dataset_entry("chchminer"), table)
+    assert mine["pair_params"]["symmetric"] is False                      # the user's choice wins
+    solvation = run_spec(dict(cfg, explicit_h=True), dataset_entry("freesolv"), table)
+    assert solvation["featurizer"]["name"] == "mrl56" and "symmetric" not in solvation["pair_params"]

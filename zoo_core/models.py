@@ -60,19 +60,25 @@ def _resolve(encoder: str, pair_model: str | None, reg: Registry, roles: int) ->
 def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | None = None,
                encoder_params: dict | None = None, pair_params: dict | None = None, n_tasks: int = 1,
                task: str = "regression", explicit_h: bool = False, registry: Registry | None = None,
-               roles: int = 2, scale_targets: bool = False, tasks: list[str] | None = None) -> dict[str, Any]:
+               roles: int = 2, scale_targets: bool = False, tasks: list[str] | None = None,
+               dataset_featurizer: str | None = None, symmetric_task: bool = False) -> dict[str, Any]:
     """The full, resolved description of a model: names, parameters and featurizer spec.
 
     ``scale_targets`` (regression) gives the model a target scaler (:mod:`zoo_core.nn.scaler`); ``tasks`` names
     the outputs. Both keys enter the spec only when set, so the specs (and pretraining cache keys) of the
-    paper-protocol runs stay what they were."""
+    paper-protocol runs stay what they were. The featurizer is ``featurizer`` if given, else the pair model's,
+    else ``dataset_featurizer`` (a dataset entry's ``model_featurizer``: DDI's chemprop133), else the encoder's.
+    ``symmetric_task`` (a dataset entry's ``symmetric: true``, DDI) sets ``symmetric=true`` on a pair model that
+    offers it (late_fusion, CIGIN, CGIB) unless ``pair_params`` says otherwise."""
     from zoo_core.chem.resolve import featurizer_spec
 
     reg = registry or get_registry()
     pm_name, enc_name = resolve_names(encoder, pair_model, reg, roles)
     enc_entry, pm_entry = reg.entry("encoders", enc_name), reg.entry("pair_models", pm_name)
-    featurizer = featurizer or pm_entry.get("featurizer") or enc_entry["featurizer"]
+    featurizer = featurizer or pm_entry.get("featurizer") or dataset_featurizer or enc_entry["featurizer"]
     spec = featurizer_spec(featurizer, explicit_h)
+    if symmetric_task and "symmetric" not in (pair_params or {}) and _offers(pm_entry["impl"], "symmetric"):
+        pair_params = {**(pair_params or {}), "symmetric": True}
     out = {
         "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **(pair_params or {})},
         "encoder": enc_name, "encoder_impl": enc_entry["impl"],
@@ -88,6 +94,19 @@ def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | No
             raise ZooError(f"{len(tasks)} task names for {n_tasks} task(s)")
         out["tasks"] = list(tasks)
     return out
+
+
+def _offers(pair_impl: str, param: str) -> bool:
+    """Does the pair model registered as ``pair_impl`` take the keyword ``param``?"""
+    import inspect
+
+    from zoo_core.plugins import get_catalog
+
+    try:
+        cls = get_catalog().get("pair_models", pair_impl).load()
+    except KeyError:
+        return False
+    return param in inspect.signature(cls.__init__).parameters
 
 
 def build_model(spec: dict[str, Any]):

@@ -37,6 +37,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "embedded": (False, str), "user_supplied": (False, bool), "size": (False, int),
         "url": (False, str), "sha256": (False, str), "file": (False, str),
         "targets": (False, list), "select_by": (False, str), "scale_targets": (False, bool),
+        "model_featurizer": (False, str), "symmetric": (False, bool),
         "pos_weight": (False, (str, int, float, list, type(None))),
         "negatives": (False, dict),   # a DDI positives set: {ratio: negatives per positive}, drawn per repeat
     },
@@ -243,8 +244,10 @@ def get_registry(reload: bool = False) -> Registry:
     """The process-wide registry: the main file plus every loaded plugin's fragments."""
     global _REGISTRY
     if _REGISTRY is None or reload:
-        from zoo_core.plugins import _strict, get_catalog
+        from zoo_core.plugins import _strict, check_listed, get_catalog
 
         catalog = get_catalog(reload=reload)
-        _REGISTRY = load_registry(catalog.registry_files, strict_fragments=_strict())
+        registry = load_registry(catalog.registry_files, strict_fragments=_strict())
+        check_listed(catalog, registry.sections)
+        _REGISTRY = registry
     return _REGISTRY
