@@ -384,15 +384,17 @@ def main() -> None:
     c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     from bench import compare
+    from bench import ddi_bench  # ddi (issue 35)
     from bench import moleculenet_bench  # moleculenet (issue 34)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
 
     pretrain_bench.add_parsers(sub)
     moleculenet_bench.add_parser(sub)
+    ddi_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
-     "moleculenet": moleculenet_bench.moleculenet, **pretrain_bench.COMMANDS}[args.cmd](args)
+     "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
 if __name__ == "__main__":  # one copy of this module: the package's, which the other bench modules import

@@ -132,3 +132,18 @@ def test_moleculenet_records_render_beside_the_published_numbers(tmp_path):
     assert cells[0][:8] == ["mpnn", "tox21", "75.0 ± 0.8", "3", "74.0 ± 0.8", "+1.0", "77.3 ± 0.5", "24"]
     assert cells[0][9] == "`01234567`"
     assert cells[1][2:4] == ["70.0 (1 seed)", "1"] and cells[1][4] == "—" and cells[1][8] == "x"
+
+
+def test_ddi_records_render_beside_the_degree_baseline(tmp_path):
+    record = {"kind": "ddi", "model": "cgib", "dataset": "chchminer", "split": "inductive", "seeds": [0, 1],
+              "per_seed": [0.70, 0.72], "mean": 0.71, "std": 0.01, "type1": 0.74, "type2": 0.61,
+              "baseline": {"test": 0.70, "test_type1": 0.77, "test_type2": 0.5}, "published_transductive": None,
+              "published_type2": None, "epochs": 50, "patience": 10, "train_pairs_per_s": 812.4, "peak_rss_gb": 1.234,
+              "git_commit": "abcdef0123", "command": "python bench/run_bench.py ddi", "machine": "m", "date": "d"}
+    (tmp_path / "ddi.json").write_text(json.dumps([record]))
+    text = render_markdown(tmp_path)
+    row = next(line for line in text[text.index("## Drug-drug"):].splitlines() if line.startswith("| cgib"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:10] == ["cgib", "chchminer", "inductive", "71.0 ± 1.0", "2", "70.0", "74.0 (77.0)", "61.0 (50.0)",
+                          "—", "50 (10)"]
+    assert cells[10:13] == ["812", "1.23", "`abcdef01`"]

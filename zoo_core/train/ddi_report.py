@@ -61,12 +61,12 @@ def describe(report: dict) -> str:
 
 def summarize_reports(results: list) -> dict:
     """Mean ± std over repeats (as ``summary``) of each subset metric and of the baseline, from ``r.subsets``."""
-    from zoo_core.train.trainer import _mean_std
+    from zoo_core.train.trainer import mean_std_over_repeats
 
     def stats(get) -> dict:
         out = {}
         for metric in M.CLASSIFICATION:
-            value = _mean_std(results, lambda r, m=metric: _finite(get(r.subsets).get(m)))
+            value = mean_std_over_repeats(results, lambda r, m=metric: _finite(get(r.subsets).get(m)))
             if value is not None:
                 out[metric] = value
         return out

@@ -286,7 +286,7 @@ def validation_score(select_by: str, task: str, loss_fn, scale, tasks) -> Callab
     return metric
 
 
-def _mean_std(results: list[FoldResult], value) -> dict[str, Any] | None:
+def mean_std_over_repeats(results: list[FoldResult], value) -> dict[str, Any] | None:
     """mean ± std over repeats of the per-repeat fold means of ``value(result)`` (None where it has none)."""
     repeats = sorted({r.repeat for r in results})
     by_repeat = []
@@ -311,7 +311,8 @@ def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
                  "valid": r.valid, "test": r.test, **r.subsets} for r in results]
     summary: dict[str, Any] = {}
     for name in names:
-        stats = _mean_std(results, lambda r, n=name: r.test[n] if n in r.test and not math.isnan(r.test[n]) else None)
+        stats = mean_std_over_repeats(
+            results, lambda r, n=name: r.test[n] if n in r.test and not math.isnan(r.test[n]) else None)
         if stats is not None:
             summary[name] = stats
     tasks = sorted({t for r in results for t in (r.test.get("per_task") or {})},
@@ -321,7 +322,7 @@ def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
     for t in tasks:
         per_task[t] = {}
         for name in names:
-            stats = _mean_std(results, lambda r, n=name, t=t: (r.test.get("per_task") or {}).get(t, {}).get(n))
+            stats = mean_std_over_repeats(results, lambda r, n=name, t=t: (r.test.get("per_task") or {}).get(t, {}).get(n))
             if stats is not None:
                 per_task[t][name] = stats
     out = {"summary": summary, "folds": per_fold, "n_repeats": len({r.repeat for r in results}),

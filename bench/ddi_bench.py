@@ -1,0 +1,118 @@
+"""Drug-drug interaction benchmark (issue 35): pair models on ChChMiner and ZhangDDI, transductive and inductive,
+test ROC-AUC (and Type 1 / Type 2 on inductive splits) at the epoch of best validation ROC-AUC, beside the
+no-chemistry degree baseline on the same rows and the published numbers.
+
+  python bench/run_bench.py ddi --models cgib,i2mole --datasets chchminer --splits transductive,inductive \\
+      --seeds 0,1,2 --epochs 50 --patience 10
+
+Each (model, dataset, split, seed) is one `zoo run` with the dataset entry's protocol (negatives drawn from the
+seed, batch, lr, ``select_by: auroc``, the DDI featurizer and symmetric pair models) and the stated epoch budget;
+jobs run on ``--workers`` processes with one torch thread each, finished jobs are kept in
+bench/results/.partial-<name>.json and an interrupted one continues from its checkpoint. Records: one per
+(model, dataset, split) in bench/results/<name>.json, with every seed's numbers, so two models compare seed by
+seed on the same splits (`python bench/run_bench.py compare`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from bench.records import RESULTS, save_records
+from bench.run_bench import FinishedFolds, machine, run_or_resume, scratch
+
+# Published transductive ROC-AUC (%), TARGETS.md §2 (CGIB/CMRL via a secondary source, I2Mole's paper).
+PUBLISHED = {
+    ("cgib", "chchminer", "transductive"): 98.38, ("cgib", "zhangddi", "transductive"): 94.43,
+    ("i2mole", "chchminer", "transductive"): 98.84, ("i2mole", "zhangddi", "transductive"): 95.12,
+    ("i2mole", "chchminer", "inductive-type2"): 70.02,
+}
+
+
+def _value(block: dict | None, metric: str = "auroc"):
+    stats = (block or {}).get(metric)
+    return None if stats is None else stats["mean"]
+
+
+def _job(job: tuple) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    model, dataset, split, seed, epochs, patience, out = job
+    cli = {"encoder": model, "dataset": dataset, "split": split, "seed": seed, "repeats": 1, "epochs": epochs,
+           "patience": patience, "output": out, "threads": 1}
+    _, m = run_or_resume(cli, f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
+    fold = m["folds"][0]
+    base = m.get("baseline") or {}
+    return {"seed": seed, "test": fold["test"], "best_epoch": fold["best_epoch"], "epochs_run": fold["epochs_run"],
+            "seconds": fold["seconds"], "train_pairs_per_s": fold["train_pairs_per_s"],
+            "type1": _value(m.get("test_type1")), "type2": _value(m.get("test_type2")),
+            "baseline": {part: _value(base.get(part)) for part in ("test", "test_type1", "test_type2")},
+            "peak_rss_gb": m.get("peak_rss_gb"), "ddi": m.get("ddi")}
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _record(cell: tuple, seeds: list[int], results: list[dict], args, command: str) -> dict:
+    model, dataset, split = cell
+    auroc = [r["test"]["auroc"] for r in results]
+    return {"kind": "ddi", "model": model, "dataset": dataset, "split": split, "metric": "auroc", "seeds": seeds,
+            "per_seed": auroc, "mean": float(np.mean(auroc)), "std": float(np.std(auroc)),
+            "type1": _mean([r["type1"] for r in results]), "type2": _mean([r["type2"] for r in results]),
+            "baseline": {part: _mean([r["baseline"][part] for r in results])
+                         for part in ("test", "test_type1", "test_type2")},
+            "published_transductive": PUBLISHED.get((model, dataset, split)),
+            "published_type2": PUBLISHED.get((model, dataset, f"{split}-type2")),
+            "epochs": args.epochs, "patience": args.patience,
+            "mean_best_epoch": float(np.mean([r["best_epoch"] for r in results])),
+            "train_pairs_per_s": _mean([r["train_pairs_per_s"] for r in results]),
+            "peak_rss_gb": max((r["peak_rss_gb"] or 0) for r in results),
+            "leak": (results[0]["ddi"] or {}).get("leak"), "command": command, "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(), "seed_records": results}
+
+
+def ddi(args) -> None:
+    """Run every (model, dataset, split, seed) job; write one record per (model, dataset, split) when its seeds are in."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    models, datasets, splits = (a.split(",") for a in (args.models, args.datasets, args.splits))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    path = RESULTS / f"{args.name}.json"
+    records = {(r["model"], r["dataset"], r["split"]): r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    cells = [(m, d, s) for d in datasets for s in splits for m in models if (m, d, s) not in records]
+    out = scratch(args.name)
+    jobs = {cell: [(*cell, seed, args.epochs, args.patience, out) for seed in seeds] for cell in cells}
+    finished = FinishedFolds(RESULTS / f".partial-{args.name}.json", scratch_key=-1)
+    todo = finished.pending([j for cell in cells for j in jobs[cell]])
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for job, result in zip(todo, pool.map(_job, todo)):
+            finished.add(job, result)
+            print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f}"
+                  f" (baseline {result['baseline']['test']:.4f}; best epoch {result['best_epoch']}, "
+                  f"{result['seconds']:.0f} s)", flush=True)
+            for cell in cells:
+                if cell not in records and finished.missing(jobs[cell]) == 0:
+                    command = (f"python bench/run_bench.py ddi --models {cell[0]} --datasets {cell[1]} --splits "
+                               f"{cell[2]} --seeds {args.seeds} --epochs {args.epochs} --patience {args.patience}")
+                    results = [finished.results[finished.key(j)] for j in jobs[cell]]
+                    records[cell] = _record(cell, seeds, results, args, command)
+                    save_records(args.name, list(records.values()))
+    if finished.missing([j for cell in cells for j in jobs[cell]]) == 0:
+        finished.path.unlink(missing_ok=True)
+
+
+def add_parser(sub) -> None:
+    d = sub.add_parser("ddi", help="drug-drug interaction: ROC-AUC, Type 1/2, degree baseline (issue 35)")
+    d.add_argument("--models", default="cgib,i2mole")
+    d.add_argument("--datasets", default="chchminer,zhangddi")
+    d.add_argument("--splits", default="transductive,inductive")
+    d.add_argument("--seeds", default="0,1,2")
+    d.add_argument("--epochs", type=int, default=50, help="epoch budget (the entries allow 1000; stated per record)")
+    d.add_argument("--patience", type=int, default=10)
+    d.add_argument("--workers", type=int, default=1)
+    d.add_argument("--name", default="ddi")
