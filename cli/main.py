@@ -17,7 +17,7 @@ from zoo_core.errors import ZooError
 
 __all__ = ["app", "main"]
 
-COMMAND_MODULES = ("catalog", "data", "cache", "run", "pretrain", "predict", "explain")  # the order of `zoo --help`
+COMMAND_MODULES = ("catalog", "data", "cache", "run", "pretrain", "predict", "explain", "plugin")  # `zoo --help` order
 for _module in COMMAND_MODULES:
     importlib.import_module(f"zoo_cli.{_module}")
 

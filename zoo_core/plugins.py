@@ -2,7 +2,8 @@
 
 A plugin that fails to import or to register is skipped with a one-line warning naming it;
 ``ZOO_STRICT_PLUGINS=1`` raises instead, and ``ZOO_DISABLE_PLUGINS=a,b`` skips plugins by name
-(entry-point name or distribution name). ``check_pending()`` catches misspelled hook names.
+(entry-point name or distribution name). ``check_pending()`` catches misspelled hook names, and
+:func:`check_listed` a factory registered without a registry entry.
 """
 
 from __future__ import annotations
@@ -181,6 +182,32 @@ def _collect_files(catalog: Catalog, pm: pluggy.PluginManager) -> None:
             impl.function(register=lambda path, _p=plugin: catalog.registry_files.append((str(path), _p)))
         except Exception as error:
             _fail(catalog, plugin, error)
+
+
+# a registry entry's minimal keys, per kind of factory, for the message that names the fix
+_ENTRY_EXAMPLE = {"encoders": "featurizer: mrl56", "pair_models": "default_encoder: mpnn", "pretrainers": "target: pair"}
+
+
+def check_listed(catalog: Catalog, sections: dict[str, dict]) -> None:
+    """Warn about each encoder, pair model or pretrainer a plugin registers that no registry entry names as its
+    ``impl`` (``zoo list``, ``zoo info`` and ``zoo run`` know entries, not factories), naming the fix; raise a
+    PluginError instead under ``ZOO_STRICT_PLUGINS=1``. No entry is derived: a guessed featurizer or parameters
+    would train a model other than the one its author meant."""
+    for kind, example in _ENTRY_EXAMPLE.items():
+        named = {entry["impl"] for entry in sections[kind].values()}
+        for name, reg in sorted(catalog.implementations[kind].items()):
+            if name in named:
+                continue
+            info = catalog.plugins.get(reg.plugin)
+            dist = info.distribution if info is not None else reg.plugin
+            message = (f"plugin {reg.plugin!r} registers {kind[:-1].replace('_', ' ')} {name!r}, but no registry "
+                       f"entry names it, so zoo list, info and run cannot use it. Fix: ship a registry fragment in "
+                       f"its package ({kind}: {{{name}: {{impl: {name}, plugin: {dist}, {example}}}}}), register it "
+                       f"with a zoo_registry_files hook and list it as package data in pyproject.toml "
+                       f"([tool.setuptools.package-data]); `zoo plugin new` writes all three (docs/PLUGINS.md)")
+            if _strict():
+                raise PluginError(message)
+            _warn(message + "; set ZOO_STRICT_PLUGINS=1 to raise")
 
 
 _CATALOG: Catalog | None = None
