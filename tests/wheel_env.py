@@ -36,6 +36,19 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
+def _setuptools_builds() -> bool:
+    """Can this interpreter's setuptools build every project (PEP 639 licenses need 77), so that no build
+    environment has to be fetched from the index?"""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        return Version(version("setuptools")) >= Version("77")
+    except PackageNotFoundError:
+        return False
+
+
 def build_wheels(projects: list[Path], out: Path) -> list[Path]:
     """``pip wheel --no-deps`` of each project folder (copied first, so the checkout gets no build outputs)."""
     src = out.parent / (out.name + "-src")
@@ -44,7 +57,7 @@ def build_wheels(projects: list[Path], out: Path) -> list[Path]:
         copy = src / project.resolve().name
         shutil.copytree(project, copy, ignore=_IGNORE, symlinks=True)
         copies.append(str(copy))
-    isolation = [] if FULL else ["--no-build-isolation"]  # setuptools from this interpreter: no index needed
+    isolation = [] if FULL or not _setuptools_builds() else ["--no-build-isolation"]
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(out), *copies])
     return sorted(out.glob("*.whl"))
 
