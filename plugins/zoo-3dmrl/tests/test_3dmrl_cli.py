@@ -119,6 +119,7 @@ def test_interrupted_zoo_pretrain_resumes_and_a_longer_run_extends(tmp_path, mon
                 str(csv), "--folds", "2", "--epochs", str(epochs), "--output", str(tmp_path / out), "--json"]
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_DEBUG", "1")  # the interruption escapes the CLI as it would with its traceback
     monkeypatch.setattr(pretraining, "_epoch_line", stop_at_first_epoch)
     first = runner.invoke(app, args(2, "a"))
     assert isinstance(first.exception, Stop)
