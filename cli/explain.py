@@ -14,8 +14,11 @@ from zoo_core.errors import ZooError
 
 @app.command("explain")
 def explain_cmd(
-    solute: str = typer.Option(..., "--solute", "--a", help="molecule A (solute / chromophore) SMILES"),
-    solvent: str = typer.Option(..., "--solvent", "--b", help="molecule B (solvent) SMILES"),
+    solute: str = typer.Option(..., "--a", "--solute", "--chromophore", "--drug-a",
+                               help="molecule A SMILES, by its role in the model's dataset (solute, chromophore, "
+                               "drug_a) or as --a; the picture and the output name the roles recorded with the model"),
+    solvent: str = typer.Option(..., "--b", "--solvent", "--drug-b",
+                                help="molecule B SMILES (solvent, drug_b) or as --b"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="picture to write (.png or .svg)"),
     run: Optional[Path] = typer.Option(None, "--run", help="a run directory of `zoo run`"),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="weights name or file"),
@@ -33,8 +36,8 @@ def explain_cmd(
     if output is not None and output.suffix.lower() not in {".png", ".svg"}:
         fail(f"{output}: the picture must end in .png or .svg", 2)
     try:
-        model, spec, _ = load_for_inference(run, weights)
-        result = explain_pair(model, spec, solute, solvent, colour_by)
+        model, spec, meta = load_for_inference(run, weights)
+        result = explain_pair(model, spec, solute, solvent, colour_by, meta)
         if output is not None:
             draw_explanation(result, output)
     except ZooError as error:
@@ -44,4 +47,13 @@ def explain_cmd(
     if as_json:
         print_json(result)
     else:
-        typer.echo(f"prediction {result.get('prediction'):.4g}; wrote {output}")
+        typer.echo(_summary(result, output))
+
+
+def _summary(result: dict, output: Path) -> str:
+    """One line: the prediction (classification: the probability) and the molecules by their roles."""
+    value = result.get("probability", result.get("prediction"))
+    values = ", ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else f"{value:.4g}"
+    roles = result.get("roles") or ["A", "B"]
+    return (f"{'probability' if 'probability' in result else 'prediction'} {values} for {roles[0]} "
+            f"{result['smiles_a']} and {roles[1]} {result['smiles_b']}; wrote {output}")

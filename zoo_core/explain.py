@@ -2,8 +2,10 @@
 
 ``explain_pair(model, spec, smiles_a, smiles_b)`` featurizes the pair exactly as training did (the spec's
 featurizer and hydrogen mode, atoms in the featurizer's order), runs the model in eval mode and returns a
-JSON-ready dict. ``draw_explanation(result, path)`` writes one PNG or SVG (by suffix) with both molecules drawn by
-RDKit, atoms coloured by importance and numbered as in the map, next to a heat map of the map (matplotlib, Agg).
+JSON-ready dict. ``draw_explanation(result, path)`` writes one PNG or SVG (by suffix) with both molecules in
+RDKit's 2D depiction, atoms coloured by importance and numbered as in the map, next to a heat map of the map
+(:mod:`zoo_core.explain_figure`, :mod:`zoo_core.explain_depict`). ``dataset_roles(meta)`` names the two molecules
+as the model's dataset does (solute/solvent, drug_a/drug_b), for the picture's titles and ``roles`` in the result.
 
 What the importances are depends on the model (``importance_a`` / ``importance_b`` in the result say which):
 CIGIN gives row/column sums of |I|; a model may name its own (``importance_kind_a``/``_b``: I2Mole's rationale
@@ -15,7 +17,6 @@ ZooError.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,31 @@ def gate_keeps_no_atom(result: dict[str, Any]) -> bool:
     return result["importance_a"] == _GATE_KIND and max(result["atom_importance_a"], default=0.0) < 0.5
 
 
+def dataset_roles(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """{"dataset", "roles"} of a model's metadata: the dataset it was trained on and that dataset's role names
+    in the registry (molecule A first); empty when the metadata name no dataset the registry knows."""
+    from zoo_core.registry import get_registry
+
+    name = (meta or {}).get("dataset")
+    entry = get_registry().sections["datasets"].get(str(name)) if name else None
+    if entry is None or len(entry.get("roles") or []) != 2:
+        return {"dataset": name} if name else {}
+    return {"dataset": str(name), "roles": list(entry["roles"])}
+
+
+def top_kept_edges(result: dict[str, Any], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` kept cross-molecular edges by their weight in the map, strongest first."""
+    imap, atoms_a, atoms_b = result["interaction_map"], result["atoms_a"], result["atoms_b"]
+    edges = sorted(result["kept_edges"], key=lambda e: -abs(imap[e[0]][e[1]]))[:top]
+    return [{"a": i, "b": j, "atom_a": f"{atoms_a[i]}{i}", "atom_b": f"{atoms_b[j]}{j}", "weight": imap[i][j]}
+            for i, j in edges]
+
+
 def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
-                 colour_by: str = "model") -> dict[str, Any]:
+                 colour_by: str = "model", meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Prediction, atom symbols, per-atom importances of both molecules and the interaction map (nested lists);
-    ``colour_by`` "model" (CGIB: the gate) or "map" (row sums of |I| for every interaction model)."""
+    ``colour_by`` "model" (CGIB: the gate) or "map" (row sums of |I| for every interaction model); ``meta`` (the
+    weights' metadata) adds the dataset and its role names."""
     import numpy as np
     import torch
 
@@ -80,7 +102,7 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
                         "0.5): this model's bottleneck compresses the whole solute, so the colours of A only rank "
                         "small probabilities; the interaction map is the informative picture, and --colour-by map "
                         "colours A by it (docs/DECISIONS.md, CGIB)")
-    return {
+    result = {
         "pair_model": spec.get("pair_model"), "encoder": spec.get("encoder"), "featurizer": feat.get("name"),
         "explicit_h": explicit_h, "smiles_a": smiles_a, "smiles_b": smiles_b,
         "canonical_a": data.store.smiles[int(data.ids_a[0])], "canonical_b": data.store.smiles[int(data.ids_b[0])],
@@ -91,71 +113,19 @@ def explain_pair(model, spec: dict[str, Any], smiles_a: str, smiles_b: str,
         "importance_a": kind_a, "importance_b": ex.get("importance_kind_b", _IMPORTANCE_KIND["atom_importance_b"]),
         "interaction_map": imap.tolist(), "warnings": warnings,
         **({"kept_edges": ex["kept_edges"][0, :n_a, :n_b].nonzero().tolist()} if "kept_edges" in ex else {}),
+        **dataset_roles(meta),
     }
+    if spec.get("task") == "classification":
+        from zoo_core.train.run_dir import readable
 
-
-def _mol_png(smiles: str, explicit_h: bool, importance: list[float], size: tuple[int, int]) -> bytes:
-    """RDKit drawing of a molecule with atoms numbered and highlighted by importance (white -> red)."""
-    from matplotlib import colormaps
-    from rdkit.Chem.Draw import rdMolDraw2D
-
-    from zoo_core.chem.featurizers import prepare_mol
-
-    mol = prepare_mol(smiles, explicit_h)[1]
-    low, high = min(importance, default=0.0), max(importance, default=0.0)
-    span = (high - low) or 1.0
-    cmap = colormaps["Reds"]  # min-max scaled per molecule: the ranking of atoms is what the colours show
-    colours = {i: tuple(float(c) for c in cmap(0.08 + 0.82 * (v - low) / span)[:3]) for i, v in enumerate(importance)}
-    drawer = rdMolDraw2D.MolDraw2DCairo(*size)
-    opts = drawer.drawOptions()
-    opts.addAtomIndices = True
-    opts.clearBackground = True
-    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, highlightAtoms=list(colours), highlightAtomColors=colours,
-                                       highlightBonds=[])
-    drawer.FinishDrawing()
-    return drawer.GetDrawingText()
+        result["probability"] = readable("classification", result["prediction"]).tolist()
+    if "kept_edges" in result:
+        result["top_kept_edges"] = top_kept_edges(result)
+    return result
 
 
 def draw_explanation(result: dict[str, Any], output_path: str | Path) -> Path:
-    """One figure (PNG or SVG, by suffix): molecule A, molecule B (atoms coloured by importance) and the map."""
-    import matplotlib.image as mpimg
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """One PNG or SVG (by suffix) of an explanation: see :mod:`zoo_core.explain_figure`."""
+    from zoo_core.explain_figure import draw_explanation as draw
 
-    path = Path(output_path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg"):
-        raise ZooError(f"{path}: unsupported picture format {path.suffix!r}; use .png or .svg")
-    imap = np.asarray(result["interaction_map"], dtype=float).reshape(len(result["atoms_a"]), len(result["atoms_b"]))
-    n_a, n_b = imap.shape
-    fig = Figure(figsize=(15, 5.6), layout="constrained")
-    FigureCanvasAgg(fig)  # the Agg canvas; no pyplot, no global backend switch
-    axes = fig.subplots(1, 3, width_ratios=[1, 1, 1.25])
-    for ax, key, title in ((axes[0], "a", "molecule A (solute)"), (axes[1], "b", "molecule B (solvent)")):
-        png = _mol_png(result[f"smiles_{key}"], result["explicit_h"], result[f"atom_importance_{key}"], (600, 520))
-        ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
-        ax.set_axis_off()
-        ax.set_title(f"{title}\n{result[f'canonical_{key}']}\n"
-                     f"colour: {result[f'importance_{key}']} (min-max scaled)"
-                     + ("\nthe gate keeps no atom (all below 0.5)"
-                        if key == "a" and gate_keeps_no_atom(result) else ""), fontsize=9)
-    ax = axes[2]
-    lim = float(np.abs(imap).max()) or 1.0
-    image = ax.imshow(imap, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.85, label="interaction I")
-    for axis, atoms, n, setter in ((ax.yaxis, result["atoms_a"], n_a, ax.set_yticks),
-                                   (ax.xaxis, result["atoms_b"], n_b, ax.set_xticks)):
-        step = max(1, int(np.ceil(n / 40)))
-        ticks = list(range(0, n, step))
-        setter(ticks, [f"{atoms[i]}{i}" for i in ticks], fontsize=7 if n <= 25 else 5)
-    ax.tick_params(axis="x", labelrotation=90)
-    ax.set_ylabel("atoms of A")
-    ax.set_xlabel("atoms of B")
-    pred = result["prediction"]
-    pred_text = f"{pred:.4g}" if isinstance(pred, float) else ", ".join(f"{v:.4g}" for v in pred)
-    ax.set_title(f"interaction map ({n_a} x {n_b})\n{result.get('pair_model')} / {result.get('encoder')}: "
-                 f"prediction {pred_text}", fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=fmt, dpi=150)
-    return path
+    return draw(result, output_path)
