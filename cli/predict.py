@@ -9,6 +9,7 @@ import typer
 
 from zoo_cli.app import app, fail, print_json
 from zoo_cli.inference import load_for_inference
+from zoo_core.device import DEVICE_HELP, resolve_device
 from zoo_core.errors import ZooError
 
 
@@ -22,6 +23,7 @@ def predict_cmd(
     columns: Optional[str] = typer.Option(None, "--columns", help="the molecule column(s): SMILES, or A,B for a pair "
                                                                 "model; `zoo run`'s form (A,B,Y) works too, the "
                                                                 "target is ignored; default: the run's columns"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Predict on your own molecules or pairs; every input row is written back with one prediction column per task
@@ -36,7 +38,7 @@ def predict_cmd(
     try:
         given = parse_columns(columns)
         header, _ = header_and_first_row(input)  # a missing, non-UTF-8, empty or header-only file fails first
-        model, spec, meta = load_for_inference(run, weights)
+        model, spec, meta = load_for_inference(run, weights, resolve_device(device))
         n_roles = 1 if spec["pair_model"] == "molecule" else 2
         cols, ignored = molecule_columns(given, n_roles, recorded_columns(run, meta), header)
         if ignored:

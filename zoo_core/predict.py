@@ -56,6 +56,7 @@ def predict_rows(model, spec: dict[str, Any], molecules: list[list[str]], batch_
     import torch
 
     from zoo_core.data.table import MolTable, PairTable
+    from zoo_core.device import device_of
     from zoo_core.train.run import load_dataset
     from zoo_core.train.run_dir import readable
 
@@ -81,10 +82,12 @@ def predict_rows(model, spec: dict[str, Any], molecules: list[list[str]], batch_
     for bad in dataset.bad:
         reasons[int(bad.line)] = bad.reason
     model.eval()
+    device = device_of(model)  # predictions run where the model's weights are
     with torch.no_grad():
         for start in range(0, len(dataset), batch_size):
             rows = np.arange(start, min(start + batch_size, len(dataset)))
-            out = readable(spec.get("task", "regression"), model(dataset.batch(rows)).pred.numpy())
+            pred = model(dataset.batch(rows).to(device)).pred.cpu().numpy()
+            out = readable(spec.get("task", "regression"), pred)
             for r, p in zip(rows, out):
                 preds[int(dataset.table.lines[r])] = [float(v) for v in p]
     return preds, reasons

@@ -105,5 +105,6 @@ def load_model(path: str | Path, expected_featurizer: dict[str, Any] | None = No
         check_featurizer(installed_featurizer_spec(spec["featurizer"]), spec["featurizer"], str(path))
     model = build_model(spec)
     _load(model, str(path), strict=True, device=device)
+    model.to(device)  # load_state_dict copies into the parameters where they are
     model.eval()
     return model, spec, meta

@@ -19,7 +19,8 @@ from zoo_core.data.table import BadRow, MolTable
 
 @dataclass
 class MolBatch:
-    """A batch of molecules: one batched DGL graph, targets ``y`` [B, n_tasks], dataset row indices."""
+    """A batch of molecules: one batched graph (:class:`zoo_core.data.graph.TensorGraph`), targets ``y``
+    [B, n_tasks], dataset row indices. Plain tensors: ``to(device)`` moves it to any device torch runs on."""
 
     g: object
     y: torch.Tensor
@@ -29,8 +30,6 @@ class MolBatch:
         return int(self.index.shape[0])
 
     def to(self, device) -> "MolBatch":
-        if str(device) == "cpu":
-            return self
         return MolBatch(self.g.to(device), self.y.to(device), self.index.to(device))
 
 

@@ -14,7 +14,8 @@ from zoo_core.data.table import BadRow, PairTable
 
 @dataclass
 class PairBatch:
-    """A batch of pairs: one batched DGL graph per side, targets ``y`` [B, n_tasks], dataset row indices."""
+    """A batch of pairs: one batched graph per side (:class:`zoo_core.data.graph.TensorGraph`), targets ``y``
+    [B, n_tasks], dataset row indices. Plain tensors: ``to(device)`` moves it to any device torch runs on."""
 
     g_a: object
     g_b: object
@@ -25,8 +26,6 @@ class PairBatch:
         return int(self.index.shape[0])
 
     def to(self, device) -> "PairBatch":
-        if str(device) == "cpu":
-            return self
         return PairBatch(self.g_a.to(device), self.g_b.to(device), self.y.to(device), self.index.to(device))
 
 

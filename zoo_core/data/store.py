@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from zoo_core.console import track
+from zoo_core.data.graph import TensorGraph
 from zoo_core.paths import zoo_home
 
 _TENSORS = ("x", "edge_index", "edge_attr", "atomic_num", "node_ptr", "edge_ptr")
@@ -43,27 +44,25 @@ class MolStore:
     def __len__(self) -> int:
         return len(self.smiles)
 
-    def gather(self, ids: torch.Tensor):
-        """Batch the molecules ``ids`` into one DGL graph (ndata x, atomic_num and, when set, pos; edata e)."""
-        from zoo_core.dglcompat import dgl
-
+    def gather(self, ids: torch.Tensor) -> TensorGraph:
+        """Batch the molecules ``ids`` into one :class:`TensorGraph` (ndata x, atomic_num and, when set, pos; edata
+        e and etype): plain tensors, no DGL call, ready for ``.to(device)``."""
         n = self.node_ptr[ids + 1] - self.node_ptr[ids]
         e = self.edge_ptr[ids + 1] - self.edge_ptr[ids]
         node_idx = _ranges(self.node_ptr[ids], n)
         edge_idx = _ranges(self.edge_ptr[ids], e)
         offsets = torch.repeat_interleave(torch.cumsum(n, 0) - n, e)
         ei = self.edge_index[:, edge_idx] + offsets
-        g = dgl.graph((ei[0], ei[1]), num_nodes=int(n.sum()))
-        g.ndata["x"] = self.x[node_idx]
-        g.ndata["atomic_num"] = self.atomic_num[node_idx]
-        g.edata["e"] = self.edge_attr[edge_idx]
-        g.edata["etype"] = self.edge_types()[edge_idx]
+        ndata = {"x": self.x[node_idx], "atomic_num": self.atomic_num[node_idx]}
         if self.pos is not None:  # for an encoder with ``requires_3d``
-            g.ndata["pos"] = self.pos[node_idx]
-        g.set_batch_num_nodes(n)
-        g.set_batch_num_edges(e)
-        return g
+            ndata["pos"] = self.pos[node_idx]
+        edata = {"e": self.edge_attr[edge_idx], "etype": self.edge_types()[edge_idx]}
+        return TensorGraph(ei[0], ei[1], n, e, ndata, edata, num_nodes=int(node_idx.shape[0]))
 
+    def gather_dgl(self, ids: torch.Tensor):
+        """The same batch as a DGL graph, for a plugin that wants DGL's API: CPU only (PyPI's DGL has no CUDA
+        build), so DGL's message passing then runs on the CPU."""
+        return self.gather(ids).to_dgl()
 
     def edge_types(self) -> torch.Tensor:
         """Ids of distinct edge-feature rows over the whole store, so models group edges without a row-wise

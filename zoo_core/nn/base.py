@@ -24,7 +24,8 @@ class PairOutput:
 
 
 class Encoder(nn.Module):
-    """One molecule -> node embeddings ``[N, out_dim]``. Reads ``g.ndata['x']`` and ``g.edata['e']``.
+    """One molecule -> node embeddings ``[N, out_dim]``. Reads ``g.ndata['x']`` and ``g.edata['e']`` of a batched
+    :class:`zoo_core.data.graph.TensorGraph` (its module doc lists everything a graph offers; no DGL call).
 
     Subclasses set ``out_dim``; ``requires_3d`` (then ``g.ndata['pos']`` is set). An encoder with its own graph
     readout sets ``graph_dim`` and implements ``readout(g, h) -> [B, graph_dim]``.
@@ -53,6 +54,6 @@ EncoderFactory = Callable[[], Encoder]
 
 
 def graph_segments(g) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(node -> graph ids, nodes per graph, number of graphs) of a batched DGL graph."""
+    """(node -> graph ids, nodes per graph, number of graphs) of a batched graph."""
     counts = g.batch_num_nodes()
     return segment_ids(counts), counts, int(counts.shape[0])

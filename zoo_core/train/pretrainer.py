@@ -214,6 +214,9 @@ def run_pretraining(pre: Pretrainer, spec: dict, examples: list, epochs: int = 1
     ``meta``; when it exists the run continues there, and ends as an uninterrupted run would (nothing depends on
     ``epochs``). ``compile``: an execution setting, in neither the checkpoint's fingerprint nor the cache key.
     """
+    from zoo_core.device import resolve_device
+
+    device = resolve_device(device)
     data, state = _setup(pre, spec, examples, seed, lr, batch_size, workers, use_cache, progress, device, compile,
                          checkpoint, meta)
     history, first_epoch, rows, sums, seconds = state.restore(epochs)

@@ -114,11 +114,12 @@ def _exclusive(path: Path):
 def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]], epochs: int, batch_size: int,
                         lr: float, seed: int, params: dict | None = None, quiet: bool = False,
                         out: Path | None = None, pair_set: dict | None = None,
-                        compile: bool = False) -> tuple[Path, bool]:
+                        compile: bool = False, device: str = "cpu") -> tuple[Path, bool]:
     """Path of backbone weights pretrained with ``pretrainer`` on ``pairs`` (from the cache when present) and
     whether they were reused. ``out`` also copies the file there. ``pair_set``: the set's ``record()`` (its name
     joins the cache key; the record goes into the weight file's metadata). ``compile``: ask the pretrainer for its
-    compiled kernels (an execution setting, not in the cache key; ignored with a note by one without them)."""
+    compiled kernels (an execution setting, not in the cache key; ignored with a note by one without them);
+    ``device`` likewise (``auto``, ``cpu``, ``cuda``: :func:`zoo_core.device.resolve_device`)."""
     from zoo_core.plugins import get_catalog
     from zoo_core.registry import get_registry
     from zoo_core.train.pretrainer import unit
@@ -146,7 +147,7 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
                        if set_name else "") + f", {epochs} epochs", quiet)
                 _pretrain_into(path, checkpoint, cls, spec, pairs, epochs, batch_size, lr, seed, params,
                                {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}, quiet,
-                               compile)
+                               compile, device)
     if reused:
         log(f"zoo: reusing pretrained backbone {path}", quiet)
     if out is not None:
@@ -180,7 +181,8 @@ def _copy_published(key: str, path: Path, quiet: bool) -> bool:
 
 
 def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, epochs: int, batch_size: int,
-                   lr: float, seed: int, params: dict, meta: dict, quiet: bool, compile: bool = False) -> None:
+                   lr: float, seed: int, params: dict, meta: dict, quiet: bool, compile: bool = False,
+                   device: str = "cpu") -> None:
     """Run pretrainer ``cls`` and write its backbone atomically to ``path``, resuming from (and updating)
     ``checkpoint`` when the pretrainer supports one and it holds no more than ``epochs`` epochs."""
     from zoo_core.train.checkpoint import checkpoint_meta, checkpoint_progress, epochs_begun
@@ -194,6 +196,10 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
         kwargs["meta"] = meta
     if "log" in accepted:
         kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
+    if "device" in accepted:
+        kwargs["device"] = device
+    elif device != "cpu":
+        log(f"zoo: note: {cls.__name__} takes no device; it pretrains on the CPU", quiet)
     if compile and getattr(cls, "supports_compile", "compile" in accepted):
         kwargs["compile"] = True
     elif compile:

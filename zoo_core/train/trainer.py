@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from zoo_core.device import resolve_device
 from zoo_core.errors import ZooError
 from zoo_core.train import metrics as M
 from zoo_core.train.fold_checkpoint import FoldCheckpoint
@@ -182,6 +183,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     rows and ``checkpoint_key`` continues from it and ends exactly as an uninterrupted fold would (see
     :class:`FoldCheckpoint`); the file is removed when the fold ends."""
     t_start = time.perf_counter()
+    device = resolve_device(device)
     model.to(device)
     rng = np.random.default_rng(seed)
     y_all = dataset.y.numpy()
