@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from zoo_cli.app import app, check_pretrainer, fail, parse_params, print_json
+from zoo_core.device import DEVICE_HELP, resolve_device
 from zoo_core.errors import UsageError, ZooError
 
 
@@ -63,7 +64,7 @@ def run_cmd(
     encoder_param: Optional[list[str]] = typer.Option(None, "--encoder-param", help="KEY=VALUE"),
     pair_param: Optional[list[str]] = typer.Option(None, "--pair-param", help="KEY=VALUE"),
     threads: Optional[int] = typer.Option(None, "--threads"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="parent folder of run directories"),
     strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="stop at the first bad row"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run in its directory "
@@ -101,6 +102,7 @@ def run_cmd(
             cfg = resolve_config(cli, config)
         if cfg.get("pretrainer"):
             check_pretrainer(cfg["pretrainer"])
+        cfg["device"] = resolve_device(cfg.get("device"))  # config.yaml records where the run ran
         run_dir, metrics = run(cfg, quiet=quiet, resume=resume)
     except ZooError as error:
         fail(error)

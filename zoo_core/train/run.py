@@ -304,7 +304,7 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
     params = dict(cfg.get("pretrain_params") or {})
     path, reused = pretrained_backbone(cfg["pretrainer"], spec, pset.pairs, epochs, batch, lr, seed=0,
                                        params=params, quiet=quiet, pair_set=record,
-                                       compile=bool(cfg.get("pretrain_compile")))
+                                       compile=bool(cfg.get("pretrain_compile")), device=cfg.get("device", "cpu"))
     meta = load_backbone(model, path, spec)
     confs = {} if reused or not meta.get("conformers") else {"conformers": meta["conformers"]}
     return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,
