@@ -178,8 +178,35 @@ def _ddi_section(records: list[dict]) -> list[str]:
     return out + _footer(records)
 
 
+def _workers_section(records: list[dict]) -> list[str]:
+    """The `workers` records: one `zoo run` serial and with `--workers N`, wall times, ratio, identical folds."""
+    out = _table_head(
+        "Folds in parallel (`zoo run --workers N`)",
+        "`python bench/run_bench.py workers`: the same FreeSolv `zoo run` (MPNN, every fold the same number of "
+        "epochs) timed from process start to exit on a warm feature cache, serial with one torch thread and with N "
+        "worker processes of one thread, the arms interleaved in one bench run. Ratio = median parallel / median "
+        "serial wall time; ideal = ceil(folds / N) / folds for equal folds. Identical = every fold record of every "
+        "run has the same metrics, best epoch and test predictions to the last digit. The load average before each "
+        "run shows whether another process shared the machine.",
+        ["model", "dataset", "folds × repeats", "epochs", "workers", "serial s", "parallel s", "ratio", "ideal",
+         "identical folds", "worker start-up s", "load before (serial / parallel)", "commit", "record"])
+    for r in records:
+        serial, parallel = (r["seconds"][arm] for arm in r["seconds"])
+        load = " / ".join(", ".join(f"{x:.1f}" for x in r["load_average_before"][arm]) for arm in r["seconds"])
+        folds = r["folds"] * r["repeats"]
+        ideal = -(-folds // r["workers"]) / folds
+        startup = r.get("worker_startup_seconds") or []
+        out.append(f"| {r['model']} | {r['dataset']} | {r['folds']} × {r['repeats']} | {r['epochs']} | "
+                   f"{r['workers']} | {', '.join(f'{x:.1f}' for x in serial)} | "
+                   f"{', '.join(f'{x:.1f}' for x in parallel)} | {r['ratio']:.3f} | {ideal:.3f} | "
+                   f"{'yes' if r['identical_fold_numbers'] else '**no**'} ({r['folds_compared']} folds) | "
+                   f"{f'{min(startup):.1f}–{max(startup):.1f}' if startup else '—'} | {load} | "
+                   f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
+    return out + _footer(records)
+
+
 def render_markdown(results_dir: Path) -> str:
-    accuracy, throughput, pretraining, probes, moleculenet, ddi = [], [], [], [], [], []
+    accuracy, throughput, pretraining, probes, moleculenet, ddi, workers = [], [], [], [], [], [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
             continue
@@ -193,6 +220,8 @@ def render_markdown(results_dir: Path) -> str:
                 moleculenet.append(rec)
             elif rec.get("kind") == "ddi":
                 ddi.append(rec)
+            elif rec.get("kind") == "workers":
+                workers.append(rec)
             else:
                 (accuracy if "mean" in rec else throughput).append(rec)
     out = [HEADER]
@@ -220,6 +249,8 @@ def render_markdown(results_dir: Path) -> str:
         out.extend(_pretraining_section(pretraining))
     if probes:
         out.extend(_probe_section(probes))
+    if workers:
+        out.extend(_workers_section(workers))
     if throughput:
         out.append("## Throughput and memory\n")
         out.append("| figure | model | dataset | ours | unit | original 3DMRL CIGIN | ratio | settings | record |")

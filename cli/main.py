@@ -17,7 +17,8 @@ from zoo_core.errors import ZooError
 
 __all__ = ["app", "main"]
 
-COMMAND_MODULES = ("catalog", "data", "cache", "run", "pretrain", "predict", "explain", "plugin")  # `zoo --help` order
+# `zoo --help` order
+COMMAND_MODULES = ("catalog", "data", "cache", "run", "merge", "pretrain", "predict", "explain", "plugin")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"zoo_cli.{_module}")
 

@@ -64,12 +64,14 @@ def run_cmd(
     encoder_param: Optional[list[str]] = typer.Option(None, "--encoder-param", help="KEY=VALUE"),
     pair_param: Optional[list[str]] = typer.Option(None, "--pair-param", help="KEY=VALUE"),
     threads: Optional[int] = typer.Option(None, "--threads"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="train the folds on N processes (one torch "
+                                                                     "thread each unless --threads); same results"),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="parent folder of run directories"),
     strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="stop at the first bad row"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run in its directory "
                                                                   "(finished folds are kept; alone, or with "
-                                                                  "--threads)"),
+                                                                  "--threads, --workers)"),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -82,7 +84,7 @@ def run_cmd(
            "epochs": epochs, "patience": patience, "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
            "batch_size": batch_size, "split": split, "select_by": select_by, "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
-           "explicit_h": explicit_h, "threads": threads,
+           "explicit_h": explicit_h, "threads": threads, "workers": workers,
            "columns": None,
            "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,
@@ -94,10 +96,11 @@ def run_cmd(
     try:
         cli["columns"] = parse_columns(columns)
         if resume is not None:
-            given = sorted(k for k, v in cli.items() if v is not None and k != "threads") + (["config"] if config else [])
+            given = sorted(k for k, v in cli.items() if v is not None and k not in ("threads", "workers")) + (
+                ["config"] if config else [])
             if given:
                 raise UsageError(f"--resume continues {resume} with its own config.yaml; drop {', '.join(given)}")
-            cfg = dict(resume_config(resume), **({"threads": threads} if threads else {}))
+            cfg = dict(resume_config(resume), **{k: v for k, v in (("threads", threads), ("workers", workers)) if v})
         else:
             cfg = resolve_config(cli, config)
         if cfg.get("pretrainer"):
@@ -106,6 +109,11 @@ def run_cmd(
         run_dir, metrics = run(cfg, quiet=quiet, resume=resume)
     except ZooError as error:
         fail(error)
+    report_run(run_dir, metrics, as_json)
+
+
+def report_run(run_dir: Path, metrics: dict, as_json: bool) -> None:
+    """A finished run on stdout: its summary (JSON with ``--json``) and its directory."""
     result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],
               "encoder": metrics["encoder"], "summary": metrics["summary"], "bad_rows": metrics["bad_rows"]}
     pre = metrics.get("pretraining")

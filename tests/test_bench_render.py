@@ -147,3 +147,22 @@ def test_ddi_records_render_beside_the_degree_baseline(tmp_path):
     assert cells[:10] == ["cgib", "chchminer", "inductive", "71.0 ± 1.0", "2", "70.0", "74.0 (77.0)", "61.0 (50.0)",
                           "—", "50 (10)"]
     assert cells[10:13] == ["812", "1.23", "`abcdef01`"]
+
+
+def test_workers_records_render_wall_times_ratio_and_identical_folds(tmp_path):
+    record = {"kind": "workers", "model": "mpnn", "dataset": "freesolv", "folds": 5, "repeats": 3, "epochs": 30,
+              "patience": 30, "workers": 2, "rounds": 2, "seconds": {"serial": [100.0, 102.0],
+                                                                      "workers 2": [55.0, 57.0]},
+              "load_average_before": {"serial": [0.1, 1.2], "workers 2": [1.0, 1.1]}, "ratio": 56.0 / 101.0,
+              "worker_startup_seconds": [4.3, 4.0, 4.8, 4.1], "identical_fold_numbers": True, "folds_compared": 15,
+              "git_commit": "0123456789", "command": "python bench/run_bench.py workers", "machine": "m", "date": "d"}
+    (tmp_path / "workers.json").write_text(json.dumps([record, dict(record, identical_fold_numbers=False,
+                                                                     repeats=1, worker_startup_seconds=[])]))
+    text = render_markdown(tmp_path)
+    rows = [line for line in text[text.index("## Folds in parallel"):].splitlines() if line.startswith("| mpnn")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert cells[0] == ["mpnn", "freesolv", "5 × 3", "30", "2", "100.0, 102.0", "55.0, 57.0", "0.554", "0.533",
+                        "yes (15 folds)", "4.0–4.8", "0.1, 1.2 / 1.0, 1.1", "`01234567`", "`workers.json`"]
+    assert cells[1][2] == "5 × 1" and cells[1][8] == "0.600" and cells[1][9] == "**no** (15 folds)"
+    assert cells[1][10] == "—"
+    assert "- `python bench/run_bench.py workers` — m, d" in text

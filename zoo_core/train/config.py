@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "featurizer": None, "explicit_h": None, "split": None, "folds": 5, "repeats": 3, "seed": 0,
     "only_folds": None, "epochs": 500, "patience": 50, "plateau_patience": 20, "plateau_factor": 0.1,
     "lr": None, "batch_size": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
-    "device": "auto", "threads": None, "strict": False, "output": "runs", "run_name": None,
+    "device": "auto", "threads": None, "workers": 1, "strict": False, "output": "runs", "run_name": None,
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
     "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
@@ -181,6 +181,9 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     _check_pretrainer_target(cfg.get("pretrainer"), entry, dataset)
     if cfg["encoder"] is None:
         raise UsageError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
+    workers = cfg.get("workers")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise UsageError(f"workers must be a whole number of processes, 1 or more, got {workers!r}")
     freeze = cfg.get("freeze_backbone_epochs") or 0
     if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
         raise UsageError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "

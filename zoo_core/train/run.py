@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from zoo_core.errors import ZooError
 from zoo_core.train.checkpoint import fingerprint
 from zoo_core.train.config import (DEFAULTS, dataset_entry_of, load_dataset_table, parse_key_values,  # noqa: F401
                                    resolve_config, resume_config)
@@ -45,6 +46,7 @@ class _Run:
     resume: Path | None
     shared: dict = field(default_factory=dict)   # a resolved pretraining pair set, a weights file's sha256
     ddi: Any = None   # a DDI positives set: every repeat's rows and folds (zoo_core.data.ddi.DDIRows)
+    show_epochs: bool = True   # the per-epoch progress line (off in fold workers, whose lines would interleave)
 
     @property
     def task(self) -> str:
@@ -103,15 +105,10 @@ def train_config(cfg: dict):
 
 def _prepare(cfg: dict, quiet: bool, resume) -> _Run:
     """Read and featurize the data, resolve the model, and create (or reopen) the run directory."""
-    from zoo_core.models import build_model
     from zoo_core.train.trainer import log
 
-    entry = dataset_entry_of(cfg)
-    table = load_dataset_table(cfg, entry)
     t0 = time.perf_counter()
-    spec = run_spec(cfg, entry, table)
-    build_model(spec)  # a bad model parameter fails here, before featurizing and before a run directory exists
-    dataset = load_dataset(table, spec, bool(cfg["explicit_h"]), progress=not quiet)
+    entry, table, spec, dataset = _featurized(cfg, quiet)
     report_bad_rows(dataset.bad, len(dataset), cfg.get("strict", False), quiet)
     check_enough_rows(cfg, entry, dataset)  # too few usable rows for the folds: refused before a run directory exists
     dataset, ddi = _ddi_rows(cfg, entry, dataset, quiet)
@@ -131,6 +128,28 @@ def _prepare(cfg: dict, quiet: bool, resume) -> _Run:
         f"{'explicit H' if cfg['explicit_h'] else 'heavy atoms'}"
         f"{', targets standardised' if spec.get('scale_targets') else ''}) -> {run_dir}", quiet)
     return _Run(cfg, entry, spec, dataset, run_dir, run_key, quiet, Path(resume) if resume else None, ddi=ddi)
+
+
+def _featurized(cfg: dict, quiet: bool) -> tuple:
+    """(dataset entry, table, model spec, featurized dataset) of a configuration; a bad model parameter fails
+    before featurizing."""
+    from zoo_core.models import build_model
+
+    entry = dataset_entry_of(cfg)
+    table = load_dataset_table(cfg, entry)
+    spec = run_spec(cfg, entry, table)
+    build_model(spec)  # a bad model parameter fails here, before featurizing and before a run directory exists
+    return entry, table, spec, load_dataset(table, spec, bool(cfg["explicit_h"]), progress=not quiet)
+
+
+def reopen(cfg: dict, run_dir: Path, run_key: str, quiet: bool, resume: Path | None) -> _Run:
+    """A run rebuilt in another process (a fold worker) from its resolved configuration: the data read again (from
+    the feature cache the parent filled), nothing reported, no run directory made; the run key must match."""
+    entry, _, spec, dataset = _featurized(cfg, quiet=True)
+    dataset, ddi = _ddi_rows(cfg, entry, dataset, quiet=True)
+    if fingerprint(spec, str(cfg["dataset"]), len(dataset)) != run_key:
+        raise ZooError(f"{run_dir}: a fold worker built another model spec or data than the run it belongs to")
+    return _Run(cfg, entry, spec, dataset, run_dir, run_key, quiet, resume, ddi=ddi, show_epochs=False)
 
 
 def _ddi_rows(cfg: dict, entry, dataset, quiet: bool):
@@ -157,27 +176,42 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     an unfinished fold continues from its checkpoint, and the results equal those of an uninterrupted run."""
     import torch
 
-    from zoo_core.data.splits import make_splits
-
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     r = _prepare(cfg, quiet, resume)
-    results, pre_folds = [], []
+    jobs = fold_jobs(r)
+    if int(r.cfg.get("workers") or 1) > 1 and len(jobs) > 1:
+        from zoo_core.train.parallel import run_folds
+
+        done = run_folds(r, jobs, int(r.cfg["workers"]))
+    else:
+        done = [_fold(r, *job, first=index == 0) for index, job in enumerate(jobs)]
+    results, pre_folds = [result for result, _ in done], [pre for _, pre in done if pre]
+    checkpoints = r.run_dir / "checkpoints"
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()  # every fold finished
+    return r.run_dir, _finish(r, results, pre_folds)
+
+
+def fold_jobs(r: _Run) -> list[tuple]:
+    """``(repeat, fold, seed, (train, valid, test rows))`` of every fold the run trains, in training order (repeat
+    by repeat; ``only_folds`` when given)."""
+    from zoo_core.data.splits import make_splits
+
     only = set(r.cfg["only_folds"]) if r.cfg.get("only_folds") else None
+    jobs = []
     for repeat in range(int(r.cfg["repeats"])):
         seed = int(r.cfg["seed"]) + repeat
         folds = r.ddi.folds[repeat] if r.ddi is not None else make_splits(
             r.cfg["split"], len(r.dataset), seed, r.dataset.table.a, r.dataset.table.b, n_folds=int(r.cfg["folds"]),
             held_out=r.cfg.get("held_out"))
-        for k, rows in enumerate(folds):
-            if only is None or k in only:
-                result, pre = _fold(r, repeat, k, seed, rows, first=not results)
-                results.append(result)
-                pre_folds.extend([pre] if pre else [])
-    checkpoints = r.run_dir / "checkpoints"
-    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-        checkpoints.rmdir()  # every fold finished
-    return r.run_dir, _finish(r, results, pre_folds)
+        jobs.extend((repeat, k, seed, rows) for k, rows in enumerate(folds) if only is None or k in only)
+    return jobs
+
+
+def fold_record(r: _Run, repeat: int, k: int) -> Path:
+    """Where fold ``k`` of ``repeat`` is recorded once it has finished."""
+    return r.run_dir / "folds" / f"r{repeat}-f{k}.json"
 
 
 def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
@@ -192,7 +226,7 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
 
     tr, va, te = rows
     fold_seed = seed * 1000 + k
-    done = r.run_dir / "folds" / f"r{repeat}-f{k}.json"
+    done = fold_record(r, repeat, k)
     if r.resume is not None and done.is_file():
         log(f"  repeat {repeat} fold {k}: finished earlier, read from {done}", r.quiet)
         return load_fold(done, r.run_key)
@@ -203,7 +237,7 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
         pre = dict(_pretrain_into(model, r.cfg, r.spec, r.entry, r.dataset, tr, r.quiet, r.shared),
                    repeat=repeat, fold=k)
     result = train_fold(model, r.dataset, tr, va, te, train_config(r.cfg), r.task, fold_seed, r.cfg["device"],
-                        progress=_epoch_progress(r.quiet), repeat=repeat, fold=k,
+                        progress=_epoch_progress(r.quiet or not r.show_epochs), repeat=repeat, fold=k,
                         checkpoint=r.run_dir / "checkpoints" / f"r{repeat}-f{k}.safetensors", checkpoint_key=r.run_key)
     main = r.entry.get("metric") or ("rmse" if r.task == "regression" else "auroc")
     log(f"  repeat {repeat} fold {k}: test {main} {result.test.get(main, float('nan')):.4f} "
@@ -262,6 +296,8 @@ def _finish(r: _Run, results: list, pre_folds: list[dict]) -> dict:
         metrics.update(summarize_reports(results), ddi={"split": r.ddi.protocol, "leak": r.ddi.leak,
                                                         "negatives_per_positive": r.ddi.ratio,
                                                         "repeats": r.ddi.records})
+    if "workers" in r.shared:  # zoo run --workers: the processes and their start-up (zoo_core.train.parallel)
+        metrics["workers"] = r.shared["workers"]
     metrics["peak_rss_gb"] = peak_rss_gb()
     if metrics["peak_rss_gb"] is not None:
         log(f"peak memory {metrics['peak_rss_gb']:.3f} GB (process max RSS)", r.quiet)
