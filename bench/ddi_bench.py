@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from bench.records import RESULTS, save_records
-from bench.run_bench import FinishedFolds, machine, run_or_resume, scratch
+from bench.run_bench import machine, run_or_resume, scratch
+from bench.seed_jobs import recorded, run_seed_jobs
 
 # Published transductive ROC-AUC (%), TARGETS.md §2 (CGIB/CMRL via a secondary source, I2Mole's paper).
 PUBLISHED = {
@@ -77,33 +77,26 @@ def _record(cell: tuple, seeds: list[int], results: list[dict], args, command: s
 
 
 def ddi(args) -> None:
-    """Run every (model, dataset, split, seed) job; write one record per (model, dataset, split) when its seeds are in."""
-    from concurrent.futures import ProcessPoolExecutor
-
+    """Run every (model, dataset, split, seed) job; write one record per (model, dataset, split) when its seeds are
+    in."""
     models, datasets, splits = (a.split(",") for a in (args.models, args.datasets, args.splits))
     seeds = [int(s) for s in args.seeds.split(",")]
-    path = RESULTS / f"{args.name}.json"
-    records = {(r["model"], r["dataset"], r["split"]): r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    records = recorded(args.name, lambda r: (r["model"], r["dataset"], r["split"]))
     cells = [(m, d, s) for d in datasets for s in splits for m in models if (m, d, s) not in records]
     out = scratch(args.name)
+
+    def make_record(cell: tuple, results: list[dict]) -> dict:
+        command = (f"python bench/run_bench.py ddi --models {cell[0]} --datasets {cell[1]} --splits {cell[2]} "
+                   f"--seeds {args.seeds} --epochs {args.epochs} --patience {args.patience}")
+        return _record(cell, seeds, results, args, command)
+
+    def report(job: tuple, result: dict) -> None:
+        print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f} "
+              f"(baseline {result['baseline']['test']:.4f}; best epoch {result['best_epoch']}, "
+              f"{result['seconds']:.0f} s)", flush=True)
+
     jobs = {cell: [(*cell, seed, args.epochs, args.patience, out) for seed in seeds] for cell in cells}
-    finished = FinishedFolds(RESULTS / f".partial-{args.name}.json", scratch_key=-1)
-    todo = finished.pending([j for cell in cells for j in jobs[cell]])
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for job, result in zip(todo, pool.map(_job, todo)):
-            finished.add(job, result)
-            print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f}"
-                  f" (baseline {result['baseline']['test']:.4f}; best epoch {result['best_epoch']}, "
-                  f"{result['seconds']:.0f} s)", flush=True)
-            for cell in cells:
-                if cell not in records and finished.missing(jobs[cell]) == 0:
-                    command = (f"python bench/run_bench.py ddi --models {cell[0]} --datasets {cell[1]} --splits "
-                               f"{cell[2]} --seeds {args.seeds} --epochs {args.epochs} --patience {args.patience}")
-                    results = [finished.results[finished.key(j)] for j in jobs[cell]]
-                    records[cell] = _record(cell, seeds, results, args, command)
-                    save_records(args.name, list(records.values()))
-    if finished.missing([j for cell in cells for j in jobs[cell]]) == 0:
-        finished.path.unlink(missing_ok=True)
+    run_seed_jobs(args.name, jobs, _job, args.workers, records, make_record, report)
 
 
 def add_parser(sub) -> None:

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from bench.records import RESULTS, save_records
-from bench.run_bench import FinishedFolds, machine, run_or_resume, scratch
+from bench.run_bench import machine, run_or_resume, scratch
+from bench.seed_jobs import recorded, run_seed_jobs
 
 # Published ROC-AUC (%), scaffold split (TARGETS.md §3): GIN without pretraining (Hu et al., ICLR 2020, Table 1)
 # and MolInteract (seed 003, frozen 2D branch after pretraining on PCQM4Mv2).
@@ -60,35 +60,27 @@ def _record(model: str, dataset: str, seeds: list[int], results: list[dict], com
 
 
 def moleculenet(args) -> None:
-    """Run every (model, dataset, seed) job, one after another per worker; write one record per (model, dataset)."""
-    from concurrent.futures import ProcessPoolExecutor
-
+    """Run every (model, dataset, seed) job; write one record per (model, dataset) when its seeds are in."""
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = scratch(args.name)
-    path = RESULTS / f"{args.name}.json"
-    records = {(r["model"], r["dataset"]): r for r in (json.loads(path.read_text()) if path.exists() else [])}
-    finished = FinishedFolds(RESULTS / f".partial-{args.name}.json", scratch_key=-1)
+    records = recorded(args.name, lambda r: (r["model"], r["dataset"]))
     cells = [(m, d) for d in datasets for m in models if (m, d) not in records or args.remeasure]
-    jobs = {cell: [(cell[0], cell[1], s, out) for s in seeds] for cell in cells}
-    todo = finished.pending([j for cell in cells for j in jobs[cell]])
+    for cell in cells:
+        records.pop(cell, None)
     t0 = time.time()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for job, result in zip(todo, pool.map(_job, todo)):
-            finished.add(job, result)
-            print(f"{job[0]:>12} {job[1]:>8} seed {job[2]}: test AUROC {result['test']['auroc']:.4f} "
-                  f"(best epoch {result['best_epoch']}, {result['seconds']:.0f} s)", flush=True)
-            for cell in cells:
-                if cell not in records or args.remeasure:
-                    if finished.missing(jobs[cell]) == 0:
-                        command = (f"python bench/run_bench.py moleculenet --models {cell[0]} --datasets {cell[1]} "
-                                   f"--seeds {args.seeds}")
-                        records[cell] = _record(cell[0], cell[1], seeds, [finished.results[finished.key(j)]
-                                                                          for j in jobs[cell]], command, t0)
-                        save_records(args.name, list(records.values()))
-    if finished.missing([j for cell in cells for j in jobs[cell]]) == 0:
-        finished.path.unlink(missing_ok=True)
+
+    def make_record(cell: tuple, results: list[dict]) -> dict:
+        command = f"python bench/run_bench.py moleculenet --models {cell[0]} --datasets {cell[1]} --seeds {args.seeds}"
+        return _record(cell[0], cell[1], seeds, results, command, t0)
+
+    def report(job: tuple, result: dict) -> None:
+        print(f"{job[0]:>12} {job[1]:>8} seed {job[2]}: test AUROC {result['test']['auroc']:.4f} "
+              f"(best epoch {result['best_epoch']}, {result['seconds']:.0f} s)", flush=True)
+
+    jobs = {cell: [(cell[0], cell[1], s, out) for s in seeds] for cell in cells}
+    run_seed_jobs(args.name, jobs, _job, args.workers, records, make_record, report)
 
 
 def add_parser(sub) -> None:

@@ -1,0 +1,43 @@
+"""Cells of seeded `zoo run` jobs (one job per seed) on a process pool, resumable, one record per finished cell.
+
+Shared by the MoleculeNet and DDI benches: a cell (e.g. (model, dataset[, split])) has one job per seed; finished
+jobs are kept in bench/results/.partial-<name>.json, so a rerun of the same command resumes; a cell's record is
+written (bench.records.save_records: commit stamped, no local paths) as soon as its last seed finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from bench.records import RESULTS, save_records
+from bench.run_bench import FinishedFolds
+
+
+def recorded(name: str, key: Callable[[dict], tuple]) -> dict[tuple, dict]:
+    """The records already in bench/results/<name>.json, by cell key."""
+    path = RESULTS / f"{name}.json"
+    return {key(r): r for r in (json.loads(path.read_text()) if path.exists() else [])}
+
+
+def run_seed_jobs(name: str, jobs: dict[tuple, list[tuple]], job_fn: Callable[[tuple], dict], workers: int,
+                  records: dict[tuple, dict], make_record: Callable[[tuple, list[dict]], dict],
+                  report: Callable[[tuple, dict], None]) -> None:
+    """Run the jobs of every cell in ``jobs`` (cell -> its seed jobs, each a tuple ending with the scratch folder)
+    that have not finished yet; ``report`` prints each finished job; ``make_record`` builds a cell's record from its
+    jobs' results, in seed order, and it joins ``records`` (written to <name>.json)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    finished = FinishedFolds(RESULTS / f".partial-{name}.json", scratch_key=-1)
+    every = [job for cell_jobs in jobs.values() for job in cell_jobs]
+    todo = finished.pending(every)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for job, result in zip(todo, pool.map(job_fn, todo)):
+            finished.add(job, result)
+            report(job, result)
+            for cell, cell_jobs in jobs.items():
+                if cell not in records and finished.missing(cell_jobs) == 0:
+                    records[cell] = make_record(cell, [finished.results[finished.key(j)] for j in cell_jobs])
+                    save_records(name, list(records.values()))
+    if finished.missing(every) == 0:
+        finished.path.unlink(missing_ok=True)
