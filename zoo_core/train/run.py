@@ -180,7 +180,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
         torch.set_num_threads(int(cfg["threads"]))
     r = _prepare(cfg, quiet, resume)
     jobs = fold_jobs(r)
-    if int(r.cfg.get("workers") or 1) > 1 and len(jobs) > 1:
+    if int(r.cfg.get("workers") or 1) > 1:   # even for one fold: a worker's one thread gives the same numbers
         from zoo_core.train.parallel import run_folds
 
         done = run_folds(r, jobs, int(r.cfg["workers"]))
