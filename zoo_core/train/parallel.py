@@ -22,8 +22,6 @@ _WORKER: dict = {}   # in a worker process: its rebuilt run and how long it took
 def run_folds(r, jobs: list[tuple], workers: int) -> list[tuple]:
     """Train ``jobs`` (:func:`zoo_core.train.run.fold_jobs`) on ``workers`` processes; returns each job's
     (FoldResult, pretraining record) in job order and records the workers' start-up in ``r.shared['workers']``."""
-    from zoo_core.train.trainer import log
-
     from zoo_core.train.run import _fold, fold_record
 
     _fetch_weights_once(r)
