@@ -206,6 +206,19 @@ def test_device_of_and_weights_load_onto_a_device(tmp_path):
         assert torch.equal(p, q), name
 
 
+def test_checkpoint_generators_restore_without_the_saved_gpus():
+    """A checkpoint written on a GPU machine (cuda_rng.N states) resumes on a CPU-only one: the CPU state is set,
+    the GPU states are skipped where this process has no such GPU."""
+    from zoo_core.train.checkpoint import restore_rng, rng_tensors
+
+    saved = rng_tensors()
+    assert (set(saved) == {"torch_rng"}) == (not torch.cuda.is_initialized())
+    first = torch.rand(3)
+    fake_gpus = {f"cuda_rng.{i}": saved["torch_rng"] for i in range(max(torch.cuda.device_count(), 0) + 1)}
+    restore_rng({**saved, **fake_gpus})
+    assert torch.equal(torch.rand(3), first)
+
+
 def test_native_kernels_stay_on_the_cpu():
     """--compile's native C kernels take CPU float32 only; tensors elsewhere take the torch path."""
     from zoo_core.nn import native_aggregate

@@ -88,3 +88,24 @@ def under_prefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, tor
     """The inverse of :func:`with_prefix` for one prefix."""
     head = prefix + "."
     return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def rng_tensors() -> dict[str, torch.Tensor]:
+    """torch's CPU generator state and, once CUDA is in use, each GPU's (models that run there draw from those)."""
+    import torch
+
+    tensors = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_initialized():
+        tensors.update({f"cuda_rng.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    return tensors
+
+
+def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+    """Set the generators :func:`rng_tensors` saved (the GPUs' only where this process has them)."""
+    import torch
+
+    torch.set_rng_state(tensors["torch_rng"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda_rng.")),
+                                       key=lambda k: int(k.split(".")[1]))]
+    if cuda and torch.cuda.is_available() and len(cuda) <= torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

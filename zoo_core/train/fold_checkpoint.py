@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo_core.train.checkpoint import (checkpoint_meta, fingerprint, load_checkpoint, save_checkpoint, under_prefix,
-                                       with_prefix)
+from zoo_core.train.checkpoint import (checkpoint_meta, fingerprint, load_checkpoint, restore_rng, rng_tensors,
+                                       save_checkpoint, under_prefix, with_prefix)
 
 
 def _rows_digest(rows) -> str:
@@ -41,9 +41,7 @@ class FoldCheckpoint:
              best_state: dict[str, torch.Tensor] | None, train_seconds: float, train_pairs: int,
              seconds: float) -> None:
         tensors = {**with_prefix("model", model.state_dict()), **with_prefix("opt", opt.state_tensors()),
-                   "torch_rng": torch.get_rng_state()}
-        if torch.cuda.is_initialized():  # the generators of the GPUs draw the noise of models that run there
-            tensors.update({f"cuda_rng.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+                   **rng_tensors()}
         if best_state is not None:
             tensors.update(with_prefix("best", best_state))
         meta = {"fingerprint": self.fingerprint, "epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
@@ -61,11 +59,7 @@ class FoldCheckpoint:
         opt.lr = float(meta["lr"])
         sched.best, sched.bad_epochs = float(meta["plateau"]["best"]), int(meta["plateau"]["bad_epochs"])
         rng.bit_generator.state = meta["numpy_rng"]
-        torch.set_rng_state(tensors["torch_rng"])
-        cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda_rng.")),
-                                           key=lambda k: int(k.split(".")[1]))]
-        if cuda:
-            torch.cuda.set_rng_state_all(cuda)
+        restore_rng(tensors)
         best = under_prefix("best", tensors) if meta["has_best"] else None
         return {"epoch": int(meta["epoch"]), "best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]),
                 "best_state": best, "train_seconds": float(meta["train_seconds"]),

@@ -114,23 +114,19 @@ class _State:
 
     def save(self, finished_epochs: int, epochs: int, history: list, spec: dict, lr: float, batch_size: int,
              progress: dict) -> None:
-        import torch
-
-        from zoo_core.train.checkpoint import save_checkpoint, with_prefix
+        from zoo_core.train.checkpoint import rng_tensors, save_checkpoint, with_prefix
 
         save_checkpoint(self.checkpoint, {**with_prefix("model", self.model.state_dict()),
                                           **with_prefix("aux", self.aux.state_dict()),
-                                          **with_prefix("adam", self.opt.state_tensors()),
-                                          "torch_rng": torch.get_rng_state()},
+                                          **with_prefix("adam", self.opt.state_tensors()), **rng_tensors()},
                         {"fingerprint": self.run_id, "epoch": finished_epochs, "epochs": epochs, "history": history,
                          "spec": spec, "meta": self.meta, "lr": lr, "batch_size": batch_size, **progress})
 
     def restore(self, epochs: int) -> tuple[list, int, int, dict | None, float]:
         """(history, first epoch, rows of it done, their loss sums, their seconds) from the checkpoint, loading
         the weights, the optimizer and torch's RNG; a fresh start when there is none."""
-        import torch
-
-        from zoo_core.train.checkpoint import checkpoint_progress, epochs_begun, load_checkpoint, under_prefix
+        from zoo_core.train.checkpoint import (checkpoint_progress, epochs_begun, load_checkpoint, restore_rng,
+                                               under_prefix)
 
         if self.checkpoint is None or not os.path.exists(self.checkpoint):
             return [], 0, 0, None, 0.0
@@ -142,7 +138,7 @@ class _State:
         self.model.load_state_dict(under_prefix("model", tensors))
         self.aux.load_state_dict(under_prefix("aux", tensors))
         self.opt.load_state_tensors(under_prefix("adam", tensors))
-        torch.set_rng_state(tensors["torch_rng"])
+        restore_rng(tensors)
         sums, seconds = (info["epoch_sums"], float(info["epoch_seconds"])) if rows else (None, 0.0)
         return info["history"], int(info["epoch"]), rows, sums, seconds
 
