@@ -34,6 +34,7 @@ import torch
 
 from zoo_core.nn.gate import relaxed_bernoulli_gate
 from zoo_core.nn.segment import segment_mean, segment_std, segment_sum
+from zoo_core.train.distributed import draw_rows
 
 EPS = 1e-7
 KL_FORMS = ("graph", "node")  # the paper's bound on the pooled subgraph; the per-atom KL of earlier zoo versions
@@ -89,7 +90,8 @@ def inject_noise(h: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor, count
     sd = segment_std(static, ids, counts)[ids]
     mean_diff = lam * (h - mu)          # μ̃ − μ_G, written so that h = μ_G (one atom) gives exactly 0
     noise_sd = (1.0 - lam) * sd
-    eps = torch.rand_like(h) if legacy else torch.randn_like(h)
+    draw = torch.rand if legacy else torch.randn   # the union batch's rows in a sharded data-parallel step
+    eps = draw_rows(lambda n: draw((n, *h.shape[1:]), dtype=h.dtype, device=h.device), h.shape[0])
     z = mu + mean_diff + eps * noise_sd  # = λ h + (1 − λ) μ_G + ε ⊙ (1 − λ) σ_G
     sd_kl = sd.clamp(min=sd_floor) if sd_floor > 0 else sd
     if legacy or kl_form == "node":

@@ -10,11 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo_core.train.distributed import draw_rows
+
 
 def relaxed_bernoulli_gate(logits: torch.Tensor, temperature: float = 1.0, bias: float = 1e-4,
                            generator: torch.Generator | None = None) -> torch.Tensor:
-    """One gate sample per logit (same shape as ``logits``)."""
-    u = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
+    """One gate sample per logit (same shape as ``logits``; in a sharded data-parallel step the rows of the union
+    batch's draw, zoo_core.train.distributed.draw_rows)."""
+    u = draw_rows(lambda n: torch.rand((n, *logits.shape[1:]), dtype=logits.dtype, device=logits.device,
+                                       generator=generator), logits.shape[0])
     u = bias + (1.0 - 2.0 * bias) * u
     return torch.sigmoid((torch.log(u) - torch.log1p(-u) + logits) / temperature)
 

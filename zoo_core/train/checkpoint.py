@@ -27,9 +27,15 @@ def fingerprint(*parts: Any) -> str:
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write ``tensors`` and ``meta`` to ``path`` through a temporary file and ``os.replace`` (a crash mid-write
-    leaves the previous checkpoint intact)."""
+    leaves the previous checkpoint intact). Data-parallel: rank 0 writes (every rank holds the same state) and the
+    metadata records the number of processes (``world_size``)."""
     from safetensors.torch import save_file
 
+    from zoo_core.train.distributed import is_main, world_size
+
+    if not is_main():
+        return
+    meta = {**meta, "world_size": world_size()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -69,13 +75,17 @@ def checkpoint_progress(meta: dict[str, Any], epochs: int | None = None) -> str:
 
 
 def load_checkpoint(path: str | Path, expected_fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(tensors, meta) of the checkpoint at ``path``; ZooError when it belongs to another run."""
+    """(tensors, meta) of the checkpoint at ``path``; ZooError when it belongs to another run or was saved under
+    another number of data-parallel processes."""
     from safetensors.torch import load_file
+
+    from zoo_core.train.distributed import check_world_size
 
     meta = checkpoint_meta(path)
     if meta.get("fingerprint") != expected_fingerprint:
         raise ZooError(f"{path}: checkpoint of another run (fingerprint {meta.get('fingerprint')}, this run "
                        f"{expected_fingerprint}); delete it to start afresh")
+    check_world_size(meta, path)
     return load_file(str(path)), meta
 
 

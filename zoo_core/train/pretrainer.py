@@ -20,7 +20,9 @@ built after ``torch.manual_seed(seed)``, then the data, then the auxiliary modul
 shuffled per epoch with ``numpy.random.default_rng([seed, epoch])``; a checkpoint (zoo_core.train.checkpoint) after
 every epoch and within one every ``checkpoint_seconds``, from which a run continues to the same numbers; one log
 record per epoch ``{epoch, <parts>, pairs|molecules, seconds}``; the backbone saved with
-``zoo_core.weights.save_model`` (``kind: pretrained-backbone``).
+``zoo_core.weights.save_model`` (``kind: pretrained-backbone``). Under torchrun each rank trains on its share of
+every batch, the step is the union batch's, and rank 0 prepares the data first (filling the caches the others
+read) and writes (:mod:`zoo_core.train.distributed`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+from zoo_core.train import distributed
 
 if TYPE_CHECKING:
     from torch import nn
@@ -157,7 +161,7 @@ def _setup(pre: Pretrainer, spec: dict, examples: list, seed: int, lr: float, ba
         pre.check_compile()
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    data = pre.prepare(spec, examples, seed, workers, use_cache, progress)
+    data = distributed.main_first(lambda: pre.prepare(spec, examples, seed, workers, use_cache, progress))
     aux = pre.aux_modules(model).to(device)
     if compile and pre.supports_compile:
         pre.use_compiled(aux)
@@ -180,10 +184,13 @@ def _epoch(state: _State, data, epoch: int, seed: int, batch_size: int, device, 
     last_save = time.perf_counter()
     for start in range(n_seen, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        batch = pre.to_device(data.batch(chunk, epoch), device)
+        share = distributed.shard_rows(chunk)  # data-parallel: this rank's part (all of it in one process)
+        batch = pre.to_device(data.batch(share.rows, epoch), device)
         opt.zero_grad()
-        loss, parts = pre.loss(model, aux, batch)
-        loss.backward()
+        with distributed.step(share):
+            loss, parts = pre.loss(model, aux, batch)
+            distributed.backward(loss, share, opt.params)
+        parts = distributed.union_parts(parts, share)
         opt.step()
         for k in sums:
             sums[k] += parts[k] * len(chunk)
@@ -229,7 +236,7 @@ def run_pretraining(pre: Pretrainer, spec: dict, examples: list, epochs: int = 1
         if log is not None:
             log(record)
     state.model.eval()
-    if out is not None:
+    if out is not None and distributed.is_main():
         _save_backbone(out, state, spec, data, history, epochs, batch_size, lr, seed, meta)
     return state.model, history
 

@@ -27,7 +27,7 @@ import torch
 
 from zoo_core.device import resolve_device
 from zoo_core.errors import ZooError
-from zoo_core.train import metrics as M
+from zoo_core.train import distributed, metrics as M
 from zoo_core.train.fold_checkpoint import FoldCheckpoint
 from zoo_core.nn.scaler import scaler_of
 from zoo_core.train.optim import Adam, ReduceLROnPlateau
@@ -81,6 +81,8 @@ def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[
 
     def loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         labelled = ~torch.isnan(y)
+        if distributed.sharded():  # the mean over the union batch's labelled cells
+            return distributed.union_mean(elementwise(pred, torch.where(labelled, y, torch.zeros_like(y)))[labelled])
         if bool(labelled.all()):
             if task == "classification":
                 return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight)
@@ -138,21 +140,39 @@ def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.ran
 
     Each batch's graphs, outputs and loss are released before the next batch is collated, so two batches are
     never alive together (holding them cost ~20 MB of peak memory for CIGIN on CompSol; docs/DECISIONS.md
-    "Memory"). ``scale`` (a :class:`zoo_core.nn.scaler.TargetScaler`) standardises the batch's targets.
+    "Memory"). ``scale`` (a :class:`zoo_core.nn.scaler.TargetScaler`) standardises the batch's targets. Under
+    torchrun each rank trains on its share of every batch and the step is the union batch's
+    (:mod:`zoo_core.train.distributed`).
     bench/run_bench.py's throughput figures run this function.
     """
     model.train()
-    for batch in dataset.batches(rows, batch_size, shuffle=True, generator=rng):
+    for batch, share in _steps(dataset, rows, batch_size, rng):
         batch = batch.to(device)
         if scale is not None:
             batch = dataclasses.replace(batch, y=scale.transform(batch.y))
         opt.zero_grad(set_to_none=True)
-        loss, out = model_loss(model, batch, loss_fn)
-        loss.backward()
+        with distributed.step(share):
+            loss, out = model_loss(model, batch, loss_fn)
+            distributed.backward(loss, share, opt.params)
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
         del batch, loss, out
+
+
+def _steps(dataset, rows, batch_size: int, rng: np.random.Generator):
+    """(batch, share) of each step of an epoch: the dataset's shuffled batches in one process; under torchrun this
+    rank's share of each (the permutation that ``RowBatches.batches`` draws; the dataset needs ``batch(rows)``)."""
+    if distributed.world_size() == 1:
+        for batch in dataset.batches(rows, batch_size, shuffle=True, generator=rng):
+            yield batch, distributed.UNSHARDED
+            del batch   # released before the next batch is collated
+        return
+    rows = np.asarray(rows)
+    order = rows[rng.permutation(len(rows))]
+    for start in range(0, len(order), batch_size):
+        share = distributed.shard_rows(order[start:start + batch_size])
+        yield dataset.batch(share.rows), share
 
 
 def _freeze_backbone(model) -> list[torch.nn.Parameter]:
@@ -232,7 +252,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         train_seconds += time.perf_counter() - t0
         train_pairs += len(train_rows)
         _, vp = predict(model, valid_batches)
-        val_loss = score(torch.as_tensor(vp), y_valid)
+        val_loss = distributed.from_main(lambda: score(torch.as_tensor(vp), y_valid))  # ranks decide alike
         sched.step(val_loss)
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
@@ -241,7 +261,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
             else:  # into the same buffers: no new copy of the weights per improvement
                 for key, value in model.state_dict().items():
                     best_state[key].copy_(value)
-        if progress is not None:
+        if progress is not None and distributed.is_main():
             progress(epoch, val_loss, best_val)
         if epoch - best_epoch >= cfg.patience:
             break
@@ -251,7 +271,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
                        seconds=time.perf_counter() - t_start)
             last_save = time.perf_counter()
     unfreeze()  # stopped early inside stage 1
-    if saver is not None:
+    if saver is not None and distributed.is_main():
         saver.remove()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -338,5 +358,5 @@ def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
 
 
 def log(message: str, quiet: bool = False) -> None:
-    if not quiet:
+    if not quiet and distributed.is_main():
         print(message, file=sys.stderr, flush=True)

@@ -49,6 +49,7 @@ from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.mlp import MLP
 from zoo_core.nn.schnet import SchNet, compiled_aggregate_kernels, masked_mean
 from zoo_core.nn.segment import segment_ids, segment_sum
+from zoo_core.train.distributed import sharded, union_mean
 from zoo_core.train.pretrainer import Pretrainer
 
 from zoo_3dmrl.vie import VIESystem, item_rng, make_vie, radius
@@ -330,7 +331,8 @@ class ThreeDMRL(Pretrainer):
         z3d = masked_mean(aux.schnet(vie.z, vie.pos, vie.counts), vie.counts, vie.is_solute)
         cont = info_nce(z2d, z3d, tau) + info_nce(z3d, z2d, tau)
         pred = aux.predict_forces(out.h_a, out.h_b, vie)
-        force = ((pred - vie.force) ** 2).sum(-1).mean() if pred.shape[0] else cont * 0.0
+        squared = ((pred - vie.force) ** 2).sum(-1)   # data-parallel: the union batch's mean over copy atoms
+        force = union_mean(squared) if pred.shape[0] or sharded() else cont * 0.0
         loss = cont + alpha * force
         return loss, {"loss": float(loss.detach()), "contrastive": float(cont.detach()),
                       "force": float(force.detach())}

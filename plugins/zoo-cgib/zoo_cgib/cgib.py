@@ -42,6 +42,7 @@ from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.interaction import InteractionPairModel, InteractionResult, pair_interaction
 from zoo_core.nn.mlp import xavier_init
 from zoo_core.nn.bottleneck import KL_FORMS, inject_noise
+from zoo_core.train.distributed import on_union_rows
 
 
 class CGIB(InteractionPairModel):
@@ -76,14 +77,16 @@ class CGIB(InteractionPairModel):
 
     def keep_logits(self, h: torch.Tensor) -> torch.Tensor:
         """p_i = MLP_c(h_i), [N]. A single node in training mode is normalised with the running statistics
-        (BatchNorm cannot estimate batch statistics from one value)."""
-        lin1, bn, act, lin2 = self.compressor
-        x = lin1(h)
+        (BatchNorm cannot estimate batch statistics from one value). In a sharded data-parallel step the batch
+        statistics are the union batch's (zoo_core.train.distributed.on_union_rows)."""
+        lin1, _, act, lin2 = self.compressor
+        return lin2(act(on_union_rows(self._batch_norm, lin1(h)))).view(-1)
+
+    def _batch_norm(self, x: torch.Tensor) -> torch.Tensor:
+        bn = self.compressor[1]
         if self.training and x.shape[0] < 2:
-            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-        else:
-            x = bn(x)
-        return lin2(act(x)).view(-1)
+            return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return bn(x)
 
     def conditional_loss(self, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.solvent_predictor(s1), s2)

@@ -1,0 +1,165 @@
+"""Data-parallel training (issue 38, part 2): two gloo ranks on localhost take one optimizer step (and a short
+epoch: uneven shares, a batch smaller than the world) that equals the single-process step on the union of their
+batches, in float64, for CIGIN, CGIB, CGIB_cont (in-batch contrastive negatives gathered across ranks, gates and
+noise drawn as the union batch's, batch-norm statistics of the union) and 3DMRL pretraining (contrastive loss
+gathered across ranks, force loss a mean over the union's copy atoms); and only rank 0 writes files."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from zoo_core.models import model_spec
+from zoo_core.testing import PAIRS, make_dataset
+
+WORLD = 2
+PAIR_MODELS = ("cigin", "cgib", "cgib_cont")
+# Adam moves every parameter by ~lr = 1e-2 in its first step; one whose gradient is zero in exact arithmetic (the bias
+# before CGIB's batch norm) moves by lr * (rounding noise ~1e-16) / eps (1e-8), different in the two runs
+TOL = {"rtol": 1e-9, "atol": 1e-8}
+
+
+def _double(batch):
+    """A PairBatch's float tensors in float64."""
+    for g in (batch.g_a, batch.g_b):
+        for data in (g.ndata, g.edata):
+            for key in list(data):
+                if data[key].is_floating_point():
+                    data[key] = data[key].double()
+    batch.y = batch.y.double()
+    return batch
+
+
+class _DoubleData:
+    """A dataset whose batches are float64 (the zoo's are float32)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def batch(self, rows):
+        return _double(self.data.batch(rows))
+
+    def batches(self, rows, batch_size, shuffle=False, generator=None):
+        for batch in self.data.batches(rows, batch_size, shuffle, generator):
+            yield _double(batch)
+
+
+def train_pair_model(pair_model: str, batch_size: int) -> dict[str, torch.Tensor]:
+    """One epoch of ``train_epoch`` over the 7 test pairs (one step when ``batch_size`` >= 7), float64, Adam."""
+    from zoo_core.models import build_model
+    from zoo_core.train.optim import Adam
+    from zoo_core.train.trainer import task_loss_fn, train_epoch
+
+    spec = model_spec("mpnn", pair_model=pair_model)
+    torch.manual_seed(0)
+    model = build_model(spec).double()
+    opt = Adam(model.parameters(), lr=1e-2)
+    train_epoch(model, opt, _DoubleData(make_dataset(spec)), np.arange(len(PAIRS)), batch_size,
+                task_loss_fn("regression"), np.random.default_rng(0))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _three_dmrl():
+    from zoo_3dmrl.pretrainer import ThreeDMRL
+
+    class DoubleThreeDMRL(ThreeDMRL):
+        """3DMRL in float64: the backbone and auxiliary modules doubled before Adam is built, batches doubled."""
+
+        def aux_modules(self, model):
+            model.double()
+            return super().aux_modules(model).double()
+
+        def to_device(self, batch, device):
+            pair_batch, vie = batch
+            return _double(pair_batch), vie.to(dtype=torch.float64)
+    return DoubleThreeDMRL
+
+
+def pretrain_3dmrl(batch_size: int, out: str | None = None, checkpoint: str | None = None) -> tuple[dict, list]:
+    """3DMRL pretraining of cigin on the 7 test pairs for one epoch (one step when ``batch_size`` >= 7)."""
+    model, history = _three_dmrl().pretrain(model_spec("cigin", explicit_h=True), PAIRS, epochs=1,
+                                            batch_size=batch_size, lr=1e-3, seed=3, params={"n_interactions": 2},
+                                            workers=1, use_cache=False, progress=False, out=out,
+                                            checkpoint=checkpoint)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, history
+
+
+CASES = [*((m, 8) for m in PAIR_MODELS), *((m, 3) for m in PAIR_MODELS), ("3dmrl", 8), ("3dmrl", 3)]
+
+
+def _case(name: str, batch_size: int, tmp: Path | None = None):
+    if name == "3dmrl":
+        out = str(tmp / f"backbone-{batch_size}.safetensors") if tmp else None
+        ckpt = str(tmp / f"ckpt-{batch_size}.safetensors") if tmp else None
+        return pretrain_3dmrl(batch_size, out, ckpt)
+    return train_pair_model(name, batch_size), None
+
+
+def _rank(rank: int, port: int, tmp: str) -> None:
+    """One rank: join the gloo group, run every case, rank 0 saves what it got."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        got = {f"{name}-{bs}": _case(name, bs, Path(tmp) / f"rank{rank}") for name, bs in CASES}
+        torch.save(got, Path(tmp) / f"got-{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_rank, args=(_free_port(), str(tmp)), nprocs=WORLD, join=True)
+    return tmp, [torch.load(tmp / f"got-{r}.pt") for r in range(WORLD)]
+
+
+def _assert_same_state(got: dict, want: dict, what: str) -> None:
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key].dtype == want[key].dtype, f"{what} {key}: {got[key].dtype}"
+        assert torch.allclose(got[key], want[key], **TOL), \
+            f"{what} {key}: max |diff| {(got[key] - want[key]).abs().max():.3g}"
+
+
+@pytest.mark.parametrize("name,batch_size", CASES)
+def test_two_ranks_take_the_union_batch_step(two_ranks, name, batch_size):
+    """batch 8: one step, shares of 4 and 3 pairs; batch 3: shares 2/1, 2/1 and a one-pair batch run whole."""
+    _, got = two_ranks
+    want, history = _case(name, batch_size)
+    moved = [k for k, v in want.items() if v.is_floating_point()]
+    assert moved and want[moved[0]].dtype == torch.float64
+    for rank in range(WORLD):
+        _assert_same_state(got[rank][f"{name}-{batch_size}"][0], want, f"{name} batch {batch_size} rank {rank}:")
+    if history is not None:   # the logged losses are the union batch's
+        logged = got[0][f"{name}-{batch_size}"][1]
+        for k in ("loss", "contrastive", "force"):
+            assert logged[0][k] == pytest.approx(history[0][k], rel=1e-9)
+
+
+def test_the_step_is_not_the_local_one(two_ranks):
+    """Honesty check: the union step differs from a step on one rank's share alone."""
+    _, got = two_ranks
+    torch.manual_seed(0)
+    alone = train_pair_model("cgib_cont", 4)   # the first batch of 4 rows, then 3: not the one-step result
+    ddp = got[0]["cgib_cont-8"][0]
+    assert any(not torch.allclose(alone[k], ddp[k], **TOL) for k in ddp if ddp[k].is_floating_point())
+
+
+def test_only_rank_zero_writes(two_ranks):
+    tmp, _ = two_ranks
+    assert sorted(p.name for p in (tmp / "rank0").iterdir()) == [
+        "backbone-3.safetensors", "backbone-8.safetensors", "ckpt-3.safetensors", "ckpt-8.safetensors"]
+    assert not (tmp / "rank1").exists()
