@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from zoo_cli.app import app, check_pretrainer, fail, parse_params, print_json
+from zoo_cli.launch import NPROC_HELP, data_parallel
 from zoo_core.device import DEVICE_HELP, resolve_device
 from zoo_core.errors import ZooError
 
@@ -35,6 +36,7 @@ def pretrain_cmd(
     output: Path = typer.Option(Path("runs"), "--output", "-o", help="parent folder of the run directory"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help=NPROC_HELP),
     compile: bool = typer.Option(False, "--compile",
                                  help="compiled kernels for the pretrainer's hot loop (needs a C compiler; "
                                       "~1.6x faster on CPU for 3DMRL; same results up to float rounding)"),
@@ -56,6 +58,8 @@ def pretrain_cmd(
     try:
         check_pretrainer(pretrainer)
         device = resolve_device(device)
+        other_rank = data_parallel(nproc, device)   # --nproc N / torchrun: ranks 1.. quiet, writing nothing
+        quiet = quiet or other_rank
         if threads:
             import torch
 
@@ -90,9 +94,12 @@ def pretrain_cmd(
                   "params": params, "device": device, "seconds": round(_time.perf_counter() - t0, 3)}
         if train_split:
             record.update(fold=fold, split_seed=split_seed, n_folds=folds)
-        (run_dir / "pretraining.json").write_text(json.dumps(record, indent=2))
+        if not other_rank:
+            (run_dir / "pretraining.json").write_text(json.dumps(record, indent=2))
     except ZooError as error:
         fail(error)
+    if other_rank:
+        return
     if as_json:
         print_json(record)
     else:

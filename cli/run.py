@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from zoo_cli.app import app, check_pretrainer, fail, parse_params, print_json
+from zoo_cli.launch import NPROC_HELP, data_parallel
 from zoo_core.device import DEVICE_HELP, resolve_device
 from zoo_core.errors import UsageError, ZooError
 
@@ -67,6 +68,7 @@ def run_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="train the folds on N processes (one torch "
                                                                      "thread each unless --threads); same results"),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help=NPROC_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="parent folder of run directories"),
     strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="stop at the first bad row"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run in its directory "
@@ -106,10 +108,12 @@ def run_cmd(
         if cfg.get("pretrainer"):
             check_pretrainer(cfg["pretrainer"])
         cfg["device"] = resolve_device(cfg.get("device"))  # config.yaml records where the run ran
-        run_dir, metrics = run(cfg, quiet=quiet, resume=resume)
+        other_rank = data_parallel(nproc, cfg["device"])    # --nproc N / torchrun: ranks 1.. stay quiet
+        run_dir, metrics = run(cfg, quiet=quiet or other_rank, resume=resume)
     except ZooError as error:
         fail(error)
-    report_run(run_dir, metrics, as_json)
+    if not other_rank:
+        report_run(run_dir, metrics, as_json)
 
 
 def report_run(run_dir: Path, metrics: dict, as_json: bool) -> None:

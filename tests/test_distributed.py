@@ -6,6 +6,8 @@ gathered across ranks, force loss a mean over the union's copy atoms); and only 
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 
@@ -109,8 +111,24 @@ def _rank(rank: int, port: int, tmp: str) -> None:
     try:
         got = {f"{name}-{bs}": _case(name, bs, Path(tmp) / f"rank{rank}") for name, bs in CASES}
         torch.save(got, Path(tmp) / f"got-{rank}.pt")
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD))   # as torchrun sets them: `zoo run` joins
+        (Path(tmp) / f"run-{rank}.out").write_text(_zoo_run(Path(tmp) / "runs"))
     finally:
         dist.destroy_process_group()
+
+
+RUN = ["run", "--encoder", "mpnn", "--dataset", "freesolv", "--folds", "5", "--only-fold", "0", "--epochs", "2",
+       "--threads", "1", "--json", "-q"]
+
+
+def _zoo_run(output: Path) -> str:
+    from typer.testing import CliRunner
+
+    from zoo_cli.main import app
+
+    result = CliRunner().invoke(app, RUN + ["--output", str(output)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def _free_port() -> int:
@@ -163,3 +181,40 @@ def test_only_rank_zero_writes(two_ranks):
     assert sorted(p.name for p in (tmp / "rank0").iterdir()) == [
         "backbone-3.safetensors", "backbone-8.safetensors", "ckpt-3.safetensors", "ckpt-8.safetensors"]
     assert not (tmp / "rank1").exists()
+
+
+def test_zoo_run_on_two_ranks_writes_one_run_directory(two_ranks, tmp_path):
+    """`zoo run` under two ranks: rank 0 alone reports and writes one run directory, whose fold equals the
+    single-process fold up to float32 rounding; rank 1 prints nothing."""
+    tmp, _ = two_ranks
+    assert (tmp / "run-1.out").read_text() == ""
+    (run_dir,) = (tmp / "runs").iterdir()
+    assert json.loads((tmp / "run-0.out").read_text())["run_dir"] == str(run_dir)
+    assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "folds", "metrics.json", "model.safetensors",
+                                                  "predictions.csv"}
+    single = Path(json.loads(_zoo_run(tmp_path))["run_dir"])
+    got, want = (json.loads((d / "folds" / "r0-f0.json").read_text()) for d in (run_dir, single))
+    assert got["best_epoch"] == want["best_epoch"]
+    for split in ("valid", "test"):
+        for metric, value in want[split].items():
+            assert got[split][metric] == pytest.approx(value, rel=1e-4), (split, metric)
+
+
+def test_a_checkpoint_resumes_only_under_its_world_size(two_ranks):
+    from zoo_core.errors import ZooError
+    from zoo_core.train.checkpoint import checkpoint_meta, load_checkpoint
+
+    tmp, _ = two_ranks
+    path = tmp / "rank0" / "ckpt-8.safetensors"
+    meta = checkpoint_meta(path)
+    assert meta["world_size"] == WORLD
+    with pytest.raises(ZooError, match=r"saved by 2 process\(es\); resume it with --nproc 2 \(this run has 1\)"):
+        load_checkpoint(path, meta["fingerprint"])
+
+
+def test_torchrun_command_drops_nproc():
+    from zoo_cli.launch import torchrun_command
+
+    cmd = torchrun_command(2, ["run", "--nproc", "2", "-e", "mpnn", "--nproc=2", "--epochs", "1"])
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert cmd[5:] == ["-m", "zoo_cli.main", "run", "-e", "mpnn", "--epochs", "1"]

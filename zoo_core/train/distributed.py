@@ -23,17 +23,24 @@ system across machines). docs/DECISIONS.md "Issue 38: data-parallel training" ha
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:   # torch is imported where used: light commands import this module without it
+    import torch
 
 _STEP: "Share | None" = None   # the sharded step being trained on this rank, if any
 
 
 def _dist():
+    """torch.distributed when a process group is up, else None (without importing torch: no group without it)."""
+    if "torch" not in sys.modules:
+        return None
     import torch.distributed as dist
 
     return dist if dist.is_available() and dist.is_initialized() else None
@@ -52,6 +59,8 @@ def init_from_env(device: str = "cpu") -> bool:
     if not launched_by_torchrun():
         return False
     import torch.distributed as dist
+
+    import torch
 
     cuda = str(device).startswith("cuda")
     if cuda:
@@ -77,6 +86,8 @@ def is_main() -> bool:
 
 def _device() -> torch.device:
     """Where collectives' tensors live: the rank's GPU under NCCL, else the CPU."""
+    import torch
+
     dist = _dist()
     if dist is not None and dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
@@ -148,6 +159,8 @@ def backward(loss: torch.Tensor, share: Share, params: Iterable[torch.nn.Paramet
 def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     """Sum the gradients over ranks in one flat all-reduce; a parameter no rank gave a gradient keeps none (so
     the optimizer leaves its moments alone, as in one process)."""
+    import torch
+
     params = list(params)
     if not params:
         return
@@ -167,6 +180,8 @@ def union_parts(parts: dict[str, float], share: Share) -> dict[str, float]:
     """The union batch's values of a step's logged loss parts (each rank's weighted by its share, summed)."""
     if world_size() == 1:
         return parts
+    import torch
+
     values = torch.tensor([float(v) * share.weight for v in parts.values()], dtype=torch.float64, device=_device())
     _dist().all_reduce(values)
     return dict(zip(parts, values.tolist()))
@@ -177,31 +192,38 @@ def union_parts(parts: dict[str, float], share: Share) -> dict[str, float]:
 
 def row_counts(n: int) -> list[int]:
     """Every rank's number of rows (``n`` here), in rank order."""
+    import torch
+
     dist = _dist()
     counts = [torch.zeros(1, dtype=torch.int64, device=_device()) for _ in range(world_size())]
     dist.all_gather(counts, torch.tensor([n], dtype=torch.int64, device=_device()))
     return [int(c) for c in counts]
 
 
-class _GatherRows(torch.autograd.Function):
-    """All ranks' rows in rank order; the backward sums the gradient over ranks and returns this rank's rows."""
+@lru_cache(maxsize=None)
+def _gather_function():
+    import torch
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, counts: list[int], offset: int) -> torch.Tensor:
-        dist, most = _dist(), max(counts)
-        padded = x.new_zeros((most, *x.shape[1:]))
-        padded[:x.shape[0]] = x
-        parts = [torch.empty_like(padded) for _ in counts]
-        dist.all_gather(parts, padded.contiguous())
-        ctx.rows = (offset, x.shape[0])
-        return torch.cat([part[:n] for part, n in zip(parts, counts)])
+    class GatherRows(torch.autograd.Function):
+        """All ranks' rows in rank order; the backward sums the gradient over ranks, returns this rank's rows."""
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        grad = grad.contiguous().clone()
-        _dist().all_reduce(grad)
-        offset, n = ctx.rows
-        return grad[offset:offset + n], None, None
+        @staticmethod
+        def forward(ctx, x: torch.Tensor, counts: list[int], offset: int) -> torch.Tensor:
+            dist, most = _dist(), max(counts)
+            padded = x.new_zeros((most, *x.shape[1:]))
+            padded[:x.shape[0]] = x
+            parts = [torch.empty_like(padded) for _ in counts]
+            dist.all_gather(parts, padded.contiguous())
+            ctx.rows = (offset, x.shape[0])
+            return torch.cat([part[:n] for part, n in zip(parts, counts)])
+
+        @staticmethod
+        def backward(ctx, grad: torch.Tensor):
+            grad = grad.contiguous().clone()
+            _dist().all_reduce(grad)
+            offset, n = ctx.rows
+            return grad[offset:offset + n], None, None
+    return GatherRows
 
 
 def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -211,7 +233,7 @@ def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
         return x, 0
     counts = row_counts(x.shape[0])
     offset = sum(counts[:rank()])
-    return _GatherRows.apply(x, counts, offset), offset
+    return _gather_function().apply(x, counts, offset), offset
 
 
 def on_union_rows(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,9 @@ Published backbones: a registry weights entry whose ``pretraining.cache_key`` eq
 backbone those settings produce. When the cache has no file for the key, that entry's file (sha256-verified, from
 ``weights/`` or downloaded) fills it instead of hours of pretraining, and the log says so;
 ``ZOO_NO_PUBLISHED_BACKBONES=1`` pretrains instead. Backbone files record their key (``cache_key``).
+
+Data-parallel (torchrun): rank 0 looks up the cache, takes the lock and writes the backbone; every rank pretrains
+(zoo_core.train.distributed) and returns once the file is there.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ import inspect
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from zoo_core.console import duration
 from zoo_core.errors import ZooError
 from zoo_core.paths import zoo_home
+from zoo_core.train.distributed import barrier, from_main, is_main
 
 DEFAULTS = {"pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
             "pairs": "train-split", "pairs_ratio": None}
@@ -135,10 +139,10 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
     checkpoint = path.with_name(f".{run_key}.checkpoint.safetensors")
     # A finished backbone is written atomically (tmp.replace), so it is read without the lock: a longer
     # pretraining of the same settings (same run key) holds that lock for hours.
-    reused = path.exists()
+    reused = from_main(path.exists)   # data-parallel: rank 0 decides and takes the lock, every rank pretrains
     if not reused:
-        with _exclusive(path.with_name(f".{run_key}.lock")):
-            reused = path.exists() or _copy_published(key, path, quiet)
+        with _exclusive(path.with_name(f".{run_key}.lock")) if is_main() else nullcontext():
+            reused = from_main(lambda: path.exists() or _copy_published(key, path, quiet))
             if not reused:
                 cls = get_catalog().get("pretrainers", entry["impl"]).load()
                 log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} "
@@ -150,7 +154,7 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
                                compile, device)
     if reused:
         log(f"zoo: reusing pretrained backbone {path}", quiet)
-    if out is not None:
+    if out is not None and is_main():
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(path.read_bytes())
     return path, reused
@@ -216,7 +220,9 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
     try:
         cls.pretrain(spec, pairs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=str(tmp),
                      params=params, progress=not quiet, **kwargs)
-        tmp.replace(path)
+        if is_main():   # the only rank that wrote it
+            tmp.replace(path)
+        barrier()
     except BaseException:
         if "checkpoint" in kwargs and checkpoint.exists():
             log(f"zoo: pretraining stopped after {checkpoint_progress(checkpoint_meta(checkpoint), epochs)}; the "

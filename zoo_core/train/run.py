@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from zoo_core.errors import ZooError
+from zoo_core.train import distributed
 from zoo_core.train.checkpoint import fingerprint
 from zoo_core.train.config import (DEFAULTS, dataset_entry_of, load_dataset_table, parse_key_values,  # noqa: F401
                                    resolve_config, resume_config)
@@ -178,7 +179,7 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
-    r = _prepare(cfg, quiet, resume)
+    r = _prepare_on_ranks(cfg, quiet, resume)
     jobs = fold_jobs(r)
     if int(r.cfg.get("workers") or 1) > 1:   # even for one fold: a worker's one thread gives the same numbers
         from zoo_core.train.parallel import run_folds
@@ -187,10 +188,25 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
     else:
         done = [_fold(r, *job, first=index == 0) for index, job in enumerate(jobs)]
     results, pre_folds = [result for result, _ in done], [pre for _, pre in done if pre]
+    if not distributed.is_main():   # data-parallel: rank 0 writes the run's records
+        return r.run_dir, {}
     checkpoints = r.run_dir / "checkpoints"
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()  # every fold finished
     return r.run_dir, _finish(r, results, pre_folds)
+
+
+def _prepare_on_ranks(cfg: dict, quiet: bool, resume) -> _Run:
+    """:func:`_prepare`; data-parallel (torchrun), on rank 0 only (featurizing into the cache, making the run
+    directory), the other ranks reopening its run from the cache as fold workers do (:func:`reopen`)."""
+    if distributed.world_size() == 1:
+        return _prepare(cfg, quiet, resume)
+    if int(cfg.get("workers") or 1) > 1:
+        raise ZooError("--workers runs folds on processes of their own; under torchrun (--nproc) the processes "
+                       "share each step: use one or the other")
+    r = _prepare(cfg, quiet, resume) if distributed.is_main() else None
+    run = distributed.from_main(lambda: (r.cfg, r.run_dir, r.run_key, r.quiet, r.resume))
+    return r if r is not None else reopen(*run)
 
 
 def fold_jobs(r: _Run) -> list[tuple]:
@@ -258,6 +274,9 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
         meta["pretraining"] = pre
     if first or r.cfg.get("save_all_folds"):
         meta["training_domain"] = training_domain(r.dataset.table, tr)  # `zoo predict` warns outside it
+    if not distributed.is_main():   # data-parallel: every rank trained the fold, rank 0 writes it
+        result.state = {}
+        return result, pre
     if first:
         save_model(r.run_dir / "model.safetensors", model, r.spec, provenance(meta))
     if r.cfg.get("save_all_folds"):
