@@ -1,9 +1,12 @@
 """Batching cost: TensorGraph gather (now) vs the DGL gather (old code, verbatim) for CompSol batches of 256 pairs,
-and one CIGIN training step for scale. Interleaved, median over batches. Usage: python bench/batching_cost.py (ZOO_DATA_DIR with compsol)"""
+and one CIGIN training step for scale. Interleaved, median over batches.
+
+    ZOO_DATA_DIR=/path/to/data python bench/batching_cost.py
+"""
 import statistics
 import sys
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
