@@ -48,9 +48,13 @@ def run_cmd(
                                               "protocol)"),
     lr: Optional[float] = typer.Option(None, "--lr"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | scaffold (DeepChem's deterministic "
+    split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | fixed-random:TRAIN,VALID[,SEED] | "
+                                                            "scaffold (DeepChem's deterministic "
                                                             "rule) | scaffold-seeded | molecule | solvent; DDI sets: "
                                                             "transductive (default) | inductive | molecule | scaffold"),
+    targets: Optional[str] = typer.Option(None, "--targets", help="train on these targets of a multi-target "
+                                                                  "dataset only, comma-separated (e.g. "
+                                                                  "homo,lumo,alpha on qm9); default: all"),
     select_by: Optional[str] = typer.Option(None, "--select-by", help="validation score of the best epoch, the LR "
                                                                     "plateau and early stop: loss, or a metric "
                                                                     "(rmse, mae, r2, auroc, ap, f1, acc); default: "
@@ -79,12 +83,14 @@ def run_cmd(
 ):
     """Train and evaluate a model on a dataset with its paper protocol (folds x repeats)."""
     from zoo_core.data.columns import parse_columns
+    from zoo_core.train.config import target_list
     from zoo_core.train.run import resolve_config, resume_config, run
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
            "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
            "epochs": epochs, "patience": patience, "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
-           "batch_size": batch_size, "split": split, "select_by": select_by, "scale_targets": scale_targets,
+           "batch_size": batch_size, "split": split, "targets": target_list(targets), "select_by": select_by,
+           "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
            "explicit_h": explicit_h, "threads": threads, "workers": workers,
            "columns": None,

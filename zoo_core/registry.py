@@ -40,6 +40,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "model_featurizer": (False, str), "symmetric": (False, bool),
         "pos_weight": (False, (str, int, float, list, type(None))),
         "negatives": (False, dict),   # a DDI positives set: {ratio: negatives per positive}, drawn per repeat
+        "install": (False, str),      # the pip command that installs the package an `embedded` file comes in
     },
     "weights": {
         "impl": (False, str), "plugin": (False, str), "description": (False, str), "paper": (False, str),

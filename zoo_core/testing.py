@@ -80,12 +80,26 @@ def make_dataset(spec: dict, pairs=PAIRS, molecules=None):
         y = np.linspace(-1, 1, len(mols) * n_tasks).reshape(len(mols), n_tasks)
         table = MolTable("conformance", ("molecule",), mols, y, np.arange(1, len(mols) + 1),
                          targets=tuple(f"t{i}" for i in range(n_tasks)))
-        return MolDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
-    y = np.linspace(-1, 1, len(pairs) * n_tasks).reshape(len(pairs), n_tasks)
-    table = PairTable("conformance", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
-                      y if n_tasks > 1 else y[:, 0], np.arange(1, len(pairs) + 1),
-                      targets=tuple(f"t{i}" for i in range(n_tasks)) if n_tasks > 1 else ("target",))
-    return PairDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
+        data = MolDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
+    else:
+        y = np.linspace(-1, 1, len(pairs) * n_tasks).reshape(len(pairs), n_tasks)
+        table = PairTable("conformance", ("a", "b"), [a for a, _ in pairs], [b for _, b in pairs],
+                          y if n_tasks > 1 else y[:, 0], np.arange(1, len(pairs) + 1),
+                          targets=tuple(f"t{i}" for i in range(n_tasks)) if n_tasks > 1 else ("target",))
+        data = PairDataset.from_table(table, feat["name"], feat["explicit_h"], use_cache=False, progress=False)
+    _add_positions(spec, data)
+    return data
+
+
+def _add_positions(spec: dict, data) -> None:
+    """Seeded ETKDG positions (zoo_core.chem.conformers) for an encoder that requires 3D, as ``zoo run`` gives."""
+    from zoo_core.train.run import requires_3d
+
+    if requires_3d(spec):
+        from zoo_core.chem.positions import store_positions
+
+        data.store.pos = store_positions(data.store, spec["featurizer"]["explicit_h"], workers=1,
+                                         progress=False)[0].float()
 
 
 def build(spec: dict, seed: int = 0):
@@ -132,20 +146,22 @@ def _permuted(data, seed: int = 1):
 
     store = data.store
     rng = np.random.default_rng(seed)
-    xs, ans, eis, eas = [], [], [], []
+    xs, ans, eis, eas, ps = [], [], [], [], []
     for m in range(len(store)):
         n0, n1 = int(store.node_ptr[m]), int(store.node_ptr[m + 1])
         e0, e1 = int(store.edge_ptr[m]), int(store.edge_ptr[m + 1])
         perm = torch.as_tensor(rng.permutation(n1 - n0))          # new position i holds old atom perm[i]
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(len(perm))
+        if store.pos is not None:
+            ps.append(store.pos[n0:n1][perm])
         xs.append(store.x[n0:n1][perm])
         ans.append(store.atomic_num[n0:n1][perm])
         eorder = torch.as_tensor(rng.permutation(e1 - e0))
         eis.append(inverse[store.edge_index[:, e0:e1]][:, eorder])
         eas.append(store.edge_attr[e0:e1][eorder])
     new = MolStore(store.smiles, torch.cat(xs), torch.cat(eis, 1), torch.cat(eas), torch.cat(ans),
-                   store.node_ptr, store.edge_ptr)
+                   store.node_ptr, store.edge_ptr, pos=torch.cat(ps) if ps else None)
     out = copy.copy(data)
     out.store = new
     return out

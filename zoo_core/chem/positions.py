@@ -64,6 +64,15 @@ def store_positions(store: MolStore, explicit_h: bool, positions: dict[str, np.n
     return out, stats
 
 
+def heavy_atom_positions(positions: dict[str, np.ndarray], store: MolStore) -> dict[str, np.ndarray]:
+    """Explicit-H positions (``match_positions(..., explicit_h=True)``) cut to a heavy-atom store's molecules: the
+    featurizer puts the H atoms after the heavy atoms, so each molecule keeps its first ``n`` rows (``n`` from the
+    store); :func:`store_positions` then checks the elements."""
+    ptr = store.node_ptr
+    return {smi: np.asarray(positions[smi])[:int(ptr[m + 1] - ptr[m])]
+            for m, smi in enumerate(store.smiles) if smi in positions}
+
+
 def atomic_numbers(atoms: Sequence) -> np.ndarray:
     """Atomic numbers of element symbols (``"C"``, ``"cl"``) or numbers, in the given order."""
     from rdkit import Chem

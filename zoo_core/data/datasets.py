@@ -7,7 +7,8 @@ wrong hash is refused, never silently replaced by the next one in the list:
 1. an explicit ``path`` (``load_table(name, path=...)``); for ``user_supplied`` entries also
    ``$ZOO_<NAME>_FILE`` (e.g. ``ZOO_MNSOL_FILE``);
 2. the file embedded in a plugin package, ``embedded: "package:relative/path"`` (resolved with
-   ``importlib.resources``; FreeSolv ships inside zoo-datasets);
+   ``importlib.resources``; FreeSolv ships inside zoo-datasets; QM9 inside qm9pack, an optional extra whose
+   ``install`` command the not-found message gives instead of a download);
 3. ``$ZOO_DATA_DIR/<source.file>`` (a local folder of copies, e.g. ``../shared/data``);
 4. the cache, ``zoo_home()/data/<source.file>``, filled by ``fetch`` (``zoo data fetch NAME``).
 
@@ -201,6 +202,9 @@ def _embedded_path(entry: Entry) -> Path | None:
     if not embedded:
         return None
     package, _, rel = embedded.partition(":")
+    folder = _package_folder(package)
+    if folder is not None and (folder / rel).is_file():
+        return folder / rel
     try:
         resource = resources.files(package).joinpath(rel)
     except (ModuleNotFoundError, TypeError):
@@ -217,6 +221,19 @@ def _embedded_path(entry: Entry) -> Path | None:
         tmp.write_bytes(resource.read_bytes())
         os.replace(tmp, target)
     return target
+
+
+def _package_folder(package: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing it (qm9pack's ``__init__`` needs
+    ``pkg_resources`` and pandas, which a file lookup must not)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else None
 
 
 def _candidates(entry: Entry) -> list[tuple[str, Path]]:
@@ -269,6 +286,13 @@ def _supply_hint(entry: Entry) -> str:
             f"override with {user_env(entry.name, 'COLUMNS')}=\"{roles[0]}=COL,{roles[1]}=COL,target=COL\").")
 
 
+def _install_hint(entry: Entry) -> str:
+    """An entry whose file comes in a Python package (``embedded`` + ``install``, QM9's qm9pack) that is missing."""
+    package = entry["embedded"].partition(":")[0]
+    return (f"dataset {entry.name!r} comes in the Python package {package}, which is not installed: "
+            f"{entry['install']}")
+
+
 def locate(entry: Entry | str, path: str | Path | None = None) -> Path:
     """The local, sha256-checked file of a dataset (an Entry or a name); see the module docstring for the order.
 
@@ -294,6 +318,8 @@ def locate(entry: Entry | str, path: str | Path | None = None) -> Path:
     for kind, candidate in candidates:
         if candidate.is_file():
             return _verify(entry, candidate, kind)
+    if entry.get("install"):
+        raise DatasetNotFound(_install_hint(entry))
     source = source_of(entry)
     looked = "; ".join(f"{k}: {p}" for k, p in candidates)
     raise DatasetNotFound(
@@ -338,7 +364,8 @@ def _fetch_entry(entry: Entry, progress: bool) -> Path:
         if error.kind != "cache":
             raise
     except DatasetNotFound:
-        pass
+        if entry.get("install"):
+            raise
     from zoo_core.hub import download  # lazy: the hub is only needed to download
 
     source = source_of(entry)

@@ -9,6 +9,10 @@
   validation stay within 90 %, else into test. No seed: every run and every repeat gets the same sets.
 * ``scaffold-seeded``: the same groups, largest first with seeded tie-breaks, filled to 80/10/10 (the zoo's
   earlier ``scaffold``).
+* ``fixed-random:TRAIN,VALID[,SEED]``: one seeded random split with fixed sizes: TRAIN rows to train, VALID to
+  validate, the rest to test; the permutation is drawn from SEED (default 42), not from the run's seed, so every
+  repeat sees the same sets and varies only the initialisation and shuffling (as ``scaffold``). QM9's papers' split
+  is ``fixed-random:110000,10000,42`` (SchNet, DimeNet, MolInteract: 110k / 10k / rest, seed 42).
 * ``molecule``: molecule-A hold-out: unique A molecules split 80/10/10 by seed; pairs follow their A molecule.
 * ``solvent``: molecule-B hold-out: the named B molecules (or a seeded 20 % of them) form the test part, the
   rest is split 90/10 into train/validation.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SPLITS = ("mi5fold", "random", "scaffold", "scaffold-seeded", "molecule", "solvent")
+SPLITS = ("mi5fold", "random", "fixed-random:TRAIN,VALID[,SEED]", "scaffold", "scaffold-seeded", "molecule", "solvent")
 
 
 def mi5fold(n: int, seed: int, n_folds: int = 5) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -45,6 +49,24 @@ def _fractions(n: int, rng: np.random.RandomState, frac=(0.8, 0.1)) -> tuple[np.
 def random_split(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     tr, va, te = _fractions(n, np.random.RandomState(seed))
     return [(np.sort(tr), np.sort(va), np.sort(te))]
+
+
+def fixed_random_split(n: int, spec: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``fixed-random:TRAIN,VALID[,SEED]`` (module doc): sizes, not fractions; the seed is part of the protocol."""
+    try:
+        values = [int(v) for v in spec.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 3) or min(values[:2]) < 1:
+        raise ValueError(f"split 'fixed-random:{spec}' must be fixed-random:TRAIN,VALID[,SEED] with TRAIN, VALID >= 1 "
+                         f"(e.g. fixed-random:110000,10000,42)")
+    n_train, n_valid, seed = (*values, 42)[:3]
+    if n_train + n_valid >= n:
+        raise ValueError(f"the fixed-random split needs more than {n_train} + {n_valid} rows to leave a test set, "
+                         f"got {n}")
+    perm = np.random.RandomState(seed).permutation(n)
+    parts = perm[:n_train], perm[n_train:n_train + n_valid], perm[n_train + n_valid:]
+    return [tuple(np.sort(p) for p in parts)]
 
 
 def _group_split(groups: list[str], seed: int, largest_first: bool) -> list[tuple]:
@@ -139,6 +161,8 @@ def make_splits(protocol: str, n: int, seed: int, smiles_a=None, smiles_b=None, 
         return mi5fold(n, seed, n_folds)
     if protocol == "random":
         return random_split(n, seed)
+    if protocol.startswith("fixed-random:"):
+        return fixed_random_split(n, protocol.partition(":")[2])
     if protocol == "scaffold":
         return scaffold_split(smiles_a)
     if protocol == "scaffold-seeded":

@@ -60,6 +60,19 @@ class _Rows:
         columns = {name: [getattr(self, name)[i] for i in idx] for name in self._columns}
         return dataclasses.replace(self, **columns, y=self.y[idx], lines=self.lines[idx], bad=list(self.bad))
 
+    def select_targets(self, names: list[str]):
+        """The same rows with only the target columns ``names``, in that order (``--targets homo,lumo``); a
+        ValueError names an unknown target and lists the table's."""
+        unknown = [t for t in names if t not in self.targets]
+        if unknown or not names:
+            raise ValueError(f"unknown target(s) {', '.join(map(repr, unknown)) or '(none given)'}; this dataset has "
+                             f"{', '.join(self.targets)}")
+        idx = [list(self.targets).index(t) for t in names]
+        y = self.y.reshape(len(self.y), -1)[:, idx]
+        if len(names) == 1 and not isinstance(self, MolTable):
+            y = y[:, 0]  # one target of a pair table is a vector, as read_pair_csv gives it
+        return dataclasses.replace(self, y=y, targets=tuple(names), bad=list(self.bad))
+
 
 @dataclass
 class PairTable(_Rows):
@@ -87,6 +100,9 @@ class MolTable(_Rows):
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bad: list[BadRow] = field(default_factory=list)
     targets: tuple[str, ...] = ("target",)
+    # A dataset's own geometries (QM9): canonical SMILES -> [n_atoms, 3] Å in the featurizer's explicit-H atom order
+    # (zoo_core.chem.positions.match_positions; heavy atoms first, so a heavy-atom run takes the first rows).
+    positions: dict | None = None
     _columns = ("smiles",)
     b = None
 

@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
     "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
-    "select_by": None, "scale_targets": None, "pos_weight": None,
+    "select_by": None, "scale_targets": None, "pos_weight": None, "targets": None,
 }
 
 
@@ -120,9 +120,31 @@ def load_dataset_table(cfg: dict, entry):
     if entry["impl"] == "custom_csv":
         c = entry["columns"]
         if len(entry["roles"]) == 1:
-            return read_molecule_csv(cfg["dataset"], c["a"], c["y"], role=entry["roles"][0], task=entry["task"])
-        return read_pair_csv(cfg["dataset"], c["a"], c["b"], c["y"], roles=tuple(entry["roles"]), task=entry["task"])
-    return load_table(cfg["dataset"])
+            table = read_molecule_csv(cfg["dataset"], c["a"], c["y"], role=entry["roles"][0], task=entry["task"])
+        else:
+            table = read_pair_csv(cfg["dataset"], c["a"], c["b"], c["y"], roles=tuple(entry["roles"]),
+                                  task=entry["task"])
+    else:
+        table = load_table(cfg["dataset"])
+    return select_targets(table, cfg.get("targets"), cfg["dataset"])
+
+
+def target_list(value) -> list[str] | None:
+    """``targets`` as a list of names: a list, or one comma-separated string (``--targets homo,lumo,alpha``)."""
+    if value is None or isinstance(value, list):
+        return value
+    return [t.strip() for t in str(value).split(",") if t.strip()]
+
+
+def select_targets(table, targets, dataset: str):
+    """``table`` with only the ``targets`` columns (any multi-target dataset; None keeps them all)."""
+    names = target_list(targets)
+    if not names:
+        return table
+    try:
+        return table.select_targets(names)
+    except ValueError as error:
+        raise UsageError(f"--targets for {dataset}: {error}") from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -174,6 +196,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
             cfg[key] = train[key]
     cfg.update(file_cfg)
     cfg.update(given)
+    cfg["targets"] = target_list(cfg.get("targets"))
     if entry["impl"] == "custom_csv" and not cfg.get("columns"):
         cfg["columns"] = [*entry["roles"], *entry["targets"]]  # the guess, recorded: `zoo predict --run` reads it
     if cfg["scale_targets"] and entry["task"] != "regression":

@@ -55,17 +55,22 @@ class _Run:
 
 
 def requires_3d(spec: dict) -> bool:
-    """Does the spec's encoder declare ``requires_3d`` (then its batches carry ``g.ndata['pos']``)?"""
+    """Does the spec's encoder declare ``requires_3d`` (then its batches carry ``g.ndata['pos']``)? An encoder whose
+    need depends on its parameters (MolInteract's ``towers=2d``) offers ``requires_3d_for(params) -> bool``."""
     from zoo_core.plugins import get_catalog
 
-    return bool(getattr(get_catalog().get("encoders", spec["encoder_impl"]).load(), "requires_3d", False))
+    cls = get_catalog().get("encoders", spec["encoder_impl"]).load()
+    decide = getattr(cls, "requires_3d_for", None)
+    if decide is not None:
+        return bool(decide(spec.get("encoder_params") or {}))
+    return bool(getattr(cls, "requires_3d", False))
 
 
 def load_dataset(table, spec: dict, explicit_h: bool, progress: bool = True, positions: dict | None = None):
     """Featurize ``table`` for ``spec``'s featurizer: a MolDataset for a one-role table, else a PairDataset. When
     the encoder requires 3D, every molecule gets positions: ``positions`` (canonical SMILES -> [n, 3], e.g. a
-    dataset's DFT geometries matched with :func:`zoo_core.chem.positions.match_positions`) or seeded, cached ETKDG
-    conformers (:mod:`zoo_core.chem.conformers`)."""
+    dataset's DFT geometries matched with :func:`zoo_core.chem.positions.match_positions`; default: the table's own,
+    ``MolTable.positions``) or seeded, cached ETKDG conformers (:mod:`zoo_core.chem.conformers`)."""
     if len(table.roles) == 1:
         from zoo_core.data.molecules import MolDataset
 
@@ -75,8 +80,10 @@ def load_dataset(table, spec: dict, explicit_h: bool, progress: bool = True, pos
 
         dataset = PairDataset.from_table(table, spec["featurizer"]["name"], explicit_h, progress=progress)
     if requires_3d(spec):
-        from zoo_core.chem.positions import store_positions
+        from zoo_core.chem.positions import heavy_atom_positions, store_positions
 
+        if positions is None and getattr(table, "positions", None) is not None:
+            positions = table.positions if explicit_h else heavy_atom_positions(table.positions, dataset.store)
         pos, _ = store_positions(dataset.store, explicit_h, positions=positions, progress=progress)
         dataset.store.pos = pos.float()
     return dataset

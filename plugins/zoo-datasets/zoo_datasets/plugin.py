@@ -17,3 +17,4 @@ def zoo_register_datasets(register):
     register("zhang_matrix", "zoo_datasets.ddi_readers:read_zhang_matrix_entry")  # DDI positives, Zhang's matrix
     # reader(entry, path) -> zoo_core.data.table.MolTable
     register("molecule_csv", "zoo_datasets.molecule_readers:read_molecule_csv_entry")  # MoleculeNet-style CSV
+    register("qm9pack", "zoo_datasets.qm9:read_qm9_entry")  # QM9 from the qm9pack distribution, with positions
