@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from zoo_core.nn.base import Encoder
-from zoo_core.nn.schnet import GaussianSmearing, InteractionBlock, ShiftedSoftplus, masked_mean, radius_graph
+from zoo_core.nn.schnet import (FilterTable, GaussianSmearing, InteractionBlock, ShiftedSoftplus, masked_mean,
+                                radius_graph)
 from zoo_molinteract.embeddings import atom_encoder
 from zoo_molinteract.gin import GINEdgeConv
 
@@ -62,7 +63,7 @@ class MolInteract(Encoder):
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 300, layers: int = 6, dropout: float = 0.0,
                  towers: str = "both", cutoff: float = 10.0, filters: int = 128, n_gaussians: int = 50,
-                 max_neighbors: int | None = 32, residual: bool = True):
+                 max_neighbors: int | None = 32, residual: bool = True, filter_table: int | None = None):
         super().__init__()
         if towers not in TOWERS:
             raise ValueError(f"molinteract: towers must be one of {', '.join(TOWERS)}, got {towers!r}")
@@ -77,7 +78,7 @@ class MolInteract(Encoder):
             self.convs_2d = nn.ModuleList(GINEdgeConv(hidden) for _ in range(layers))
             self.norms_2d = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         if self.use_3d:
-            self.cutoff, self.max_neighbors = float(cutoff), max_neighbors
+            self.cutoff, self.max_neighbors, self.filter_table = float(cutoff), max_neighbors, filter_table
             self.z_embedding = nn.Embedding(120, hidden)
             self.smearing = GaussianSmearing(0.0, cutoff, n_gaussians)
             self.convs_3d = nn.ModuleList(InteractionBlock(hidden, filters, n_gaussians, cutoff) for _ in range(layers))
@@ -93,11 +94,15 @@ class MolInteract(Encoder):
         return out + skip if self.residual else out
 
     def _geometry(self, g):
-        """(edges [2, E], distances, Gaussian expansion) of the radius graph of each molecule."""
+        """(edges [2, E], distances, Gaussian expansion or None, filter table or None) of each molecule's radius
+        graph. ``filter_table=K`` interpolates the SchNet filters from K tabulated distances (zoo_core.nn.schnet;
+        ~1e-5 relative error at K = 4096, several times faster); None computes them per edge."""
         pos = g.ndata["pos"].to(self.z_embedding.weight.dtype)
         edges = radius_graph(pos, g.batch_num_nodes(), self.cutoff, self.max_neighbors)
         dist = (pos[edges[0]] - pos[edges[1]]).norm(dim=-1)
-        return edges, dist, self.smearing(dist)
+        if self.filter_table:
+            return edges, dist, None, FilterTable(dist, self.cutoff, int(self.filter_table), self.smearing)
+        return edges, dist, self.smearing(dist), None
 
     def forward(self, g) -> torch.Tensor:
         h = a = self.atom_encoder(g.ndata["x"]) if self.use_2d else None
@@ -106,13 +111,13 @@ class MolInteract(Encoder):
                 raise ValueError("molinteract (towers=%s) needs 3D positions (g.ndata['pos'])" % self.towers)
             z = g.ndata["atomic_num"].long().clamp(1, 120) - 1
             s = b = self.z_embedding(z)
-            edges, dist, rbf = self._geometry(g)
+            edges, dist, rbf, table = self._geometry(g)
         src, dst = g.edges()
         for ell in range(self.layers):
             if self.use_2d:
                 h = a = self._step(self.convs_2d[ell](h, src, dst, g.edata["e"]), self.norms_2d[ell], a)
             if self.use_3d:
-                s = b = self._step(self.convs_3d[ell](s, edges, dist, rbf), self.norms_3d[ell], b)
+                s = b = self._step(self.convs_3d[ell](s, edges, dist, rbf, table), self.norms_3d[ell], b)
             if self.towers == "both":
                 h, s = self.interactions[ell](a, b)
         if self.use_3d:
