@@ -31,6 +31,7 @@ def predict_cmd(
     from zoo_core.console import warn
     from zoo_core.data.columns import molecule_columns, parse_columns, recorded_columns
     from zoo_core.data.input_file import header_and_first_row
+    from zoo_core.models import roles_of
     from zoo_core.predict import predict_csv
 
     if (run is None) == (weights is None):
@@ -39,8 +40,7 @@ def predict_cmd(
         given = parse_columns(columns)
         header, _ = header_and_first_row(input)  # a missing, non-UTF-8, empty or header-only file fails first
         model, spec, meta = load_for_inference(run, weights, resolve_device(device))
-        n_roles = 1 if spec["pair_model"] == "molecule" else 2
-        cols, ignored = molecule_columns(given, n_roles, recorded_columns(run, meta), header)
+        cols, ignored = molecule_columns(given, roles_of(spec), recorded_columns(run, meta), header)
         if ignored:
             warn(f"predict: molecule column(s) {', '.join(cols)}; ignoring the target name(s) {', '.join(ignored)}")
         counts = predict_csv(model, spec, input, output, tuple(cols), meta.get("training_domain"))

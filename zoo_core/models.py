@@ -22,6 +22,13 @@ def model_roles(entry) -> int:
     return int(entry.get("roles") or 2)
 
 
+def roles_of(spec_or_name) -> int:
+    """How many molecules per row a model takes: a model spec, or a pair-models entry name (2 when unknown)."""
+    name = spec_or_name["pair_model"] if isinstance(spec_or_name, dict) else spec_or_name
+    entry = get_registry().sections["pair_models"].get(name)
+    return model_roles(entry) if entry is not None else 2
+
+
 def resolve_names(encoder: str, pair_model: str | None = None, registry: Registry | None = None,
                   roles: int = 2) -> tuple[str, str]:
     """(pair model name, encoder name) for the CLI's ``--encoder`` and ``--pair-model`` on a dataset of ``roles``

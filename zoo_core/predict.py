@@ -35,19 +35,6 @@ def read_input_rows(path: str | Path, columns: tuple[str, ...]) -> tuple[list[st
     return header, list(reader)
 
 
-read_input_pairs = read_input_rows  # the earlier name
-
-
-def _featurizer_checked(spec: dict[str, Any]) -> dict:
-    from zoo_core.chem.resolve import featurizer_spec
-    from zoo_core.weights import check_featurizer
-
-    feat = spec["featurizer"]
-    current = featurizer_spec(feat["name"], feat["explicit_h"])
-    check_featurizer(current, feat, "weights")
-    return feat
-
-
 def predict_rows(model, spec: dict[str, Any], molecules: list[list[str]], batch_size: int = 512,
                  progress: bool = False) -> tuple[list[list[float] | None], list[str]]:
     """Predictions (every task, readable units) and reasons ('' when fine) for parallel SMILES columns: one
@@ -59,8 +46,10 @@ def predict_rows(model, spec: dict[str, Any], molecules: list[list[str]], batch_
     from zoo_core.device import device_of
     from zoo_core.train.run import load_dataset
     from zoo_core.train.run_dir import readable
+    from zoo_core.weights import check_featurizer, installed_featurizer_spec
 
-    feat = _featurizer_checked(spec)
+    feat = spec["featurizer"]
+    check_featurizer(installed_featurizer_spec(feat), feat, "weights")
     n = len(molecules[0])
     reasons = ["" for _ in range(n)]
     ok = []
@@ -104,8 +93,7 @@ def output_columns(spec: dict[str, Any]) -> list[str]:
     """The prediction columns ``zoo predict`` writes for a model."""
     from zoo_core.train.run_dir import prediction_columns
 
-    tasks = spec.get("tasks") or [f"task{t}" for t in range(int(spec.get("n_tasks", 1)))]
-    return prediction_columns(tasks if int(spec.get("n_tasks", 1)) > 1 else ["target"])[1]
+    return prediction_columns(spec.get("tasks") or [f"task{t}" for t in range(int(spec.get("n_tasks", 1)))])[1]
 
 
 def predict_csv(model, spec: dict[str, Any], input_path: str | Path, output_path: str | Path,

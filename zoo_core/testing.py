@@ -32,12 +32,9 @@ MOLECULES = [a for a, _ in PAIRS] + ["CCCCCCCCO"]
 
 def is_molecule_model(spec_or_name) -> bool:
     """Does this model (a spec, or a pair-models entry name) take one molecule per row?"""
-    from zoo_core.models import model_roles
-    from zoo_core.registry import get_registry
+    from zoo_core.models import roles_of
 
-    name = spec_or_name["pair_model"] if isinstance(spec_or_name, dict) else spec_or_name
-    entry = get_registry().sections["pair_models"].get(name)
-    return entry is not None and model_roles(entry) == 1
+    return roles_of(spec_or_name) == 1
 
 
 def conformance_spec(pair_model: str, encoder: str, **kwargs) -> dict:

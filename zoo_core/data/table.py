@@ -129,7 +129,7 @@ def _column_index(header: Sequence[str] | None, column: str | int, path: str) ->
     raise DataError(f"{path}: no column {column!r} (columns: {', '.join(header or [])})")
 
 
-_MISSING = {"", "nan", "na", "n/a", "none", "null"}
+MISSING_LABELS = {"", "nan", "na", "n/a", "none", "null"}  # a cell that holds no label
 
 
 @dataclass
@@ -149,7 +149,7 @@ class _Labels:
         values: list[float] = []
         for i, name in zip(self.columns, self.names):
             raw = row[i].strip() if i < len(row) else ""
-            if raw.lower() in _MISSING:
+            if raw.lower() in MISSING_LABELS:
                 if self.required and not multi:
                     return None, BadRow(path, line, name, "missing label")
                 values.append(math.nan)

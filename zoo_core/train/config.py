@@ -96,10 +96,13 @@ def _say_columns_taken(path: str, header: list[str], roles: list[str], targets: 
 
 
 def _is_number(text: str) -> bool:
+    """A number, or a cell that holds no label (what a target column may contain)."""
+    from zoo_core.data.table import MISSING_LABELS
+
     try:
         float(text)
     except ValueError:
-        return text.lower() in {"", "nan", "na", "n/a", "none", "null"}
+        return text.lower() in MISSING_LABELS
     return True
 
 

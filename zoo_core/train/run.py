@@ -241,9 +241,7 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
     """Train (or read back, when resuming) fold ``k`` of ``repeat``; returns (FoldResult, pretraining record)."""
     import torch
 
-    from zoo_core.chem.domain import training_domain
     from zoo_core.models import build_model
-    from zoo_core.nn.scaler import scaler_of
     from zoo_core.train.trainer import log, train_fold
     from zoo_core.weights import save_model
 
@@ -260,7 +258,8 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
         pre = dict(_pretrain_into(model, r.cfg, r.spec, r.entry, r.dataset, tr, r.quiet, r.shared),
                    repeat=repeat, fold=k)
     result = train_fold(model, r.dataset, tr, va, te, train_config(r.cfg), r.task, fold_seed, r.cfg["device"],
-                        progress=_epoch_progress(r.quiet or not r.show_epochs), repeat=repeat, fold=k,
+                        progress=_epoch_progress(r.quiet or not r.show_epochs, r.cfg.get("select_by") or "loss"),
+                        repeat=repeat, fold=k,
                         checkpoint=r.run_dir / "checkpoints" / f"r{repeat}-f{k}.safetensors", checkpoint_key=r.run_key)
     main = r.entry.get("metric") or ("rmse" if r.task == "regression" else "auroc")
     log(f"  repeat {repeat} fold {k}: test {main} {result.test.get(main, float('nan')):.4f} "
@@ -270,27 +269,36 @@ def _fold(r: _Run, repeat: int, k: int, seed: int, rows: tuple, first: bool):
            if result.test.get("skipped_tasks") else ""), r.quiet)
     if r.ddi is not None:
         _report_ddi(r, rows, result)
+    model.load_state_dict(result.state)
+    result.state = {}
+    if not distributed.is_main():   # data-parallel: every rank trained the fold, rank 0 writes it
+        return result, pre
+    weights = ([r.run_dir / "model.safetensors"] if first else []) + \
+        ([r.run_dir / "folds" / f"r{repeat}-f{k}.safetensors"] if r.cfg.get("save_all_folds") else [])
+    if weights:
+        meta = provenance(_fold_metadata(r, model, result, pre, repeat, k, seed, tr))
+        for path in weights:
+            save_model(path, model, r.spec, meta)
+    save_fold(done, result, pre, r.run_key)  # last: a fold counts as finished once its weights are on disk
+    return result, pre
+
+
+def _fold_metadata(r: _Run, model, result, pre: dict | None, repeat: int, k: int, seed: int, train_rows) -> dict:
+    """What a fold's weight file records: where it comes from, its metrics, the fitted target scaler, the
+    pretraining record and the training domain that `zoo predict` warns outside of."""
+    from zoo_core.chem.domain import training_domain
+    from zoo_core.nn.scaler import scaler_of
+
     meta = {"dataset": r.cfg["dataset"], "repeat": repeat, "fold": k, "seed": seed, "split": r.cfg["split"],
             "n_folds": int(r.cfg["folds"]), "test_metrics": result.test, "valid_metrics": result.valid,
-            "select_by": r.cfg.get("select_by") or "loss", "columns": r.cfg.get("columns")}
-    model.load_state_dict(result.state)
+            "select_by": r.cfg.get("select_by") or "loss", "columns": r.cfg.get("columns"),
+            "training_domain": training_domain(r.dataset.table, train_rows)}
     scaler = scaler_of(model)
     if scaler is not None:
         meta["target_scaler"] = scaler.as_dict()
     if pre is not None:
         meta["pretraining"] = pre
-    if first or r.cfg.get("save_all_folds"):
-        meta["training_domain"] = training_domain(r.dataset.table, tr)  # `zoo predict` warns outside it
-    if not distributed.is_main():   # data-parallel: every rank trained the fold, rank 0 writes it
-        result.state = {}
-        return result, pre
-    if first:
-        save_model(r.run_dir / "model.safetensors", model, r.spec, provenance(meta))
-    if r.cfg.get("save_all_folds"):
-        save_model(r.run_dir / "folds" / f"r{repeat}-f{k}.safetensors", model, r.spec, provenance(meta))
-    result.state = {}
-    save_fold(done, result, pre, r.run_key)  # last: a fold counts as finished once its weights are on disk
-    return result, pre
+    return meta
 
 
 def _report_ddi(r: _Run, rows: tuple, result) -> None:
@@ -307,7 +315,7 @@ def _finish(r: _Run, results: list, pre_folds: list[dict]) -> dict:
     from zoo_core.train.memory import peak_rss_gb
     from zoo_core.train.trainer import log, summarize
 
-    metrics = summarize(results, r.task)
+    metrics = summarize(results, r.task, list(r.dataset.tasks))
     metrics.update({"dataset": r.cfg["dataset"], "pair_model": r.spec["pair_model"], "encoder": r.spec["encoder"],
                     "pretrainer": r.cfg.get("pretrainer"), "task": r.task, "tasks": list(r.dataset.tasks),
                     "metric": r.entry.get("metric"), "select_by": r.cfg.get("select_by") or "loss",
@@ -384,15 +392,20 @@ def _pretraining_summary(folds: list[dict]) -> dict:
             "folds": folds}
 
 
-def _epoch_progress(quiet: bool):
+def _epoch_progress(quiet: bool, select_by: str = "loss"):
+    """The per-epoch line on a terminal: the validation score the trainer minimises (the loss, a lower-is-better
+    metric, or 1 - metric for a higher-is-better one: zoo_core.train.trainer.validation_score)."""
     if quiet or not os.isatty(2):
         return None
     from rich.console import Console
 
+    from zoo_core.train.metrics import direction
+
     console = Console(stderr=True)
+    label = select_by if direction(select_by) == "min" else f"1 - {select_by}"
 
     def show(epoch: int, val: float, best: float) -> None:
-        console.print(f"    epoch {epoch:4d}  valid loss {val:.4f}  best {best:.4f}", end="\r", highlight=False)
+        console.print(f"    epoch {epoch:4d}  valid {label} {val:.4f}  best {best:.4f}", end="\r", highlight=False)
     return show
 
 

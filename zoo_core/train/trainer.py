@@ -81,13 +81,14 @@ def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[
 
     def loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         labelled = ~torch.isnan(y)
-        if distributed.sharded():  # the mean over the union batch's labelled cells
-            return distributed.union_mean(elementwise(pred, torch.where(labelled, y, torch.zeros_like(y)))[labelled])
-        if bool(labelled.all()):
+        sharded = distributed.sharded()
+        if not sharded and bool(labelled.all()):
             if task == "classification":
                 return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight)
             return F.mse_loss(pred, y)
         values = elementwise(pred, torch.where(labelled, y, torch.zeros_like(y)))
+        if sharded:  # the mean over the union batch's labelled cells
+            return distributed.union_mean(values[labelled])
         return (values * labelled).sum() / labelled.sum().clamp(min=1)
     return loss
 
@@ -207,10 +208,11 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     model.to(device)
     rng = np.random.default_rng(seed)
     y_all = dataset.y.numpy()
+    y_train = y_all[np.asarray(train_rows)]
     scale = scaler_of(model)
     if scale is not None:
-        scale.fit(y_all[np.asarray(train_rows)])
-    weights = pos_weights(cfg.pos_weight, y_all[np.asarray(train_rows)]) if task == "classification" else None
+        scale.fit(y_train)
+    weights = pos_weights(cfg.pos_weight, y_train) if task == "classification" else None
     loss_fn = task_loss_fn(task, weights.to(device) if weights is not None else None)
     score = validation_score(cfg.select_by, task, loss_fn, scale, getattr(dataset, "tasks", None))
     frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
@@ -323,9 +325,10 @@ def mean_std_over_repeats(results: list[FoldResult], value) -> dict[str, Any] | 
             "fold_mean": float(np.mean(folds)), "fold_std": float(np.std(folds))}
 
 
-def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
+def summarize(results: list[FoldResult], task: str, tasks: list[str] | None = None) -> dict[str, Any]:
     """Per-fold records plus mean ± std over repeats of the per-repeat fold means (and over all folds), for each
-    metric (the mean over scored tasks) and, for multi-task sets, for each task under ``per_task``."""
+    metric (the mean over scored tasks) and, for multi-task sets, for each task under ``per_task`` (in the order of
+    ``tasks``, the dataset's; default: as the folds list them)."""
     names = list(M.metric_table(task))
     per_fold = [{"repeat": r.repeat, "fold": r.fold, "seed": r.seed, "best_epoch": r.best_epoch,
                  "epochs_run": r.epochs_run, "seconds": round(r.seconds, 3),
@@ -337,16 +340,14 @@ def summarize(results: list[FoldResult], task: str) -> dict[str, Any]:
             results, lambda r, n=name: r.test[n] if n in r.test and not math.isnan(r.test[n]) else None)
         if stats is not None:
             summary[name] = stats
-    tasks = sorted({t for r in results for t in (r.test.get("per_task") or {})},
-                   key=lambda t: next(list(r.test["per_task"]).index(t) for r in results
-                                      if t in (r.test.get("per_task") or {})))
+    if tasks is None:
+        tasks = list(dict.fromkeys(t for r in results for t in (r.test.get("per_task") or {})))
     per_task: dict[str, Any] = {}
     for t in tasks:
-        per_task[t] = {}
-        for name in names:
-            stats = mean_std_over_repeats(results, lambda r, n=name, t=t: (r.test.get("per_task") or {}).get(t, {}).get(n))
-            if stats is not None:
-                per_task[t][name] = stats
+        stats = {name: mean_std_over_repeats(results, lambda r, n=name, t=t: (r.test.get("per_task") or {}).get(t, {})
+                                             .get(n)) for name in names}
+        if any(v is not None for v in stats.values()):
+            per_task[t] = {name: v for name, v in stats.items() if v is not None}
     out = {"summary": summary, "folds": per_fold, "n_repeats": len({r.repeat for r in results}),
            "n_results": len(results)}
     if per_task:
