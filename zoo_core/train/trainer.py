@@ -169,10 +169,10 @@ def _steps(dataset, rows, batch_size: int, rng: np.random.Generator):
             yield batch, distributed.UNSHARDED
             del batch   # released before the next batch is collated
         return
-    rows = np.asarray(rows)
-    order = rows[rng.permutation(len(rows))]
-    for start in range(0, len(order), batch_size):
-        share = distributed.shard_rows(order[start:start + batch_size])
+    from zoo_core.data.batching import batch_rows
+
+    for chunk in batch_rows(rows, batch_size, shuffle=True, generator=rng):
+        share = distributed.shard_rows(chunk)
         yield dataset.batch(share.rows), share
 
 
