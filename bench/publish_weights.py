@@ -28,6 +28,15 @@ budget (the pretraining cache is reused when it already holds them), the file co
 entry without ``dataset`` or ``metrics`` but with ``pretraining.cache_key``: the key ``zoo run --pretrainer`` and
 the pretraining bench compute for those settings, so they take the published file instead of pretraining again
 (zoo_core.train.pretraining). ``zoo predict`` refuses a backbone; ``zoo run --pretrained-weights NAME`` fine-tunes it.
+
+Every trained-model recipe also has a full-data version ``<name>.full`` (``--only cigin.compsol.full``): ``zoo run
+--full-data`` on every pair of the dataset for exactly the epochs the evaluation version's validation chose
+(``training.best_epoch`` of the ``<name>`` entry, which must be published, file included; named together in
+``--only``, the evaluation version is published first), with the same model spec (checked against its file) and,
+for a pretrained recipe, its pretraining settings on all pairs. The file must reproduce the run's training-set fit
+to 1e-4. Its entry has no ``metrics`` (nothing was held out): ``training.full_data``, ``training.evaluation`` and the
+card give the error to expect, the evaluation version's test RMSE; the evaluation version's card is rewritten to
+name its full-data version. ``--epochs`` overrides the chosen epochs too (smoke tests).
 """
 
 from __future__ import annotations
@@ -155,18 +164,13 @@ def split_description() -> str:
 def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
           pretrain_epochs: int | None, runs_dir: str, quiet: bool) -> dict:
     """Train one recipe, write and verify its weight file; return the registry entry and a summary."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
-    from zoo_core.data.pairs import PairDataset
     from zoo_core.data.splits import make_splits
-    from zoo_core.predict import predict_pairs
-    from zoo_core.registry import get_registry
-    from zoo_core.train import metrics as M
-    from zoo_core.train.config import dataset_entry_of, load_dataset_table, resolve_config
+    from zoo_core.train.config import resolve_config
     from zoo_core.train.run import run
-    from zoo_core.weights import load_model, save_model
+    from zoo_core.weights import load_model
 
     t0 = time.time()
     n_epochs = epochs if epochs is not None else recipe.epochs
@@ -183,17 +187,11 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
 
     # The weight file: the run's best-validation state dict and spec, with the publication's provenance added.
     model, spec, meta = load_model(Path(run_dir) / "model.safetensors")
-    reg = get_registry()
-    entry = dataset_entry_of(cfg)
-    table = load_dataset_table(cfg, entry)
-    dataset = PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=False)
+    entry, dataset = _featurized(cfg, spec)
     train_rows, valid_rows, test_rows = make_splits(cfg["split"], len(dataset), SEED, dataset.table.a,
                                                     dataset.table.b, n_folds=FOLDS)[FOLD]
     _check_test_rows(Path(run_dir) / "predictions.csv", dataset.table.lines[test_rows], name)
-    pretraining = None
-    if recipe.pretrainer:
-        pretraining = pretraining_record(cfg, entry, meta, dataset, train_rows,
-                                         reg.entry("pretrainers", recipe.pretrainer).params)
+    pretraining = _pretraining_of(recipe, cfg, entry, meta, dataset, train_rows)
     training = {"split": cfg["split"], "seed": SEED, "repeat": 0, "fold": FOLD, "folds": FOLDS,
                 "epochs": n_epochs, "patience": int(cfg["patience"]), "best_epoch": int(fold["best_epoch"]),
                 "epochs_run": int(fold["epochs_run"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
@@ -202,39 +200,81 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
     meta = dict(meta, name=name, split_description=split_description(), training=training, pretraining=pretraining,
                 regenerate=f"python bench/publish_weights.py --only {name}")
     path = Path(output_dir) / f"{name}.safetensors"
+    tmp = write_small(path, model, spec, meta, name)
+    # Verify as `zoo predict --weights` will: load the written file, predict the test-fold pairs.
+    recomputed = file_metrics(tmp, dataset, test_rows, name)
+    run_rmse = float(meta["test_metrics"]["rmse"])
+    keep_if_reproduced(tmp, path, name, recomputed["rmse"], run_rmse, "test")
+
+    from zoo_core.hub import sha256_file
+    from zoo_core.weight_sources import release_url
+
+    record = registry_entry(name, recipe, spec, entry, release_url(path.name), sha256_file(path),
+                            path.stat().st_size, recomputed, training, pretraining, len(dataset))
+    return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "run_rmse": run_rmse,
+            "rmse": recomputed["rmse"], "wall_seconds": round(time.time() - t0, 1)}
+
+
+def _featurized(cfg: dict, spec: dict) -> tuple:
+    """(dataset entry, featurized PairDataset) of a run's configuration, rows in the run's order."""
+    from zoo_core.data.pairs import PairDataset
+    from zoo_core.train.config import dataset_entry_of, load_dataset_table
+
+    entry = dataset_entry_of(cfg)
+    table = load_dataset_table(cfg, entry)
+    return entry, PairDataset.from_table(table, spec["featurizer"]["name"], bool(cfg["explicit_h"]), progress=False)
+
+
+def _pretraining_of(recipe: Recipe, cfg: dict, entry, meta: dict, dataset, train_rows) -> dict | None:
+    """The pretraining record of a recipe with a pretrainer (None without)."""
+    from zoo_core.registry import get_registry
+
+    if not recipe.pretrainer:
+        return None
+    return pretraining_record(cfg, entry, meta, dataset, train_rows,
+                              get_registry().entry("pretrainers", recipe.pretrainer).params)
+
+
+def write_small(path: Path, model, spec: dict, meta: dict, name: str) -> Path:
+    """The weights written to ``<path>.part`` (returned); refused, and removed, at MAX_BYTES or more."""
+    from zoo_core.weights import save_model
+
     tmp = path.with_name(path.name + ".part")
     save_model(tmp, model, spec, meta)
     size = tmp.stat().st_size
     if size >= MAX_BYTES:
         tmp.unlink()
         raise RuntimeError(f"{name}: the weight file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit")
+    return tmp
 
-    # Verify as `zoo predict --weights` will: load the written file, predict the test-fold pairs.
-    model2, spec2, meta2 = load_model(tmp, check_installed=True)
-    a = [dataset.table.a[i] for i in test_rows]
-    b = [dataset.table.b[i] for i in test_rows]
-    preds, reasons = predict_pairs(model2, spec2, a, b)
+
+def file_metrics(path: Path, dataset, rows, name: str) -> dict:
+    """The metrics of ``rows`` (first task) predicted from the weight file at ``path`` as `zoo predict` does."""
+    import numpy as np
+
+    from zoo_core.predict import predict_pairs
+    from zoo_core.train import metrics as M
+    from zoo_core.weights import load_model
+
+    model, spec, _ = load_model(path, check_installed=True)
+    a = [dataset.table.a[i] for i in rows]
+    b = [dataset.table.b[i] for i in rows]
+    preds, reasons = predict_pairs(model, spec, a, b)
     failed = [(a[i], b[i], why) for i, (p, why) in enumerate(zip(preds, reasons)) if p is None]
     if failed:
-        raise RuntimeError(f"{name}: {len(failed)} test pairs could not be predicted, e.g. {failed[:3]}")
-    y = dataset.y.numpy()[test_rows, 0].astype(np.float64)
-    recomputed = M.compute(spec["task"], y, np.asarray(preds, dtype=np.float64))
-    run_rmse = float(meta["test_metrics"]["rmse"])
-    if abs(recomputed["rmse"] - run_rmse) > TOLERANCE:
+        raise RuntimeError(f"{name}: {len(failed)} pairs could not be predicted, e.g. {failed[:3]}")
+    y = dataset.y.numpy()[rows, 0].astype(np.float64)
+    return M.compute(spec["task"], y, np.asarray(preds, dtype=np.float64))
+
+
+def keep_if_reproduced(tmp: Path, path: Path, name: str, recomputed: float, run_rmse: float, what: str) -> None:
+    """Move the checked file into place when the RMSE recomputed from it is the run's own (else remove it)."""
+    if abs(recomputed - run_rmse) > TOLERANCE:
         tmp.unlink()
-        raise RuntimeError(f"{name}: RMSE recomputed from the weight file ({recomputed['rmse']:.6f}) differs from "
-                           f"the run's own test RMSE ({run_rmse:.6f}) by more than {TOLERANCE}")
+        raise RuntimeError(f"{name}: RMSE recomputed from the weight file ({recomputed:.6f}) differs from the run's "
+                           f"own {what} RMSE ({run_rmse:.6f}) by more than {TOLERANCE}")
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-    from zoo_core.hub import sha256_file
-    from zoo_core.weight_sources import release_url
-
-    record = registry_entry(name, recipe, spec, entry, release_url(path.name), sha256_file(path), size, recomputed,
-                            training,
-                            pretraining, len(dataset))
-    return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "run_rmse": run_rmse,
-            "rmse": recomputed["rmse"], "wall_seconds": round(time.time() - t0, 1)}
 
 
 _RUN_LOCAL = ("weights", "reused", "seconds", "repeat", "fold")  # this machine's cache path and timings
@@ -270,38 +310,49 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
+def _identity(recipe: Recipe, spec: dict, url: str, sha256: str, size: int) -> dict:
+    """The keys a trained model's entry starts with: what the model is and where its file is."""
+    feat = spec["featurizer"]
+    return {"model": recipe.encoder, "encoder": spec["encoder"], "pair_model": spec["pair_model"],
+            "pretrainer": recipe.pretrainer, "dataset": recipe.dataset, "url": url, "sha256": sha256,
+            "size_bytes": int(size),
+            "featurizer": {"name": feat["name"], "version": feat["version"], "explicit_h": bool(feat["explicit_h"]),
+                           "atom_dim": feat["atom_dim"], "bond_dim": feat["bond_dim"]}}
+
+
+def data_license(data_entry) -> str:
+    return " ".join(str((data_entry.get("source") or {}).get("license", "not stated")).split())
+
+
+def _license(recipe: Recipe, data_entry) -> str:
+    return (f"MIT (the zoo's license) for the weights; the training data ({recipe.dataset}) keep their own terms: "
+            f"{data_license(data_entry)}")
+
+
+def _trained(recipe: Recipe, spec: dict) -> str:
+    """``cigin(mpnn) pretrained with 3dmrl, then`` (the start of a description)."""
+    return (f"{spec['pair_model']}({spec['encoder']})"
+            f"{' pretrained with ' + recipe.pretrainer + ', then' if recipe.pretrainer else ''}")
+
+
 def registry_entry(name: str, recipe: Recipe, spec: dict, data_entry, url: str, sha256: str, size: int,
                    metrics: dict, training: dict, pretraining: dict | None, n_pairs: int) -> dict:
-    feat = spec["featurizer"]
     units = data_entry.get("units", "")
-    rmse = metrics["rmse"]
-    pm, enc = spec["pair_model"], spec["encoder"]
-    source = data_entry.get("source") or {}
-    data_license = " ".join(str(source.get("license", "not stated")).split())
-    desc = (f"{pm}({enc}){' pretrained with ' + recipe.pretrainer + ', then' if recipe.pretrainer else ''} "
-            f"trained on {recipe.dataset} ({split_description()}); test RMSE {rmse:.3f} {units}").strip()
+    desc = (f"{_trained(recipe, spec)} trained on {recipe.dataset} ({split_description()}); test RMSE "
+            f"{metrics['rmse']:.3f} {units}").strip()
     out = {
         "description": desc,
-        "model": recipe.encoder,
-        "encoder": enc,
-        "pair_model": pm,
-        "pretrainer": recipe.pretrainer,
-        "dataset": recipe.dataset,
-        "url": url,
-        "sha256": sha256,
-        "size_bytes": int(size),
-        "featurizer": {"name": feat["name"], "version": feat["version"], "explicit_h": bool(feat["explicit_h"]),
-                       "atom_dim": feat["atom_dim"], "bond_dim": feat["bond_dim"]},
+        **_identity(recipe, spec, url, sha256, size),
         "metrics": {"split": f"{split_description()}, test part", "test_pairs": training["test_pairs"],
                     **{k: _r(v) for k, v in metrics.items()}},
         "training": training,
     }
     if pretraining is not None:
         out["pretraining"] = pretraining
-    out["license"] = (f"MIT (the zoo's license) for the weights; the training data ({recipe.dataset}) keep their "
-                      f"own terms: {data_license}")
+    out["license"] = _license(recipe, data_entry)
     out["paper"] = recipe.paper
-    out["card"] = model_card(name, recipe, spec, data_entry, metrics, training, pretraining, n_pairs, data_license)
+    out["card"] = model_card(name, recipe, spec, data_entry, metrics, training, pretraining, n_pairs,
+                             data_license(data_entry))
     return out
 
 
@@ -314,23 +365,67 @@ def _first_sentence(text: str) -> str:
     return text.split(". ", 1)[0].rstrip(".") + "." if text else ""
 
 
+CHEMISTRY_LIMITS = ("pairs of small neutral organic molecules only, predictions for chemistry far from the training "
+                    "set (ions, metals, polymers, unusual solvents) are extrapolations; no uncertainty estimate; not "
+                    "validated for safety-critical or regulatory use.")
+
+
+def _what_paragraph(name: str, recipe: Recipe, spec: dict, data_entry) -> str:
+    feat = spec["featurizer"]
+    roles = list(data_entry.get("roles") or ["A", "B"])
+    return (f"{name}: {recipe.what}. Predicts the {data_entry['target']} in {data_entry.get('units', '')} of a "
+            f"{roles[0]} (molecule A) in a {roles[1]} (molecule B) from their SMILES; features {feat['name']} "
+            f"v{feat['version']}, {'explicit hydrogens' if feat['explicit_h'] else 'heavy atoms'}. Paper: "
+            f"{recipe.paper}.")
+
+
+def _data_paragraph(recipe: Recipe, data_entry, n_pairs: int, data_license: str) -> str:
+    source = data_entry.get("source") or {}
+    return (f"Data: {recipe.dataset}, {n_pairs:,} pairs. {_first_sentence(data_entry.get('description', ''))} "
+            f"Source: {source.get('url', 'see the dataset entry')} (sha256 {str(source.get('sha256', '?'))[:12]}...). "
+            f"Data license (PROVENANCE.md): {data_license}. Cite: {source.get('citation', 'see the dataset entry')}")
+
+
+def _pretraining_paragraph(p: dict, train_split_pairs: str) -> str:
+    """``train_split_pairs``: what the train-split pairs are, after their count (``unique training pairs of ...``)."""
+    n = p.get("pairs")
+    which = (f"the {n:,} {train_split_pairs}" if str(p["pair_set"]).replace("-", "_") == "train_split"
+             and isinstance(n, int) else f"{n:,} pairs" if isinstance(n, int) else "its pairs")
+    return (f"Pretraining: {p['pretrainer']} on the pair set '{p['pair_set']}', i.e. {which}"
+            + (", TRANSDUCTIVE (it holds test molecules without labels)" if p.get("transductive") else "")
+            + f"; budget {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the "
+            f"registry's {p['pretrainer']} parameters (seeded ETKDG conformers, virtual interaction environment, "
+            f"contrastive + pseudo-force losses). Only the 2D backbone is kept, then fine-tuned as above. These are "
+            f"the zoo's default pretraining settings (zoo run --pretrainer {p['pretrainer']}), not the paper's "
+            f"large-scale pretraining.")
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
+def sibling_note(name: str, n_pairs: int, best_epoch: int) -> str:
+    """The paragraph of an evaluation version's card that names its full-data version."""
+    return (f"Evaluation version (fold 0, with a held-out test). Its full-data version, {name}{FULL}, trained on all "
+            f"{n_pairs:,} pairs for the {_epochs(best_epoch)} this fold's validation chose, is the one to use for "
+            f"predictions; expect about this version's test error from it.")
+
+
+def with_sibling_note(card: str, note: str) -> str:
+    """``card`` with ``note`` as its paragraph before the last (``Regenerate: ...``), replacing an older one."""
+    paragraphs = [p for p in card.rstrip("\n").split("\n\n") if not p.startswith("Evaluation version")]
+    return "\n\n".join([*paragraphs[:-1], _para(note), paragraphs[-1]]) + "\n"
+
+
 def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict, training: dict,
                pretraining: dict | None, n_pairs: int, data_license: str) -> str:
-    feat = spec["featurizer"]
-    source = data_entry.get("source") or {}
-    roles = list(data_entry.get("roles") or ["A", "B"])
-    units = data_entry.get("units", "")
     cmd = (f"zoo run --encoder {recipe.encoder} --dataset {recipe.dataset}"
            + (f" --pretrainer {recipe.pretrainer}" if recipe.pretrainer else "")
            + f" --seed {SEED} --folds {FOLDS} --repeats 1 --only-fold {FOLD} --epochs {training['epochs']} "
              f"--patience {training['patience']}")
     parts = [
-        f"{name}: {recipe.what}. Predicts the {data_entry['target']} in {units} of a {roles[0]} (molecule A) in a "
-        f"{roles[1]} (molecule B) from their SMILES; features {feat['name']} v{feat['version']}, "
-        f"{'explicit hydrogens' if feat['explicit_h'] else 'heavy atoms'}. Paper: {recipe.paper}.",
-        f"Data: {recipe.dataset}, {n_pairs:,} pairs. {_first_sentence(data_entry.get('description', ''))} Source: "
-        f"{source.get('url', 'see the dataset entry')} (sha256 {str(source.get('sha256', '?'))[:12]}...). "
-        f"Data license (PROVENANCE.md): {data_license}. Cite: {source.get('citation', 'see the dataset entry')}",
+        _what_paragraph(name, recipe, spec, data_entry),
+        _data_paragraph(recipe, data_entry, n_pairs, data_license),
         f"Protocol: {split_description()} of the paper protocol (pairs shuffled with seed {SEED} into {FOLDS} "
         f"folds; fold {FOLD}'s fifth halved into validation and test): trained on {training['train_pairs']:,} "
         f"pairs, {training['valid_pairs']:,} validation, {training['test_pairs']:,} test; budget "
@@ -339,29 +434,169 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
         f"{training['epochs_run']} run). Test metrics, recomputed from this file with zoo predict: RMSE "
         f"{metrics['rmse']:.4f}, MAE {metrics['mae']:.4f}, R2 {metrics['r2']:.4f}. Same as: {cmd}.",
     ]
-    if pretraining is not None:
-        p = pretraining
-        n = p.get("pairs")
-        which = (f"the {n:,} unique training pairs of this fold (no validation or test pair is seen)"
-                 if str(p["pair_set"]).replace("-", "_") == "train_split" and isinstance(n, int)
-                 else f"{n:,} pairs" if isinstance(n, int) else "its pairs")
-        parts.append(
-            f"Pretraining: {p['pretrainer']} on the pair set '{p['pair_set']}', i.e. {which}"
-            + (", TRANSDUCTIVE (it holds test molecules without labels)" if p.get("transductive") else "")
-            + f"; budget {p['epochs']} epochs, batch {p['batch_size']}, lr {p['lr']:g}, seed {p['seed']}; the "
-            f"registry's {p['pretrainer']} parameters (seeded ETKDG conformers, virtual interaction environment, "
-            f"contrastive + pseudo-force losses). Only the 2D backbone is kept, then fine-tuned as above. These are "
-            f"the zoo's default pretraining settings (zoo run --pretrainer {p['pretrainer']}), not the paper's "
-            f"large-scale pretraining.")
-    parts.append(
-        f"Intended use: quick predictions and explanations (zoo predict / zoo explain) for pairs like those of "
-        f"{recipe.dataset}, a starting point for fine-tuning, and a reference for reproducing the zoo's numbers. "
-        f"Limits: one fold of one repeat (the papers report the mean over 5 folds x several repeats, so compare "
-        f"with BENCHMARKS.md, not with this single number); pairs of small neutral organic molecules only, "
-        f"predictions for chemistry far from the training set (ions, metals, polymers, unusual solvents) are "
-        f"extrapolations; no uncertainty estimate; not validated for safety-critical or regulatory use.")
-    parts.append(f"Regenerate: python bench/publish_weights.py --only {name}")
+    use = (f"Intended use: quick predictions and explanations (zoo predict / zoo explain) for pairs like those of "
+           f"{recipe.dataset}, a starting point for fine-tuning, and a reference for reproducing the zoo's numbers. "
+           f"Limits: one fold of one repeat (the papers report the mean over 5 folds x several repeats, so compare "
+           f"with BENCHMARKS.md, not with this single number); {CHEMISTRY_LIMITS}")
+    return _card(name, parts, pretraining, "unique training pairs of this fold (no validation or test pair is seen)",
+                 [use, sibling_note(name, n_pairs, training["best_epoch"])])
+
+
+def _card(name: str, head: list[str], pretraining: dict | None, train_split_pairs: str, tail: list[str]) -> str:
+    """A trained model's card: ``head``, the pretraining paragraph (if any), ``tail``, the line that regenerates it."""
+    parts = [*head, *([_pretraining_paragraph(pretraining, train_split_pairs)] if pretraining is not None else []),
+             *tail, f"Regenerate: python bench/publish_weights.py --only {name}"]
     return "\n\n".join(_para(p) for p in parts) + "\n"
+
+
+# --- full-data versions -----------------------------------------------------------------------------------
+
+FULL = ".full"  # <recipe>.full: the recipe's model trained on every pair
+
+
+@dataclass(frozen=True)
+class FullData:
+    """A fine-tuned recipe's full-data version: every pair, for the epochs its published evaluation version's
+    validation chose (``training.best_epoch`` of that registry entry)."""
+
+    evaluation: str          # the evaluation version's name (the recipe's)
+    recipe: Recipe
+    chosen_epochs: int
+    evaluation_entry: dict   # its registry entry: the test error to expect, the card that names this version
+    evaluation_spec: dict    # its weight file's model spec: the full-data version must be the same model
+
+
+def full_data_of(name: str, weights: dict, registry: Path) -> FullData:
+    """The FullData of ``<recipe>.full`` from the registry's ``weights`` and the evaluation version's file in
+    ``weights/`` beside it (ValueError when that version is not published there)."""
+    from zoo_core.weights import read_metadata
+
+    evaluation = name[: -len(FULL)]
+    entry = weights.get(evaluation) or {}
+    file = registry.parent / CHECKOUT_FOLDER / f"{evaluation}.safetensors"
+    if not (entry.get("training") or {}).get("best_epoch") or not (entry.get("metrics") or {}).get("rmse") \
+            or not file.is_file():
+        raise ValueError(f"{name}: its evaluation version {evaluation} is not published in {registry} (a weights "
+                         f"entry with training.best_epoch and a test RMSE, and {file}), so no epoch count has been "
+                         f"chosen; publish it first: python bench/publish_weights.py --only {evaluation}")
+    return FullData(evaluation, RECIPES[evaluation], int(entry["training"]["best_epoch"]), dict(entry),
+                    read_metadata(file)[0])
+
+
+def check_same_model(name: str, full: FullData, cfg: dict) -> None:
+    """Refuse to train a full-data version whose model (spec) is not its evaluation version's: that version's
+    test error would say nothing about it."""
+    from zoo_core.train.config import dataset_entry_of, load_dataset_table
+    from zoo_core.train.run import run_spec
+
+    entry = dataset_entry_of(cfg)
+    now = json.loads(json.dumps(run_spec(cfg, entry, load_dataset_table(cfg, entry)), sort_keys=True))
+    differ = spec_differences(now, full.evaluation_spec)
+    if differ:
+        raise RuntimeError(f"{name}: the recipe now builds another model than {full.evaluation}'s weight file "
+                           f"(differs in {', '.join(differ)}); republish the evaluation version first: python "
+                           f"bench/publish_weights.py --only {full.evaluation},{name}")
+
+
+def spec_differences(now: dict, old: dict) -> list[str]:
+    """The keys (``pair_params.kl_form`` inside a mapping) whose values differ between two model specs."""
+    out = []
+    for key in sorted(set(now) | set(old)):
+        a, b = now.get(key), old.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(key)
+    return out
+
+
+def build_full(name: str, full: FullData, output_dir: str, epochs: int | None, pretrain_epochs: int | None,
+               runs_dir: str, quiet: bool) -> dict:
+    """Train a full-data version (`zoo run --full-data`), write and verify its file; return its registry entry and
+    its evaluation version's entry with the card naming it."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from zoo_core.hub import sha256_file
+    from zoo_core.train.config import resolve_config
+    from zoo_core.train.run import run
+    from zoo_core.weight_sources import release_url
+    from zoo_core.weights import load_model
+
+    t0, recipe = time.time(), full.recipe
+    n_epochs = epochs if epochs is not None else full.chosen_epochs
+    cfg = resolve_config({"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
+                          "dataset": recipe.dataset, "seed": SEED, "full_data": True, "epochs": n_epochs,
+                          "output": runs_dir, "threads": 1,
+                          "pretrain_epochs": (pretrain_epochs or recipe.pretrain_epochs) if recipe.pretrainer
+                          else None})
+    check_same_model(name, full, cfg)
+    run_dir, run_metrics = run(cfg, quiet=quiet)
+    model, spec, meta = load_model(Path(run_dir) / "model.safetensors")
+    entry, dataset = _featurized(cfg, spec)
+    rows = np.arange(len(dataset))
+    pretraining = _pretraining_of(recipe, cfg, entry, meta, dataset, rows)
+    training = {"full_data": True, "evaluation": full.evaluation, "seed": SEED, "epochs": n_epochs,
+                "chosen_epochs": full.chosen_epochs, "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
+                "train_pairs": len(rows), "seconds": round(float(run_metrics["seconds"]), 1), "torch_threads": 1}
+    meta = dict(meta, name=name, training=training, pretraining=pretraining,
+                regenerate=f"python bench/publish_weights.py --only {name}")
+    path = Path(output_dir) / f"{name}.safetensors"
+    tmp = write_small(path, model, spec, meta, name)
+    fit = file_metrics(tmp, dataset, rows, name)  # every pair: the training fit, checked against the run's
+    keep_if_reproduced(tmp, path, name, fit["rmse"], float(run_metrics["training_fit"]["rmse"]), "training-fit")
+    record = full_registry_entry(name, full, spec, entry, release_url(path.name), sha256_file(path),
+                                 path.stat().st_size, training, pretraining)
+    note = sibling_note(full.evaluation, len(rows), full.chosen_epochs)
+    evaluation = dict(full.evaluation_entry, card=with_sibling_note(full.evaluation_entry["card"], note))
+    return {"name": name, "entry": record, "also": {full.evaluation: evaluation}, "path": str(path),
+            "run_dir": str(run_dir), "fit_rmse": fit["rmse"], "wall_seconds": round(time.time() - t0, 1)}
+
+
+def full_registry_entry(name: str, full: FullData, spec: dict, data_entry, url: str, sha256: str, size: int,
+                        training: dict, pretraining: dict | None) -> dict:
+    """A full-data version's entry: no metrics (nothing was held out); the error to expect is its evaluation
+    version's, named in the description and the card."""
+    recipe, units = full.recipe, data_entry.get("units", "")
+    rmse = float(full.evaluation_entry["metrics"]["rmse"])
+    out = {
+        "description": f"full-data version of {full.evaluation}: {_trained(recipe, spec)} trained on all "
+                       f"{training['train_pairs']:,} {recipe.dataset} pairs for {_epochs(training['epochs'])}; no "
+                       f"held-out test, expect about its test RMSE {rmse:.3f} {units}",
+        **_identity(recipe, spec, url, sha256, size),
+        "training": training,
+    }
+    if pretraining is not None:
+        out["pretraining"] = pretraining
+    out.update(license=_license(recipe, data_entry), paper=recipe.paper,
+               card=full_card(name, full, spec, data_entry, training, pretraining))
+    return out
+
+
+def full_card(name: str, full: FullData, spec: dict, data_entry, training: dict, pretraining: dict | None) -> str:
+    recipe, ev, n, epochs = full.recipe, full.evaluation, training["train_pairs"], training["epochs"]
+    rmse, units = float(full.evaluation_entry["metrics"]["rmse"]), data_entry.get("units", "")
+    why = ("the epoch the fold-0 validation chose" if epochs == full.chosen_epochs else
+           f"a smoke budget; the fold-0 validation chose {full.chosen_epochs}")
+    cmd = (f"zoo run --encoder {recipe.encoder} --dataset {recipe.dataset}"
+           + (f" --pretrainer {recipe.pretrainer} --pretrain-epochs {pretraining['epochs']}" if pretraining else "")
+           + f" --seed {SEED} --full-data --epochs {epochs}")
+    parts = [
+        _what_paragraph(name, recipe, spec, data_entry),
+        _data_paragraph(recipe, data_entry, n, data_license(data_entry)),
+        f"Full-data version: trained on all {n:,} pairs for {_epochs(epochs)} ({why}); no held-out test, expect about "
+        f"the fold-0 evaluation version's test error (RMSE {rmse:.3f} {units}, see {ev}). Adam lr "
+        f"{training['lr']:g}, batch {training['batch_size']}, a constant learning rate (the plateau schedule reads a "
+        f"validation score, and there is none), the weights of the last epoch; seed {SEED}, the evaluation "
+        f"version's initial weights. Same as: {cmd}.",
+    ]
+    use = (f"Intended use: predictions and explanations (zoo predict / zoo explain) for pairs like those of "
+           f"{recipe.dataset}: this is the version to use; {ev} is the one to evaluate with and to reproduce the "
+           f"zoo's numbers. Limits: this file's own error is not measured (no pair was held out) and the error to "
+           f"expect is one fold of one repeat (compare with BENCHMARKS.md, not with this single number); "
+           f"{CHEMISTRY_LIMITS}")
+    return _card(name, parts, pretraining, "unique pairs of the dataset (all of them: nothing is held out)", [use])
 
 
 # --- pretrained backbones ---------------------------------------------------------------------------------
@@ -454,8 +689,10 @@ def backbone_card(name: str, recipe: Backbone, spec: dict, p: dict) -> str:
 
 
 def build_any(name: str, recipe, *rest) -> dict:
-    """:func:`build_backbone` for a backbone recipe, :func:`build` for a trained-model recipe."""
-    return (build_backbone if isinstance(recipe, Backbone) else build)(name, recipe, *rest)
+    """:func:`build_backbone` for a backbone recipe, :func:`build_full` for a full-data version, :func:`build` for a
+    trained-model recipe."""
+    builder = build_backbone if isinstance(recipe, Backbone) else build_full if isinstance(recipe, FullData) else build
+    return builder(name, recipe, *rest)
 
 
 # --- rewriting the `weights:` section only ----------------------------------------------------------------
@@ -551,9 +788,10 @@ def upload_hint(paths: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", help=f"comma-separated recipe names (default: all of "
-                                  f"{', '.join([*RECIPES, *BACKBONES])})")
-    p.add_argument("--epochs", type=int, help="override every recipe's epoch budget (smoke tests)")
+    known = {**RECIPES, **{n + FULL: r for n, r in RECIPES.items()}, **BACKBONES}
+    p.add_argument("--only", help=f"comma-separated recipe names (default: all of {', '.join(known)})")
+    p.add_argument("--epochs", type=int, help="override every recipe's epoch budget, and the epochs of a .full "
+                                              "version (smoke tests)")
     p.add_argument("--pretrain-epochs", type=int, help="override the pretraining epochs (smoke tests)")
     p.add_argument("--pretrain-ratio", type=float, help="override a backbone's pair-set ratio (smoke tests)")
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where <name>.safetensors go")
@@ -565,10 +803,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="print the recipe table and exit")
     args = p.parse_args(argv)
     if args.list:
-        for n, r in {**RECIPES, **BACKBONES}.items():
-            print(json.dumps({"name": n, **asdict(r)}))
+        for n, r in known.items():
+            evaluation = n[: -len(FULL)]
+            print(json.dumps({"name": n, "full_data_of": evaluation, "encoder": r.encoder, "dataset": r.dataset,
+                              "epochs": f"training.best_epoch of weights.{evaluation}"} if n.endswith(FULL)
+                             else {"name": n, **asdict(r)}))
         return 0
-    known = {**RECIPES, **BACKBONES}
     names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(known)
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -585,42 +825,70 @@ def main(argv: list[str] | None = None) -> int:
     if output != registry.parent / CHECKOUT_FOLDER:
         p.error(f"--output-dir must be {registry.parent / CHECKOUT_FOLDER} (weights/ beside the registry file), where "
                 f"the registry's release urls find the files until they are uploaded")
+    first, fulls = [n for n in names if not n.endswith(FULL)], [n for n in names if n.endswith(FULL)]
+    for n in fulls:  # a .full version needs its evaluation version: published already, or published first here
+        if n[: -len(FULL)] not in first:
+            try:
+                full_data_of(n, _published(registry), registry)
+            except ValueError as error:
+                p.error(str(error))
     output.mkdir(parents=True, exist_ok=True)
     runs = str(args.runs_dir or tempfile.mkdtemp(prefix="zoo-publish-runs-"))
-    jobs = [(n, known[n], str(output), args.epochs, args.pretrain_epochs, runs, args.quiet)
-            for n in names]
+    rest = (str(output), args.epochs, args.pretrain_epochs, runs, args.quiet)
     print(f"publishing {', '.join(names)} -> {output}, registry {registry} (runs under {runs})", file=sys.stderr)
-    failures = 0
-
     published: list[str] = []
 
     def done(result: dict) -> None:
         publish_entry(registry, result["name"], result["entry"])
+        for name, entry in result.get("also", {}).items():  # the evaluation version's card names its .full
+            publish_entry(registry, name, entry)
         published.append(result["path"])
         quality = (f"test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f})" if "rmse" in result
+                   else f"full data, training-set fit RMSE {result['fit_rmse']:.6f} (not a test error)"
+                   if "fit_rmse" in result
                    else f"backbone, pretraining key {result['entry']['pretraining']['cache_key']}")
         print(f"{result['name']}: {quality}, {result['entry']['size_bytes']:,} bytes, {result['wall_seconds']} s -> "
               f"{result['path']}", flush=True)
 
-    if args.workers <= 1:
+    failures = run_jobs([(n, known[n], *rest) for n in first], args.workers, done)
+    jobs = []
+    for n in fulls:  # after the evaluation versions: their best epochs are in the registry now
+        try:
+            jobs.append((n, full_data_of(n, _published(registry), registry), *rest))
+        except ValueError as error:
+            failures += 1
+            print(f"{n}: FAILED: {error}", file=sys.stderr, flush=True)
+    failures += run_jobs(jobs, args.workers, done)
+    if published:
+        print(upload_hint(published), file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _published(registry: Path) -> dict:
+    """The ``weights:`` entries of ``registry`` as plain mappings."""
+    return yaml.safe_load(registry.read_text(encoding="utf-8")).get("weights") or {}
+
+
+def run_jobs(jobs: list[tuple], workers: int, done) -> int:
+    """Build every job (in ``workers`` processes when more than 1), ``done(result)`` each; the number that failed."""
+    failures = 0
+    if workers <= 1:
         for job in jobs:
             try:
                 done(build_any(*job))
             except Exception:  # report, go on with the next recipe
                 failures += 1
                 print(f"{job[0]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    else:
-        with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(build_any, *job): job[0] for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    done(fut.result())
-                except Exception:
-                    failures += 1
-                    print(f"{futures[fut]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    if published:
-        print(upload_hint(published), file=sys.stderr)
-    return 1 if failures else 0
+        return failures
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(build_any, *job): job[0] for job in jobs}
+        for fut in as_completed(futures):
+            try:
+                done(fut.result())
+            except Exception:
+                failures += 1
+                print(f"{futures[fut]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    return failures
 
 
 if __name__ == "__main__":

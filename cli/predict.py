@@ -32,7 +32,7 @@ def predict_cmd(
     from zoo_core.data.columns import molecule_columns, parse_columns, recorded_columns
     from zoo_core.data.input_file import header_and_first_row
     from zoo_core.models import roles_of
-    from zoo_core.predict import predict_csv
+    from zoo_core.predict import predict_csv, predicted_quantity
 
     if (run is None) == (weights is None):
         fail("give exactly one of --run DIR or --weights NAME", 2)
@@ -40,16 +40,22 @@ def predict_cmd(
         given = parse_columns(columns)
         header, _ = header_and_first_row(input)  # a missing, non-UTF-8, empty or header-only file fails first
         model, spec, meta = load_for_inference(run, weights, resolve_device(device))
-        cols, ignored = molecule_columns(given, roles_of(spec), recorded_columns(run, meta), header)
+        recorded = recorded_columns(run, meta)
+        cols, ignored = molecule_columns(given, roles_of(spec), recorded, header)
         if ignored:
             warn(f"predict: molecule column(s) {', '.join(cols)}; ignoring the target name(s) {', '.join(ignored)}")
-        counts = predict_csv(model, spec, input, output, tuple(cols), meta.get("training_domain"))
+        elif recorded and cols != recorded[:len(cols)]:
+            warn(f"predict: reading column(s) {', '.join(map(repr, cols))} as the model's "
+                 f"{', '.join(recorded[:len(cols)])} (--columns chooses others)")
+        counts = dict(predict_csv(model, spec, input, output, tuple(cols), meta.get("training_domain")),
+                      **predicted_quantity(meta))
     except ZooError as error:
         fail(error)
     if as_json:
         print_json(dict(counts, output=str(output)))
     else:
         typer.echo(f"wrote {output}: {counts['predicted']} of {counts['rows']} rows predicted"
+                   + (f" ({counts['target']} in {counts['units']})" if "units" in counts else "")
                    + (f", {counts['failed']} with a reason instead" if counts["failed"] else "")
                    + (f", {counts['warned']} with a warning (outside the training data)" if counts["warned"] else ""))
 

@@ -41,6 +41,9 @@ def run_cmd(
     only_fold: Optional[list[int]] = typer.Option(None, "--only-fold", help="run only these fold indices"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
+    full_data: bool = typer.Option(False, "--full-data", help="train on every pair for exactly --epochs (the count "
+                                                             "cross-validation chose): no validation, test or early "
+                                                             "stop; the model to use, its error is the CV's"),
     patience: Optional[int] = typer.Option(None, "--patience", help="early-stopping patience (epochs)"),
     freeze_backbone_epochs: Optional[int] = typer.Option(
         None, "--freeze-backbone-epochs", help="train only the prediction head for this many epochs, then "
@@ -88,7 +91,8 @@ def run_cmd(
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
            "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
-           "epochs": epochs, "patience": patience, "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
+           "epochs": epochs, "full_data": True if full_data else None, "patience": patience,
+           "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
            "batch_size": batch_size, "split": split, "targets": target_list(targets), "select_by": select_by,
            "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
@@ -114,6 +118,8 @@ def run_cmd(
         if cfg.get("pretrainer"):
             check_pretrainer(cfg["pretrainer"])
         cfg["device"] = resolve_device(cfg.get("device"))  # config.yaml records where the run ran
+        if cfg.get("full_data") and (nproc or 1) > 1:
+            raise UsageError("--full-data trains in one process: drop --nproc")
         other_rank = data_parallel(nproc, cfg["device"])    # --nproc N / torchrun: ranks 1.. stay quiet
         run_dir, metrics = run(cfg, quiet=quiet or other_rank, resume=resume)
     except ZooError as error:
@@ -124,6 +130,8 @@ def run_cmd(
 
 def report_run(run_dir: Path, metrics: dict, as_json: bool) -> None:
     """A finished run on stdout: its summary (JSON with ``--json``) and its directory."""
+    if metrics.get("full_data"):
+        return report_full_data(run_dir, metrics, as_json)
     result = {"run_dir": str(run_dir), "dataset": metrics["dataset"], "model": metrics["pair_model"],
               "encoder": metrics["encoder"], "summary": metrics["summary"], "bad_rows": metrics["bad_rows"]}
     pre = metrics.get("pretraining")
@@ -139,6 +147,18 @@ def report_run(run_dir: Path, metrics: dict, as_json: bool) -> None:
         typer.echo(f"pretraining: {pre.get('pretrainer')} on pair set {pre['pair_set']}"
                    f"{' (TRANSDUCTIVE: test molecules without labels)' if pre.get('transductive') else ''}, "
                    f"{pre.get('epochs')} epochs, {pre['pairs_per_fold']} pairs per fold")
+    typer.echo(f"run directory: {run_dir}")
+
+
+def report_full_data(run_dir: Path, metrics: dict, as_json: bool) -> None:
+    """A finished full-data run: what it trained on, that nothing was held out, its directory."""
+    keys = ("dataset", "pair_model", "encoder", "n_pairs", "epochs", "held_out_test", "note", "training_fit",
+            "training_fit_note", "bad_rows")
+    if as_json:
+        print_json({"run_dir": str(run_dir), "full_data": True, **{k: metrics[k] for k in keys}})
+        return
+    typer.echo(f"full-data model: trained on all {metrics['n_pairs']} rows for {metrics['epochs']} epochs; no "
+               f"held-out test (a cross-validated run with this epoch count gives its expected error)")
     typer.echo(f"run directory: {run_dir}")
 
 

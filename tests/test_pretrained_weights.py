@@ -76,10 +76,17 @@ def _local_file(entry) -> Path | None:
 
 @pytest.mark.parametrize("name", sorted(_weights_entries()))
 def test_registry_weight_file_matches_entry(name):
+    check_weight_file(name, _weights_entries())
+
+
+def check_weight_file(name: str, entries: dict) -> None:
+    """The file of ``entries[name]`` exists (locally or in the cache) and matches the entry: hash, size, model,
+    featurizer; a backbone has no dataset or metrics, a full-data version no metrics but a published evaluation
+    version, any other entry its test metrics."""
     from zoo_core.hub import cached_path, sha256_file
     from zoo_core.weights import read_metadata
 
-    entry = _weights_entries()[name]
+    entry = entries[name]
     path = _local_file(entry)
     if path is None:  # a URL elsewhere: check the copy in the cache when there is one
         path = cached_path("weights", f"{name}.safetensors")
@@ -101,8 +108,16 @@ def test_registry_weight_file_matches_entry(name):
         return
     assert not is_pretrained_backbone(meta)
     assert meta["dataset"] == entry["dataset"]
-    for key in ("license", "card", "metrics"):
+    for key in ("license", "card"):
         assert entry.get(key), f"weights.{name} has no {key}"
+    training = entry.get("training") or {}
+    if training.get("full_data"):  # nothing held out: the error to expect is its evaluation version's
+        evaluation = entries.get(training["evaluation"])
+        assert "metrics" not in entry.data and evaluation and evaluation["metrics"]["rmse"], name
+        assert meta["full_data"]["pairs"] == training["train_pairs"] and "test_metrics" not in meta
+        assert f"{name}" in evaluation["card"] and "no held-out test" in entry["card"], name
+        return
+    assert entry.get("metrics"), f"weights.{name} has no metrics"
 
 
 def test_every_published_weight_has_its_release_url():
@@ -447,6 +462,65 @@ def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
     assert {"zoo_version", "torch_version", "rdkit_version", "test_metrics"} <= set(meta)
     assert abs(meta["test_metrics"]["rmse"] - entry["metrics"]["rmse"]) <= TOLERANCE
     predict_reproduces_registry_rmse("mpnn.freesolv", tmp_path, monkeypatch, main=registry)
+
+
+def _registry_copy(tmp_path: Path, weights: tuple[str, ...] = ()) -> Path:
+    """A copy of the zoo's registry with ``weights/`` beside it holding copies of the named files."""
+    registry = tmp_path / "registry.yaml"
+    registry.write_text((ROOT / "registry.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "weights").mkdir()
+    for name in weights:
+        shutil.copyfile(ROOT / "weights" / f"{name}.safetensors", tmp_path / "weights" / f"{name}.safetensors")
+    return registry
+
+
+def test_publish_a_full_data_version_beside_its_evaluation_version(tmp_path, monkeypatch):
+    """--only mpnn.freesolv.full --epochs 1 into a registry copy: every FreeSolv pair trained on, an entry without
+    metrics naming the error to expect (mpnn.freesolv's), that version's card naming it, the rest untouched, and
+    `zoo predict --weights mpnn.freesolv.full` predicts."""
+    pw = _publisher()
+    registry = _registry_copy(tmp_path, ("mpnn.freesolv",))
+    before = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    args = ["--only", "mpnn.freesolv.full", "--epochs", "1", "--output-dir", str(tmp_path / "weights"),
+            "--registry", str(registry), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    assert pw.main(args) == 0
+    after = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    assert {k: v for k, v in after.items() if k != "weights"} == {k: v for k, v in before.items() if k != "weights"}
+    evaluation, old = after["weights"]["mpnn.freesolv"], before["weights"]["mpnn.freesolv"]
+    assert {k: v for k, v in evaluation.items() if k != "card"} == {k: v for k, v in old.items() if k != "card"}
+    assert "Its full-data version, mpnn.freesolv.full, trained on all 560 pairs for the 64 epochs" in " ".join(
+        evaluation["card"].split()) and evaluation["card"].startswith(old["card"].rsplit("\n\nRegenerate", 1)[0])
+    assert [n for n in after["weights"] if n not in before["weights"]] == ["mpnn.freesolv.full"]
+    entry = R.parse_registry_file(registry)["weights"]["mpnn.freesolv.full"]
+    training = entry["training"]
+    assert "metrics" not in entry.data and training["full_data"] and training["evaluation"] == "mpnn.freesolv"
+    assert (training["train_pairs"], training["epochs"], training["chosen_epochs"]) == (560, 1, 64)
+    card = " ".join(entry["card"].split())
+    assert ("Full-data version: trained on all 560 pairs for 1 epoch (a smoke budget; the fold-0 validation chose "
+            "64); no held-out test, expect about the fold-0 evaluation version's test error (RMSE 1.403 kcal/mol, "
+            "see mpnn.freesolv)") in card
+    assert "expect about its test RMSE 1.403 kcal/mol" in entry["description"]
+    check_weight_file("mpnn.freesolv.full", R.parse_registry_file(registry)["weights"])
+    use_registry(monkeypatch, main=registry)
+    out = tmp_path / "out.csv"
+    r = runner.invoke(app, ["predict", "--weights", "mpnn.freesolv.full", "--input", str(_pairs_csv(tmp_path)),
+                            "--output", str(out)])
+    assert r.exit_code == 0 and "kcal/mol" in r.stdout, r.output
+    assert all(row["prediction"] for row in csv.DictReader(open(out, newline="")))
+
+
+def test_a_full_data_version_needs_its_evaluation_version_published(tmp_path, capsys):
+    """The epoch count comes from the evaluation version's registry entry and file: without them, a one-line
+    refusal saying what to publish first, before anything trains."""
+    pw = _publisher()
+    registry = _registry_copy(tmp_path)  # entries, but no cigin.compsol file beside them
+    args = ["--only", "cigin.compsol.full", "--epochs", "1", "--output-dir", str(tmp_path / "weights"),
+            "--registry", str(registry), "--runs-dir", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as stop:
+        pw.main(args)
+    message = capsys.readouterr().err
+    assert stop.value.code == 2 and "evaluation version cigin.compsol is not published" in message, message
+    assert "python bench/publish_weights.py --only cigin.compsol" in message and not (tmp_path / "runs").exists()
 
 
 def test_weight_metadata_is_read_from_the_header_and_bad_files_are_named(tmp_path):

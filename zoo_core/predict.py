@@ -2,7 +2,8 @@
 
 One column per task: ``prediction`` for a single-task model, ``pred_<task>`` for each task of a multi-task model
 (the names of ``predictions.csv``); classification models give probabilities, regression models values in the
-dataset's unit (a model trained on standardised targets unscales its own outputs). A ``warning`` column flags
+dataset's unit (a model trained on standardised targets unscales its own outputs; ``zoo predict`` names the
+quantity and its units when the weights name a registry dataset that states them). A ``warning`` column flags
 molecules outside the model's training domain (:mod:`zoo_core.chem.domain`: an element the featurizer or the
 training set does not know, more heavy atoms or a larger net charge than any training molecule); their predictions
 are written all the same.
@@ -94,6 +95,17 @@ def output_columns(spec: dict[str, Any]) -> list[str]:
     from zoo_core.train.run_dir import prediction_columns
 
     return prediction_columns(spec.get("tasks") or [f"task{t}" for t in range(int(spec.get("n_tasks", 1)))])[1]
+
+
+def predicted_quantity(meta: dict[str, Any]) -> dict[str, str]:
+    """``{"target", "units"}`` of the registry dataset a model's weights name (``{}`` for a user's CSV, or a
+    dataset without units)."""
+    from zoo_core.registry import get_registry
+
+    entry = get_registry().sections["datasets"].get(str(meta.get("dataset")))
+    if entry is None or not entry.get("units"):
+        return {}
+    return {"target": " ".join(str(entry["target"]).split()), "units": " ".join(str(entry["units"]).split())}
 
 
 def predict_csv(model, spec: dict[str, Any], input_path: str | Path, output_path: str | Path,

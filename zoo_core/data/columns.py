@@ -5,9 +5,10 @@
 ignores the target names, so the option given to ``zoo run`` works unchanged; the molecule columns alone work too.
 Without ``--columns``, ``zoo predict`` uses the columns the model was trained with: the run's ``config.yaml``
 ``columns`` (a user CSV; also when ``zoo run`` guessed them), else the weights' recorded ``columns``, else the role
-names of the registry dataset the weights name, when the file has them; otherwise, for a molecule model, a
-one-column file or its one column named like SMILES. ``zoo run``'s own guess for a CSV without ``--columns`` is
-:func:`zoo_core.train.config.custom_entry`.
+names of the registry dataset the weights name, when the file has them, ignoring case; one of them missing is read
+from the file's one other column named like SMILES (``smiles,solvent`` for a chromophore model: the chromophore
+from ``smiles``); otherwise, for a molecule model, a one-column file or its one column named like SMILES.
+``zoo run``'s own guess for a CSV without ``--columns`` is :func:`zoo_core.train.config.custom_entry`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def molecule_columns(given: list[str] | None, n_roles: int, recorded: list[str] 
     recorded = recorded[:n_roles] if recorded and len(recorded) >= n_roles else None
     if recorded and all(c in header for c in recorded):
         return recorded, []
+    matched = matched_roles(recorded, header) if recorded else None
+    if matched:
+        return matched, []
     named = [h for h in header if h.lower() in SMILES_NAMES]
     if n_roles == 1 and (len(header) == 1 or len(named) == 1):
         return [header[0] if len(header) == 1 else named[0]], []
@@ -67,3 +71,14 @@ def molecule_columns(given: list[str] | None, n_roles: int, recorded: list[str] 
         return recorded, []  # reading the file then names the missing column(s)
     raise UsageError("cannot tell which column(s) hold the molecule(s): pass --columns "
                      + ("SMILES" if n_roles == 1 else "A,B"))
+
+
+def matched_roles(roles: list[str], header: list[str]) -> list[str] | None:
+    """The ``header`` columns named like ``roles`` ignoring case, one role missing there read from the one other
+    column named like SMILES; None unless every role gets a column."""
+    by_name = {h.lower(): h for h in header}
+    found = [by_name.get(r.lower()) for r in roles]
+    smiles = [h for h in header if h.lower() in SMILES_NAMES and h not in found]
+    if found.count(None) == 1 and len(smiles) == 1:
+        found[found.index(None)] = smiles[0]
+    return None if None in found else found

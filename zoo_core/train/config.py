@@ -27,8 +27,14 @@ DEFAULTS: dict[str, Any] = {
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
     "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
-    "select_by": None, "scale_targets": None, "pos_weight": None, "targets": None,
+    "select_by": None, "scale_targets": None, "pos_weight": None, "targets": None, "full_data": False,
 }
+
+# What selects or judges held-out rows; a full-data run has none, so these are refused with it (CLI or config file).
+NOT_WITH_FULL_DATA = {"only_folds": "--only-fold", "folds": "--folds", "repeats": "--repeats", "split": "--split",
+                      "held_out": "held_out", "patience": "--patience", "plateau_patience": "plateau_patience",
+                      "plateau_factor": "plateau_factor", "select_by": "--select-by",
+                      "save_all_folds": "save_all_folds"}
 
 
 def is_custom_dataset(name: str) -> bool:
@@ -210,11 +216,31 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     workers = cfg.get("workers")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise UsageError(f"workers must be a whole number of processes, 1 or more, got {workers!r}")
+    if cfg.get("full_data"):
+        cfg = full_data_config(cfg, {k for k, v in {**file_cfg, **given}.items() if v is not None and v is not False},
+                               entry)
     freeze = cfg.get("freeze_backbone_epochs") or 0
     if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
         raise UsageError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
                        f"got {freeze!r}")
     return cfg
+
+
+def full_data_config(cfg: dict[str, Any], given: set[str], entry) -> dict[str, Any]:
+    """``cfg`` of ``zoo run --full-data``: every pair trains for exactly the ``epochs`` the user gave (required), so
+    what selects or judges held-out rows is refused when given and recorded as null."""
+    refused = [flag for key, flag in NOT_WITH_FULL_DATA.items() if key in given]
+    if refused:
+        raise UsageError(f"--full-data trains on every pair, with no validation or test rows: drop "
+                         f"{', '.join(refused)}")
+    if "epochs" not in given or int(cfg["epochs"]) < 1:
+        raise UsageError("--full-data needs --epochs N (N >= 1): the epoch count cross-validation chose (a fold's best "
+                         "epoch)")
+    if int(cfg.get("workers") or 1) > 1:
+        raise UsageError("--full-data trains one model in one process: drop --workers")
+    if entry.get("negatives"):
+        raise UsageError(f"--full-data: {cfg['dataset']} draws its negatives per repeat and fold; train it with folds")
+    return {**cfg, **dict.fromkeys(NOT_WITH_FULL_DATA), "save_all_folds": False}
 
 
 def _check_pretrainer_target(name: str | None, entry, dataset: str) -> None:

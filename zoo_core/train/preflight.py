@@ -2,7 +2,7 @@
 a run that cannot train leaves nothing behind: the usable rows (bad rows skipped) must be enough for the split
 protocol, and every fold of the first repeat must have rows to train, validate and test on. A DDI positives set (an
 entry with ``negatives``) draws its folds together with its negatives (:mod:`zoo_core.data.ddi`) and is not checked
-here."""
+here; a full-data run (no split) needs one usable row."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def check_enough_rows(cfg: dict, entry, dataset) -> None:
     from zoo_core.data.splits import make_splits
 
     if entry.get("negatives"):
+        return
+    if cfg.get("full_data"):  # every usable row trains: no split to make
+        if len(dataset) == 0:
+            raise InputError(f"{cfg['dataset']}: no usable row to train on ({len(dataset.bad)} bad row(s) skipped)")
         return
     n, protocol, n_folds = len(dataset), str(cfg["split"]), int(cfg["folds"])
     skipped = f" ({len(dataset.bad)} bad row(s) skipped)" if dataset.bad else ""

@@ -10,6 +10,7 @@ A DDI positives set (an entry with ``negatives``) gets each repeat's negatives a
 With a pretrainer (or ``pretrained_weights``), ``metrics.json`` has a ``pretraining`` block (pretrainer, pair set,
 transductive flag, budget: epochs, pairs per fold, batch size, learning rate; per fold whether the backbone was
 reused and the pretraining-stage seconds) and each fold's weight metadata its own ``pretraining`` record.
+``full_data`` (``zoo run --full-data --epochs N``) trains on every row instead: :mod:`zoo_core.train.full_data`.
 """
 
 from __future__ import annotations
@@ -186,6 +187,10 @@ def run(cfg: dict[str, Any], quiet: bool = False, resume: str | Path | None = No
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
+    if cfg.get("full_data"):  # every row trains for the given epochs, nothing held out
+        from zoo_core.train.full_data import run_full_data
+
+        return run_full_data(cfg, quiet, resume)
     r = _prepare_on_ranks(cfg, quiet, resume)
     jobs = fold_jobs(r)
     if int(r.cfg.get("workers") or 1) > 1:   # even for one fold: a worker's one thread gives the same numbers
@@ -287,18 +292,22 @@ def _fold_metadata(r: _Run, model, result, pre: dict | None, repeat: int, k: int
     """What a fold's weight file records: where it comes from, its metrics, the fitted target scaler, the
     pretraining record and the training domain that `zoo predict` warns outside of."""
     from zoo_core.chem.domain import training_domain
-    from zoo_core.nn.scaler import scaler_of
 
     meta = {"dataset": r.cfg["dataset"], "repeat": repeat, "fold": k, "seed": seed, "split": r.cfg["split"],
             "n_folds": int(r.cfg["folds"]), "test_metrics": result.test, "valid_metrics": result.valid,
             "select_by": r.cfg.get("select_by") or "loss", "columns": r.cfg.get("columns"),
             "training_domain": training_domain(r.dataset.table, train_rows)}
+    return dict(meta, **scaler_and_pretraining(model, pre))
+
+
+def scaler_and_pretraining(model, pre: dict | None) -> dict:
+    """What a weight file records of its model besides the run: the fitted target scaler and the pretraining
+    record, each when there is one."""
+    from zoo_core.nn.scaler import scaler_of
+
     scaler = scaler_of(model)
-    if scaler is not None:
-        meta["target_scaler"] = scaler.as_dict()
-    if pre is not None:
-        meta["pretraining"] = pre
-    return meta
+    return {**({"target_scaler": scaler.as_dict()} if scaler is not None else {}),
+            **({"pretraining": pre} if pre is not None else {})}
 
 
 def _report_ddi(r: _Run, rows: tuple, result) -> None:

@@ -189,6 +189,18 @@ def _freeze_backbone(model) -> list[torch.nn.Parameter]:
     return frozen
 
 
+def targets_scaler_and_loss(model, dataset, train_rows, cfg: TrainConfig, task: str, device: str) -> tuple:
+    """(every row's targets, the model's target scaler fitted on ``train_rows`` or None, the task loss with the
+    ``pos_weight`` of those rows)."""
+    y_all = dataset.y.numpy()
+    y_train = y_all[np.asarray(train_rows)]
+    scale = scaler_of(model)
+    if scale is not None:
+        scale.fit(y_train)
+    weights = pos_weights(cfg.pos_weight, y_train) if task == "classification" else None
+    return y_all, scale, task_loss_fn(task, weights.to(device) if weights is not None else None)
+
+
 def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConfig, task: str, seed: int,
                device: str = "cpu", progress: Callable[[int, float, float], None] | None = None,
                repeat: int = 0, fold: int = 0, checkpoint: Path | None = None, checkpoint_key: str = "",
@@ -207,13 +219,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     device = resolve_device(device)
     model.to(device)
     rng = np.random.default_rng(seed)
-    y_all = dataset.y.numpy()
-    y_train = y_all[np.asarray(train_rows)]
-    scale = scaler_of(model)
-    if scale is not None:
-        scale.fit(y_train)
-    weights = pos_weights(cfg.pos_weight, y_train) if task == "classification" else None
-    loss_fn = task_loss_fn(task, weights.to(device) if weights is not None else None)
+    y_all, scale, loss_fn = targets_scaler_and_loss(model, dataset, train_rows, cfg, task, device)
     score = validation_score(cfg.select_by, task, loss_fn, scale, getattr(dataset, "tasks", None))
     frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
 
