@@ -1,4 +1,4 @@
-"""``zoo pretrain``: pretrain a 2D backbone on a pair set."""
+"""``zoo pretrain``: pretrain a backbone on a pair set, or a molecule pretrainer on a dataset's training molecules."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ def pretrain_cmd(
     pretrainer: str = typer.Option(..., "--pretrainer", help="e.g. 3dmrl"),
     encoder: str = typer.Option(..., "--encoder", "-e", help="encoder or pair-model name"),
     pair_model: Optional[str] = typer.Option(None, "--pair-model", "-p"),
-    pairs: str = typer.Option(..., "--pairs", "--pretrain-pairs",
+    pairs: str = typer.Option("train-split", "--pairs", "--pretrain-pairs",
                               help="pair set (`zoo list pair-sets`: train-split, combisolv-product, solvation-qm, "
-                                   "chromophore-product) or DATASET / DATASET:product"),
+                                   "chromophore-product) or DATASET / DATASET:product; a molecule dataset: "
+                                   "train-split (its training molecules)"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d",
                                           help="downstream dataset: required for train-split; sets the H mode"),
     fold: int = typer.Option(0, "--fold", help="train-split: the fold whose training pairs are used"),
@@ -30,7 +31,10 @@ def pretrain_cmd(
     pairs_ratio: Optional[float] = typer.Option(None, "--pairs-ratio", help="override the set's subsample ratio"),
     epochs: int = typer.Option(100, "--epochs"),
     batch_size: int = typer.Option(48, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="default: 1e-4 solvation, 5e-4 chromophores"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="default: the pretrainer's (molinteract 5e-5), else 1e-4 "
+                                                          "solvation, 5e-4 chromophores"),
+    encoder_param: Optional[list[str]] = typer.Option(None, "--encoder-param", help="encoder KEY=VALUE (as zoo run: "
+                                                                                    "the backbone must match it)"),
     seed: int = typer.Option(0, "--seed"),
     pretrain_param: Optional[list[str]] = typer.Option(None, "--pretrain-param", help="pretrainer KEY=VALUE"),
     output: Path = typer.Option(Path("runs"), "--output", "-o", help="parent folder of the run directory"),
@@ -44,6 +48,7 @@ def pretrain_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Pretrain a 2D backbone on a pair set; writes <run>/backbone.safetensors for `zoo run --pretrained-weights`.
+    A molecule pretrainer (molinteract) on a molecule dataset sees the training molecules of the dataset's split.
 
     With `--pairs train-split --dataset D` the pairs are exactly those `zoo run --pretrainer ... --dataset D` uses
     for that fold, so the cached backbone is reused by the run. Interrupted? The same command resumes after the last
@@ -53,7 +58,7 @@ def pretrain_cmd(
     from zoo_core.data.pair_sets import first_dataset, is_train_split, resolve
     from zoo_core.models import model_spec
     from zoo_core.train.pretraining import default_lr, pretrained_backbone
-    from zoo_core.train.config import dataset_entry_of
+    from zoo_core.train.config import _check_pretrainer_target, dataset_entry_of
 
     try:
         check_pretrainer(pretrainer)
@@ -71,10 +76,13 @@ def pretrain_cmd(
         if source is None:
             raise ZooError(f"pair set {pairs!r} names no dataset; pass --dataset NAME")
         entry = dataset_entry_of({"dataset": source, "columns": None})
-        spec = model_spec(encoder, pair_model, task=entry["task"], explicit_h=bool(entry["explicit_h"]))
+        _check_pretrainer_target(pretrainer, entry, source)
+        spec = model_spec(encoder, pair_model, task=entry["task"], explicit_h=bool(entry["explicit_h"]),
+                          roles=len(entry["roles"]), encoder_params=parse_params(encoder_param, "--encoder-param"))
+        positions = None
         if train_split:
-            pset = resolve(pairs, ratio=pairs_ratio, downstream=dataset,
-                           train_pairs=_fold_train_pairs(dataset, entry, spec, split_seed, folds, fold, quiet))
+            examples, positions = _fold_train_examples(dataset, entry, spec, split_seed, folds, fold, quiet)
+            pset = resolve(pairs, ratio=pairs_ratio, downstream=dataset, train_pairs=examples)
         else:
             pset = resolve(pairs, ratio=pairs_ratio, downstream=dataset)
         if pset.transductive:
@@ -82,12 +90,13 @@ def pretrain_cmd(
                        f"without labels)", err=True)
         label = pset.name.replace(":", "-") + (f"-{dataset}-s{split_seed}f{fold}" if train_split else "")
         run_dir = output / f"{_time.strftime('%Y%m%d-%H%M%S')}-pretrain-{pretrainer}-{spec['pair_model']}-{label}"
-        lr = lr or default_lr(entry)
+        lr = lr or default_lr(entry, pretrainer)
         params = parse_params(pretrain_param, "--pretrain-param")
         t0 = _time.perf_counter()
         path, reused = pretrained_backbone(pretrainer, spec, pset.pairs, epochs, batch_size, lr, seed,
                                            params=params, quiet=quiet, out=run_dir / "backbone.safetensors",
-                                           pair_set=pset.record(), compile=compile, device=device)
+                                           pair_set=pset.record(), compile=compile, device=device,
+                                           positions=positions)
         record = {"weights": str(run_dir / "backbone.safetensors"), "cache": str(path), "reused": reused,
                   "pretrainer": pretrainer, "pair_model": spec["pair_model"], "encoder": spec["encoder"],
                   **pset.record(), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
@@ -106,16 +115,19 @@ def pretrain_cmd(
         typer.echo(record["weights"])
 
 
-def _fold_train_pairs(dataset: str, entry, spec: dict, split_seed: int, folds: int, fold: int, quiet: bool):
-    """The training pairs of one fold of DATASET's split: those `zoo run` pretrains on for that fold."""
-    from zoo_core.data.pair_sets import pairs_of_rows
+def _fold_train_examples(dataset: str, entry, spec: dict, split_seed: int, folds: int, fold: int, quiet: bool):
+    """(the training pairs, or molecules, of one fold of DATASET's split: those `zoo run` pretrains on for that
+    fold; the dataset's own geometries or None)."""
+    from zoo_core.data.molecules import MolDataset
+    from zoo_core.data.pair_sets import examples_of_rows
     from zoo_core.data.pairs import PairDataset
     from zoo_core.data.splits import make_splits
     from zoo_core.train.config import load_dataset_table
 
-    data = PairDataset.from_table(load_dataset_table({"dataset": dataset}, entry), spec["featurizer"]["name"],
-                                  bool(entry["explicit_h"]), progress=not quiet)
+    table = load_dataset_table({"dataset": dataset}, entry)
+    kind = MolDataset if len(entry["roles"]) == 1 else PairDataset
+    data = kind.from_table(table, spec["featurizer"]["name"], bool(entry["explicit_h"]), progress=not quiet)
     splits = make_splits(entry["split"], len(data), split_seed, data.table.a, data.table.b, n_folds=folds)
     if not 0 <= fold < len(splits):
         raise ZooError(f"--fold {fold}: the {entry['split']} split has {len(splits)} fold(s)")
-    return pairs_of_rows(data.table, splits[fold][0])
+    return examples_of_rows(data.table, splits[fold][0]), getattr(table, "positions", None)

@@ -27,7 +27,7 @@ _COMMON = {
 SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
     "encoders": {**_COMMON, "featurizer": (True, str), "requires_3d": (False, bool)},
     "pair_models": {**_COMMON, "default_encoder": (False, str), "featurizer": (False, str), "roles": (False, int)},
-    "pretrainers": {**_COMMON, "target": (False, str), "pairs": (False, dict)},
+    "pretrainers": {**_COMMON, "target": (False, str), "pairs": (False, dict), "train": (False, dict)},  # train: {lr}
     # impl: a builder of zoo_core.data.pair_sets (train_split | product | pairs); `transductive` must be stated.
     "pair_sets": {**_COMMON, "datasets": (False, list), "transductive": (True, bool)},
     "datasets": {

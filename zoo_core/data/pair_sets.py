@@ -104,6 +104,14 @@ def pairs_of_rows(table, rows) -> list[tuple[str, str]]:
     return list(dict.fromkeys((table.a[int(i)], table.b[int(i)]) for i in rows))
 
 
+def examples_of_rows(table, rows) -> list:
+    """What a pretrainer of ``table``'s kind sees of ``rows``: its unique pairs, or for a MolTable (``b`` None, a
+    molecule pretrainer such as MolInteract's) its unique SMILES, in row order."""
+    if table.b is None:
+        return list(dict.fromkeys(table.a[int(i)] for i in rows))
+    return pairs_of_rows(table, rows)
+
+
 def _unique_canonical(smiles: list[str]) -> tuple[list[str], int]:
     from zoo_core.chem.featurizers import canonical_smiles
 

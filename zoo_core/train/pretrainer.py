@@ -12,6 +12,9 @@ A pretrainer subclasses :class:`Pretrainer`, sets ``name``, ``target`` (``"pair"
   pretraining; the backbone is not a submodule);
 * ``loss(model, aux, batch)`` -> (loss tensor, {part: float}) with every name of ``parts``;
 * optionally ``optimised_parameters(model, aux)`` (default: all of both), ``to_device(batch, device)``,
+  a ``positions`` keyword on ``prepare`` (a dataset's own geometries, {canonical SMILES: [n, 3]}, passed when the
+  caller has them: QM9's DFT positions), ``pretrains_head = False`` (the model's task ``head`` gets no loss: the
+  backbone is built for one task and fine-tuning keeps its fresh head, :func:`zoo_core.train.pretraining.load_backbone`),
   ``metadata(data)`` (extra keys for the weight file), and, for ``--compile``, ``supports_compile = True`` with
   ``check_compile()`` (before the data is prepared: fail early) and ``use_compiled(aux)``.
 
@@ -49,6 +52,7 @@ class Pretrainer:
     defaults: dict[str, Any] = {}
     parts: tuple[str, ...] = ("loss",)
     supports_compile: bool = False
+    pretrains_head: bool = True
 
     def __init__(self, params: dict | None = None):
         if self.target not in TARGETS:
@@ -96,12 +100,12 @@ class Pretrainer:
                  seed: int = 0, out: str | None = None, params: dict | None = None, workers: int | None = None,
                  use_cache: bool = True, progress: bool = True, device: str = "cpu", log: Callable | None = None,
                  meta: dict | None = None, checkpoint: str | None = None, checkpoint_seconds: float = 300.0,
-                 compile: bool = False):
+                 compile: bool = False, positions: dict | None = None):
         """Pretrain the 2D model of ``spec`` on ``examples``; (model, history). See :func:`run_pretraining`."""
         return run_pretraining(cls(params), spec, examples, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                out=out, workers=workers, use_cache=use_cache, progress=progress, device=device,
                                log=log, meta=meta, checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
-                               compile=compile)
+                               compile=compile, positions=positions)
 
 
 def unit(pretrainer) -> str:
@@ -148,7 +152,7 @@ class _State:
 
 
 def _setup(pre: Pretrainer, spec: dict, examples: list, seed: int, lr: float, batch_size: int, workers, use_cache,
-           progress, device, compile: bool, checkpoint, meta):
+           progress, device, compile: bool, checkpoint, meta, positions: dict | None = None):
     """Model (after ``torch.manual_seed(seed)``), data, auxiliary modules and Adam, in that order (it fixes the
     random initialisations)."""
     import torch
@@ -161,7 +165,8 @@ def _setup(pre: Pretrainer, spec: dict, examples: list, seed: int, lr: float, ba
         pre.check_compile()
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    data = distributed.main_first(lambda: pre.prepare(spec, examples, seed, workers, use_cache, progress))
+    given = {"positions": positions} if positions is not None else {}   # only pretrainers that take them get them
+    data = distributed.main_first(lambda: pre.prepare(spec, examples, seed, workers, use_cache, progress, **given))
     aux = pre.aux_modules(model).to(device)
     if compile and pre.supports_compile:
         pre.use_compiled(aux)
@@ -207,7 +212,7 @@ def run_pretraining(pre: Pretrainer, spec: dict, examples: list, epochs: int = 1
                     lr: float = 5e-4, seed: int = 0, out: str | None = None, workers: int | None = None,
                     use_cache: bool = True, progress: bool = True, device: str = "cpu", log: Callable | None = None,
                     meta: dict | None = None, checkpoint: str | None = None, checkpoint_seconds: float = 300.0,
-                    compile: bool = False):
+                    compile: bool = False, positions: dict | None = None):
     """Pretrain the 2D model of ``spec`` with ``pre`` on ``examples``; returns (model, history).
 
     ``out``: where to save the backbone only (metadata: ``meta``, the pretrainer, its parameters, the budget and
@@ -216,12 +221,13 @@ def run_pretraining(pre: Pretrainer, spec: dict, examples: list, epochs: int = 1
     (``model.*``), the auxiliary modules (``aux.*``), Adam's moments, torch's RNG state, the history, the spec and
     ``meta``; when it exists the run continues there, and ends as an uninterrupted run would (nothing depends on
     ``epochs``). ``compile``: an execution setting, in neither the checkpoint's fingerprint nor the cache key.
+    ``positions``: the molecules' own geometries, for ``pre.prepare`` (module doc).
     """
     from zoo_core.device import resolve_device
 
     device = resolve_device(device)
     data, state = _setup(pre, spec, examples, seed, lr, batch_size, workers, use_cache, progress, device, compile,
-                         checkpoint, meta)
+                         checkpoint, meta, positions)
     history, first_epoch, rows, sums, seconds = state.restore(epochs)
 
     def save(finished: int, progress_: dict) -> None:
@@ -248,6 +254,7 @@ def _save_backbone(out: str, state: _State, spec: dict, data, history: list, epo
     pre = state.pre
     info = {**(meta or {}), "kind": BACKBONE_KIND, "pretrainer": pre.name, "pretrain_params": pre.params,
             f"pretrain_{unit(pre)}": len(data), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-            **pre.metadata(data), "seconds": round(sum(r["seconds"] for r in history), 3),
+            **pre.metadata(data), **({} if pre.pretrains_head else {"fresh_head": True}),
+            "seconds": round(sum(r["seconds"] for r in history), 3),
             "history": [{k: round(float(v), 5) for k, v in r.items()} for r in history]}
     save_model(out, state.model, spec, info)

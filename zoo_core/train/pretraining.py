@@ -99,8 +99,24 @@ def backbone_key(pretrainer: str, spec: dict, pairs: list, epochs: int, batch_si
     merged here as :func:`pretrained_backbone` merges them."""
     from zoo_core.registry import get_registry
 
-    params = {**get_registry().entry("pretrainers", pretrainer).params, **(params or {})}
+    entry = get_registry().entry("pretrainers", pretrainer)
+    params = {**entry.params, **(params or {})}
+    spec = backbone_spec(spec, _pretrainer_class(entry))
     return _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
+
+
+def _pretrainer_class(entry):
+    from zoo_core.plugins import get_catalog
+
+    return get_catalog().get("pretrainers", entry["impl"]).load()
+
+
+def backbone_spec(spec: dict, cls) -> dict:
+    """The spec a backbone is pretrained with: ``spec``, built for one task when the pretrainer leaves the task head
+    untrained (``pretrains_head = False``), so one backbone serves any ``--targets`` and its head is not loaded."""
+    if getattr(cls, "pretrains_head", True):
+        return spec
+    return {**{k: v for k, v in spec.items() if k != "tasks"}, "n_tasks": 1}
 
 
 @contextmanager
@@ -118,20 +134,22 @@ def _exclusive(path: Path):
 def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]], epochs: int, batch_size: int,
                         lr: float, seed: int, params: dict | None = None, quiet: bool = False,
                         out: Path | None = None, pair_set: dict | None = None,
-                        compile: bool = False, device: str = "cpu") -> tuple[Path, bool]:
+                        compile: bool = False, device: str = "cpu",
+                        positions: dict | None = None) -> tuple[Path, bool]:
     """Path of backbone weights pretrained with ``pretrainer`` on ``pairs`` (from the cache when present) and
     whether they were reused. ``out`` also copies the file there. ``pair_set``: the set's ``record()`` (its name
     joins the cache key; the record goes into the weight file's metadata). ``compile``: ask the pretrainer for its
     compiled kernels (an execution setting, not in the cache key; ignored with a note by one without them);
-    ``device`` likewise (``auto``, ``cpu``, ``cuda``: :func:`zoo_core.device.resolve_device`)."""
-    from zoo_core.plugins import get_catalog
+    ``device`` likewise (``auto``, ``cpu``, ``cuda``: :func:`zoo_core.device.resolve_device`). ``positions``: the
+    molecules' own geometries ({canonical SMILES: [n, 3]}, e.g. QM9's), for a pretrainer that takes them."""
     from zoo_core.registry import get_registry
     from zoo_core.train.pretrainer import unit
     from zoo_core.train.trainer import log
 
     entry = get_registry().entry("pretrainers", pretrainer)
     params = {**entry.params, **(params or {})}
-    spec = _key_spec(spec)  # a backbone holds no target scaler: one file serves scaled and unscaled fine-tuning
+    cls = _pretrainer_class(entry)
+    spec = backbone_spec(_key_spec(spec), cls)  # no target scaler: one file serves scaled and unscaled fine-tuning
     set_name = (pair_set or {}).get("pair_set")
     key = _key(spec, pretrainer, params, pairs, epochs, batch_size, lr, seed, set_name)
     run_key = _key(spec, pretrainer, params, pairs, None, batch_size, lr, seed, set_name)  # any number of epochs
@@ -144,14 +162,13 @@ def pretrained_backbone(pretrainer: str, spec: dict, pairs: list[tuple[str, str]
         with _exclusive(path.with_name(f".{run_key}.lock")) if is_main() else nullcontext():
             reused = from_main(lambda: path.exists() or _copy_published(key, path, quiet))
             if not reused:
-                cls = get_catalog().get("pretrainers", entry["impl"]).load()
                 log(f"zoo: pretraining {spec['pair_model']}({spec['encoder']}) with {pretrainer} on {len(pairs)} "
                     f"{unit(cls)}"
                     + (f" (pair set {set_name}{', TRANSDUCTIVE' if pair_set.get('transductive') else ''})"
                        if set_name else "") + f", {epochs} epochs", quiet)
                 _pretrain_into(path, checkpoint, cls, spec, pairs, epochs, batch_size, lr, seed, params,
                                {"cache_key": key, **({"pair_set": pair_set} if pair_set is not None else {})}, quiet,
-                               compile, device)
+                               compile, device, positions)
     if reused:
         log(f"zoo: reusing pretrained backbone {path}", quiet)
     if out is not None and is_main():
@@ -186,7 +203,7 @@ def _copy_published(key: str, path: Path, quiet: bool) -> bool:
 
 def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, epochs: int, batch_size: int,
                    lr: float, seed: int, params: dict, meta: dict, quiet: bool, compile: bool = False,
-                   device: str = "cpu") -> None:
+                   device: str = "cpu", positions: dict | None = None) -> None:
     """Run pretrainer ``cls`` and write its backbone atomically to ``path``, resuming from (and updating)
     ``checkpoint`` when the pretrainer supports one and it holds no more than ``epochs`` epochs."""
     from zoo_core.train.checkpoint import checkpoint_meta, checkpoint_progress, epochs_begun
@@ -200,6 +217,8 @@ def _pretrain_into(path: Path, checkpoint: Path, cls, spec: dict, pairs: list, e
         kwargs["meta"] = meta
     if "log" in accepted:
         kwargs["log"] = lambda record: log(_epoch_line(record, epochs), quiet)
+    if positions is not None and "positions" in accepted:
+        kwargs["positions"] = positions
     if "device" in accepted:
         kwargs["device"] = device
     elif device != "cpu":
@@ -272,8 +291,9 @@ def _metadata(path: Path) -> dict:
 
 def load_backbone(model, path: str | Path, spec: dict) -> dict:
     """Load pretrained backbone weights into ``model`` (same model spec; the featurizer must match); returns the
-    file's metadata (pretrainer, pair set, budget)."""
-    from safetensors.torch import load_model
+    file's metadata (pretrainer, pair set, budget). A backbone whose task head was not pretrained (``fresh_head``)
+    leaves ``model.head`` as initialised: its width is the fine-tuning run's number of targets."""
+    from safetensors.torch import load_file, load_model
 
     from zoo_core.weights import check_featurizer, read_metadata
 
@@ -282,8 +302,13 @@ def load_backbone(model, path: str | Path, spec: dict) -> dict:
     if (saved["pair_model"], saved["encoder"]) != (spec["pair_model"], spec["encoder"]):
         raise ZooError(f"{path}: pretrained for {saved['pair_model']}({saved['encoder']}), "
                        f"not {spec['pair_model']}({spec['encoder']})")
-    missing, unexpected = load_model(model, str(path), strict=False)
-    wrong = [k for k in [*missing, *unexpected] if not k.startswith("target_scaler.")]
+    fresh = ("target_scaler.", "head.") if meta.get("fresh_head") else ("target_scaler.",)
+    if meta.get("fresh_head"):
+        tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith("head.")}
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    else:
+        missing, unexpected = load_model(model, str(path), strict=False)
+    wrong = [k for k in [*missing, *unexpected] if not k.startswith(fresh)]
     if wrong:  # the target scaler is fine-tuning's (fitted on the fold's targets), never the backbone's
         raise ZooError(f"{path}: its tensors do not fit {spec['pair_model']}({spec['encoder']}): "
                        f"{', '.join(sorted(wrong)[:5])}{' ...' if len(wrong) > 5 else ''}")
@@ -296,7 +321,14 @@ def budget(meta: dict) -> dict:
     return {k: meta.get(k) for k in keys if k in meta}
 
 
-def default_lr(dataset_entry: Any) -> float:
-    """3DMRL pretraining learning rate: 5e-4 for chromophores, 1e-4 for solvation (METHODS §7.4)."""
+def default_lr(dataset_entry: Any, pretrainer: str | None = None) -> float:
+    """The pretrainer entry's ``train: {lr}`` when it states one (MolInteract: 5e-5, METHODS §8.2), else 3DMRL's:
+    5e-4 for chromophores, 1e-4 for solvation (METHODS §7.4)."""
+    from zoo_core.registry import get_registry
+
+    entry = get_registry().sections["pretrainers"].get(pretrainer) if pretrainer else None
+    stated = (entry.get("train") or {}).get("lr") if entry is not None else None
+    if stated is not None:
+        return float(stated)
     roles = list(dataset_entry.get("roles") or [])
     return 5e-4 if roles and roles[0] == "chromophore" else 1e-4

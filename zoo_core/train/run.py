@@ -353,7 +353,7 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
     """Load pretrained backbone weights into a fresh model: a given file, or pretrain (or reuse) on the pair set.
     Returns this fold's pretraining record. ``shared`` keeps a resolved non-train-split pair set across folds."""
     from zoo_core.console import warn
-    from zoo_core.data.pair_sets import is_train_split, pairs_of_rows, resolve
+    from zoo_core.data.pair_sets import examples_of_rows, is_train_split, resolve
     from zoo_core.train.pretraining import budget, default_lr, load_backbone, pretrained_backbone
 
     t0 = time.perf_counter()
@@ -369,7 +369,7 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
                 "seconds": round(time.perf_counter() - t0, 3)}
     if is_train_split(cfg["pairs"]):
         pset = resolve(cfg["pairs"], ratio=cfg.get("pairs_ratio"), downstream=str(cfg["dataset"]),
-                       train_pairs=pairs_of_rows(dataset.table, train_rows))
+                       train_pairs=examples_of_rows(dataset.table, train_rows))
     else:
         if "pair_set" not in shared:
             shared["pair_set"] = resolve(cfg["pairs"], ratio=cfg.get("pairs_ratio"), downstream=str(cfg["dataset"]))
@@ -379,11 +379,12 @@ def _pretrain_into(model, cfg: dict, spec: dict, entry, dataset, train_rows, qui
         pset = shared["pair_set"]
     record = pset.record()
     epochs, batch, lr = (int(cfg["pretrain_epochs"]), int(cfg["pretrain_batch_size"]),
-                         float(cfg["pretrain_lr"] or default_lr(entry)))
+                         float(cfg["pretrain_lr"] or default_lr(entry, cfg["pretrainer"])))
     params = dict(cfg.get("pretrain_params") or {})
     path, reused = pretrained_backbone(cfg["pretrainer"], spec, pset.pairs, epochs, batch, lr, seed=0,
                                        params=params, quiet=quiet, pair_set=record,
-                                       compile=bool(cfg.get("pretrain_compile")), device=cfg.get("device", "cpu"))
+                                       compile=bool(cfg.get("pretrain_compile")), device=cfg.get("device", "cpu"),
+                                       positions=getattr(dataset.table, "positions", None))
     meta = load_backbone(model, path, spec)
     confs = {} if reused or not meta.get("conformers") else {"conformers": meta["conformers"]}
     return {"pretrainer": cfg["pretrainer"], **record, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0,

@@ -22,6 +22,8 @@ d-wide node states and readouts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -32,6 +34,17 @@ from zoo_molinteract.embeddings import atom_encoder
 from zoo_molinteract.gin import GINEdgeConv
 
 TOWERS = ("both", "2d", "3d")
+
+
+@dataclass
+class BlockStates:
+    """One forward pass: the encoder's node output and, per block ℓ = 1..L (list index ℓ − 1), each tower's node
+    states after that block: the post-interaction ĥˡ, gˡ (towers=both) or the post-residual aˡ, bˡ (one tower).
+    A tower that does not run has an empty list. Every state is [N, d]."""
+
+    nodes: torch.Tensor | None
+    states_2d: list[torch.Tensor]
+    states_3d: list[torch.Tensor]
 
 
 class InteractionMLP(nn.Module):
@@ -69,7 +82,7 @@ class MolInteract(Encoder):
             raise ValueError(f"molinteract: towers must be one of {', '.join(TOWERS)}, got {towers!r}")
         if in_dim != 9 or edge_dim != 3:
             raise ValueError(f"molinteract reads the ogb9 featurizer (9 atom, 3 bond columns), got {in_dim}, {edge_dim}")
-        self.towers, self.layers, self.residual = towers, int(layers), bool(residual)
+        self.towers, self.layers, self.residual, self.hidden = towers, int(layers), bool(residual), int(hidden)
         self.use_2d, self.use_3d = towers != "3d", towers != "2d"
         self.requires_3d = self.use_3d
         self.drop = nn.Dropout(dropout)
@@ -105,6 +118,11 @@ class MolInteract(Encoder):
         return edges, dist, self.smearing(dist), None
 
     def forward(self, g) -> torch.Tensor:
+        return self.block_states(g).nodes
+
+    def block_states(self, g, depth: int | None = None) -> BlockStates:
+        """The forward pass, keeping each block's node states (what the pretraining heads read, §8.2).
+        ``depth``: run only the first ``depth`` blocks (``nodes`` is then None)."""
         h = a = self.atom_encoder(g.ndata["x"]) if self.use_2d else None
         if self.use_3d:
             if "pos" not in g.ndata:
@@ -113,18 +131,25 @@ class MolInteract(Encoder):
             s = b = self.z_embedding(z)
             edges, dist, rbf, table = self._geometry(g)
         src, dst = g.edges()
-        for ell in range(self.layers):
+        states_2d: list[torch.Tensor] = []
+        states_3d: list[torch.Tensor] = []
+        for ell in range(self.layers if depth is None else min(int(depth), self.layers)):
             if self.use_2d:
                 h = a = self._step(self.convs_2d[ell](h, src, dst, g.edata["e"]), self.norms_2d[ell], a)
             if self.use_3d:
                 s = b = self._step(self.convs_3d[ell](s, edges, dist, rbf, table), self.norms_3d[ell], b)
             if self.towers == "both":
                 h, s = self.interactions[ell](a, b)
+            if self.use_2d:
+                states_2d.append(h)
+            if self.use_3d:
+                states_3d.append(s)
+        if depth is not None and depth < self.layers:
+            return BlockStates(None, states_2d, states_3d)
         if self.use_3d:
             s = self.head_3d(s)
-        if self.towers == "both":
-            return torch.cat([h, s], dim=-1)
-        return h if self.use_2d else s
+        nodes = torch.cat([h, s], dim=-1) if self.towers == "both" else (h if self.use_2d else s)
+        return BlockStates(nodes, states_2d, states_3d)
 
     def readout(self, g, h: torch.Tensor) -> torch.Tensor:
         """Mean over each molecule's atoms of both towers' states ([mean ĥ ; mean g] = the mean of [ĥ ; g])."""

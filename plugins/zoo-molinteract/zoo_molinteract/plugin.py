@@ -1,5 +1,5 @@
-"""Registers the OGB featurizer, the MolInteract and SchNet encoders and the catalogue fragment (lazily: nothing
-heavy at import)."""
+"""Registers the OGB featurizer, the MolInteract and SchNet encoders, MolInteract pretraining and the catalogue
+fragment (lazily: nothing heavy at import)."""
 
 from pathlib import Path
 
@@ -15,6 +15,11 @@ def zoo_register_featurizers(register):
 def zoo_register_encoders(register):
     register("molinteract", "zoo_molinteract.encoder:MolInteract")   # towers=both|2d|3d (gin = towers=2d)
     register("schnet", "zoo_molinteract.schnet_encoder:SchNetEncoder")
+
+
+@hookimpl
+def zoo_register_pretrainers(register):
+    register("molinteract", "zoo_molinteract.pretrainer:MolInteractPretraining")
 
 
 @hookimpl
