@@ -196,7 +196,8 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
                 "epochs": n_epochs, "patience": int(cfg["patience"]), "best_epoch": int(fold["best_epoch"]),
                 "epochs_run": int(fold["epochs_run"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
                 "train_pairs": int(len(train_rows)), "valid_pairs": int(len(valid_rows)),
-                "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1}
+                "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1,
+                "lr_steps": [[int(e), float(lr)] for e, lr in fold.get("lr_steps") or []]}
     meta = dict(meta, name=name, split_description=split_description(), training=training, pretraining=pretraining,
                 regenerate=f"python bench/publish_weights.py --only {name}")
     path = Path(output_dir) / f"{name}.safetensors"
@@ -464,6 +465,7 @@ class FullData:
     chosen_epochs: int
     evaluation_entry: dict   # its registry entry: the test error to expect, the card that names this version
     evaluation_spec: dict    # its weight file's model spec: the full-data version must be the same model
+    lr_steps: tuple | None = None  # its plateau's rate drops ([epoch, lr]), replayed; None: not recorded
 
 
 def full_data_of(name: str, weights: dict, registry: Path) -> FullData:
@@ -480,7 +482,13 @@ def full_data_of(name: str, weights: dict, registry: Path) -> FullData:
                          f"entry with training.best_epoch and a test RMSE, and {file}), so no epoch count has been "
                          f"chosen; publish it first: python bench/publish_weights.py --only {evaluation}")
     return FullData(evaluation, RECIPES[evaluation], int(entry["training"]["best_epoch"]), dict(entry),
-                    read_metadata(file)[0])
+                    read_metadata(file)[0], _recorded_lr_steps(entry["training"]))
+
+
+def _recorded_lr_steps(training: dict) -> tuple | None:
+    """An evaluation entry's plateau drops, or None for an entry published before they were recorded."""
+    steps = training.get("lr_steps")
+    return None if steps is None else tuple(tuple(s) for s in steps)
 
 
 def check_same_model(name: str, full: FullData, cfg: dict) -> None:
@@ -528,6 +536,7 @@ def build_full(name: str, full: FullData, output_dir: str, epochs: int | None, p
     n_epochs = epochs if epochs is not None else full.chosen_epochs
     cfg = resolve_config({"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
                           "dataset": recipe.dataset, "seed": SEED, "full_data": True, "epochs": n_epochs,
+                          "lr_steps": [s for s in full.lr_steps or () if s[0] <= n_epochs] or None,
                           "output": runs_dir, "threads": 1,
                           "pretrain_epochs": (pretrain_epochs or recipe.pretrain_epochs) if recipe.pretrainer
                           else None})
@@ -538,7 +547,8 @@ def build_full(name: str, full: FullData, output_dir: str, epochs: int | None, p
     rows = np.arange(len(dataset))
     pretraining = _pretraining_of(recipe, cfg, entry, meta, dataset, rows)
     training = {"full_data": True, "evaluation": full.evaluation, "seed": SEED, "epochs": n_epochs,
-                "chosen_epochs": full.chosen_epochs, "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
+                "chosen_epochs": full.chosen_epochs, "lr": float(cfg["lr"]), "lr_steps": cfg.get("lr_steps") or [],
+                "batch_size": int(cfg["batch_size"]),
                 "train_pairs": len(rows), "seconds": round(float(run_metrics["seconds"]), 1), "torch_threads": 1}
     meta = dict(meta, name=name, training=training, pretraining=pretraining,
                 regenerate=f"python bench/publish_weights.py --only {name}")
@@ -579,17 +589,23 @@ def full_card(name: str, full: FullData, spec: dict, data_entry, training: dict,
     rmse, units = float(full.evaluation_entry["metrics"]["rmse"]), data_entry.get("units", "")
     why = ("the epoch the fold-0 validation chose" if epochs == full.chosen_epochs else
            f"a smoke budget; the fold-0 validation chose {full.chosen_epochs}")
+    steps = training.get("lr_steps") or []
     cmd = (f"zoo run --encoder {recipe.encoder} --dataset {recipe.dataset}"
            + (f" --pretrainer {recipe.pretrainer} --pretrain-epochs {pretraining['epochs']}" if pretraining else "")
-           + f" --seed {SEED} --full-data --epochs {epochs}")
+           + f" --seed {SEED} --full-data --epochs {epochs}"
+           + (" --lr-steps " + ",".join(f"{e}:{lr:g}" for e, lr in steps) if steps else ""))
+    schedule = (f"the learning rate dropping where the fold-0 run's plateau schedule dropped it ("
+                + ", ".join(f"{lr:g} from epoch {e}" for e, lr in steps) + ")" if steps else
+                "a constant learning rate (the fold-0 run's plateau schedule never dropped it by then)"
+                if full.lr_steps is not None else
+                "a constant learning rate (the fold-0 run predates the record of its plateau's rate drops)")
     parts = [
         _what_paragraph(name, recipe, spec, data_entry),
         _data_paragraph(recipe, data_entry, n, data_license(data_entry)),
         f"Full-data version: trained on all {n:,} pairs for {_epochs(epochs)} ({why}); no held-out test, expect about "
         f"the fold-0 evaluation version's test error (RMSE {rmse:.3f} {units}, see {ev}). Adam lr "
-        f"{training['lr']:g}, batch {training['batch_size']}, a constant learning rate (the plateau schedule reads a "
-        f"validation score, and there is none), the weights of the last epoch; seed {SEED}, the evaluation "
-        f"version's initial weights. Same as: {cmd}.",
+        f"{training['lr']:g}, batch {training['batch_size']}, {schedule}, the weights of the last epoch; seed "
+        f"{SEED}, the evaluation version's initial weights. Same as: {cmd}.",
     ]
     use = (f"Intended use: predictions and explanations (zoo predict / zoo explain) for pairs like those of "
            f"{recipe.dataset}: this is the version to use; {ev} is the one to evaluate with and to reproduce the "

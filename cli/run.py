@@ -44,6 +44,9 @@ def run_cmd(
     full_data: bool = typer.Option(False, "--full-data", help="train on every pair for exactly --epochs (the count "
                                                              "cross-validation chose): no validation, test or early "
                                                              "stop; the model to use, its error is the CV's"),
+    lr_steps: Optional[str] = typer.Option(None, "--lr-steps", help="with --full-data: EPOCH:LR[,EPOCH:LR] replays "
+                                                                 "the rate drops a fold's plateau took (its "
+                                                                 "record's lr_steps)"),
     patience: Optional[int] = typer.Option(None, "--patience", help="early-stopping patience (epochs)"),
     freeze_backbone_epochs: Optional[int] = typer.Option(
         None, "--freeze-backbone-epochs", help="train only the prediction head for this many epochs, then "
@@ -51,6 +54,8 @@ def run_cmd(
                                               "protocol)"),
     lr: Optional[float] = typer.Option(None, "--lr"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse (default) or l1 (MAE; QM9's "
+                                                            "default, as its papers)"),
     split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | fixed-random:TRAIN,VALID[,SEED] | "
                                                             "scaffold (DeepChem's deterministic "
                                                             "rule) | scaffold-seeded | molecule | solvent; DDI sets: "
@@ -91,12 +96,12 @@ def run_cmd(
 
     cli = {"encoder": encoder, "pair_model": pair_model, "pretrainer": pretrainer, "dataset": dataset,
            "folds": folds, "repeats": repeats, "only_folds": list(only_fold) if only_fold else None, "seed": seed,
-           "epochs": epochs, "full_data": True if full_data else None, "patience": patience,
+           "epochs": epochs, "full_data": True if full_data else None, "lr_steps": lr_steps, "patience": patience,
            "freeze_backbone_epochs": freeze_backbone_epochs, "lr": lr,
            "batch_size": batch_size, "split": split, "targets": target_list(targets), "select_by": select_by,
            "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
-           "explicit_h": explicit_h, "threads": threads, "workers": workers,
+           "explicit_h": explicit_h, "threads": threads, "workers": workers, "loss": loss,
            "columns": None,
            "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,

@@ -99,3 +99,47 @@ def test_a_full_data_run_pretrains_on_every_pair(tmp_path):
     metrics = json.loads((Path(json.loads(r.stdout)["run_dir"]) / "metrics.json").read_text())
     pre = metrics["pretraining"]
     assert (pre["pair_set"], pre["pairs"], pre["transductive"], metrics["n_pairs"]) == ("train-split", 12, False, 12)
+
+
+def test_a_fold_records_its_plateau_drops_and_full_data_replays_them(tmp_path, monkeypatch):
+    """A fold whose plateau drops the rate records [epoch, lr] (fold record and run metrics); ``--lr-steps`` makes
+    the full-data run train each epoch at the rate the fold had then."""
+    from zoo_core.train import full_data, trainer
+
+    config = tmp_path / "drops.yaml"
+    config.write_text("plateau_patience: 0\nplateau_factor: 0.5\n")  # every epoch without a new best halves the lr
+    r = runner.invoke(app, ["run", "--encoder", "mpnn", "--config", str(config), "--only-fold", "0", "--repeats",
+                            "1", "--epochs", "6", "--patience", "6", "--lr", "0.3", "--output", str(tmp_path / "runs"),
+                            "--json", "--quiet"])  # a rate this high cannot improve every epoch: the plateau drops it
+    assert r.exit_code == 0, r.output
+    run_dir = Path(json.loads(r.stdout)["run_dir"])
+    fold = json.loads((run_dir / "metrics.json").read_text())["folds"][0]
+    record = json.loads(next(run_dir.glob("folds/*.json")).read_text())
+    steps = fold["lr_steps"]
+    assert steps and record["lr_steps"] == steps
+    assert all(later[0] > earlier[0] and later[1] < earlier[1] for earlier, later in zip(steps, steps[1:]))
+    assert all(2 <= e <= 6 and lr < 0.3 for e, lr in steps)
+
+    rates = []
+    real_epoch = trainer.train_epoch
+
+    def rate_seen(model, opt, *args, **kwargs):
+        rates.append(opt.lr)
+        return real_epoch(model, opt, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_epoch", rate_seen)
+    r = runner.invoke(app, ["run", "--encoder", "mpnn", "--full-data", "--epochs", "4", "--lr-steps", "2:5e-4,4:1e-4",
+                            "--output", str(tmp_path / "runs"), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert rates == [1e-3, 5e-4, 5e-4, 1e-4]
+    assert full_data.lr_at(3, 1e-3, [[2, 5e-4], [4, 1e-4]]) == 5e-4
+
+
+@pytest.mark.parametrize("extra", [["--full-data", "--epochs", "4", "--lr-steps", "5:1e-4"],
+                                   ["--full-data", "--epochs", "4", "--lr-steps", "3:1e-4,2:1e-5"],
+                                   ["--full-data", "--epochs", "4", "--lr-steps", "two:1e-4"],
+                                   ["--epochs", "4", "--lr-steps", "2:1e-4"]])
+def test_bad_lr_steps_are_one_line_usage_errors(tmp_path, extra):
+    r = runner.invoke(app, ["run", "--encoder", "mpnn", *extra, "--output", str(tmp_path / "runs")])
+    assert r.exit_code == 2 and "--lr-steps" in r.stderr and r.stderr.count("\n") == 1, r.output
+    assert not (tmp_path / "runs").exists()

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
     "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
     "select_by": None, "scale_targets": None, "pos_weight": None, "targets": None, "full_data": False,
+    "lr_steps": None,
 }
 
 # What selects or judges held-out rows; a full-data run has none, so these are refused with it (CLI or config file).
@@ -219,6 +220,9 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     if cfg.get("full_data"):
         cfg = full_data_config(cfg, {k for k, v in {**file_cfg, **given}.items() if v is not None and v is not False},
                                entry)
+    elif cfg.get("lr_steps"):
+        raise UsageError("--lr-steps replays a learning-rate schedule in a --full-data run; a run with folds sets "
+                         "its own from the validation score (plateau_patience, plateau_factor)")
     freeze = cfg.get("freeze_backbone_epochs") or 0
     if not isinstance(freeze, int) or isinstance(freeze, bool) or not 0 <= freeze < int(cfg["epochs"]):
         raise UsageError(f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({int(cfg['epochs']) - 1}), "
@@ -240,7 +244,25 @@ def full_data_config(cfg: dict[str, Any], given: set[str], entry) -> dict[str, A
         raise UsageError("--full-data trains one model in one process: drop --workers")
     if entry.get("negatives"):
         raise UsageError(f"--full-data: {cfg['dataset']} draws its negatives per repeat and fold; train it with folds")
-    return {**cfg, **dict.fromkeys(NOT_WITH_FULL_DATA), "save_all_folds": False}
+    steps = lr_steps_of(cfg.get("lr_steps"), int(cfg["epochs"]))
+    return {**cfg, **dict.fromkeys(NOT_WITH_FULL_DATA), "save_all_folds": False, "lr_steps": steps or None}
+
+
+def lr_steps_of(value, epochs: int) -> list[list]:
+    """``--lr-steps`` as ``[[epoch, lr], ...]``: from ``EPOCH:LR,EPOCH:LR`` (a string) or a list of pairs (a config
+    file, a fold record's ``lr_steps``); epochs increasing within 2..``epochs``, rates positive."""
+    if not value:
+        return []
+    try:
+        pairs = [part.split(":") for part in value.split(",")] if isinstance(value, str) else list(value)
+        steps = [[int(e), float(lr)] for e, lr in pairs]
+    except (TypeError, ValueError):
+        raise UsageError(f"--lr-steps: expected EPOCH:LR[,EPOCH:LR...] (e.g. 120:5e-4,160:5e-5), got {value!r}")
+    epochs_of = [e for e, _ in steps]
+    if epochs_of != sorted(set(epochs_of)) or epochs_of[0] < 2 or epochs_of[-1] > epochs or \
+            any(lr <= 0 for _, lr in steps):
+        raise UsageError(f"--lr-steps: epochs must increase within 2..{epochs} and rates be positive, got {value!r}")
+    return steps
 
 
 def _check_pretrainer_target(name: str | None, entry, dataset: str) -> None:

@@ -39,7 +39,7 @@ class FoldCheckpoint:
 
     def save(self, model, opt, sched, rng: np.random.Generator, *, epoch: int, best_val: float, best_epoch: int,
              best_state: dict[str, torch.Tensor] | None, train_seconds: float, train_pairs: int,
-             seconds: float) -> None:
+             seconds: float, lr_steps: list | None = None) -> None:
         tensors = {**with_prefix("model", model.state_dict()), **with_prefix("opt", opt.state_tensors()),
                    **rng_tensors()}
         if best_state is not None:
@@ -47,7 +47,7 @@ class FoldCheckpoint:
         meta = {"fingerprint": self.fingerprint, "epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
                 "lr": opt.lr, "plateau": {"best": sched.best, "bad_epochs": sched.bad_epochs},
                 "numpy_rng": rng.bit_generator.state, "train_seconds": train_seconds, "train_pairs": train_pairs,
-                "seconds": seconds, "has_best": best_state is not None}
+                "seconds": seconds, "has_best": best_state is not None, "lr_steps": list(lr_steps or [])}
         save_checkpoint(self.path, tensors, meta)
 
     def load(self, model, opt, sched, rng: np.random.Generator) -> dict[str, Any]:
@@ -63,7 +63,8 @@ class FoldCheckpoint:
         best = under_prefix("best", tensors) if meta["has_best"] else None
         return {"epoch": int(meta["epoch"]), "best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]),
                 "best_state": best, "train_seconds": float(meta["train_seconds"]),
-                "train_pairs": int(meta["train_pairs"]), "seconds": float(meta["seconds"])}
+                "train_pairs": int(meta["train_pairs"]), "seconds": float(meta["seconds"]),
+                "lr_steps": meta.get("lr_steps") or []}
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """Full-data training, ``zoo run --full-data --epochs N``: the model to use once cross-validation has chosen N.
 
 Every usable row trains for exactly N epochs: no validation, no test, no early stopping, and a constant learning
-rate (the plateau schedule of a fold reads the validation score; there is none here). The weights are the last
+rate (the plateau schedule of a fold reads the validation score; there is none here) unless ``lr_steps``
+(``--lr-steps EPOCH:LR,...``) replays the schedule a fold's plateau took (its record's ``lr_steps``, which
+``bench/publish_weights.py`` passes on for ``<name>.full``). The weights are the last
 epoch's. The model starts from the weights repeat 0, fold 0 would start from (seed ``seed * 1000``), and a
 pretrainer pretrains on the train-split pairs of every row, i.e. all of them. ``metrics.json`` says that there is
 no held-out test and gives only the fit on the training rows, named so; the weight file records ``full_data``
@@ -37,10 +39,10 @@ class FullDataResult:
 
 
 def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cpu",
-              progress: Callable[[int, int], None] | None = None) -> FullDataResult:
+              progress: Callable[[int, int], None] | None = None, lr_steps=()) -> FullDataResult:
     """Train ``model`` in place on ``rows`` for exactly ``cfg.epochs`` epochs (a :class:`TrainConfig`; its
     patience and plateau settings are not used), then score the training fit. ``cfg.freeze_backbone_epochs``
-    trains only the head first, as in a fold."""
+    trains only the head first, as in a fold. ``lr_steps``: ``[(epoch, lr)]``, the rate from that epoch on."""
     from zoo_core.device import resolve_device
     from zoo_core.train import metrics as M
     from zoo_core.train.optim import Adam
@@ -60,6 +62,7 @@ def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cp
                 p.requires_grad_(True)
             frozen.clear()
             opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt.lr = lr_at(epoch, cfg.lr, lr_steps)
         t0 = time.perf_counter()
         train_epoch(model, opt, dataset, rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale)
         train_seconds += time.perf_counter() - t0
@@ -71,13 +74,22 @@ def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cp
                           train_pairs_per_s=cfg.epochs * len(rows) / train_seconds if train_seconds > 0 else 0.0)
 
 
+def lr_at(epoch: int, lr: float, lr_steps) -> float:
+    """The learning rate of ``epoch``: the last step's at or before it, else ``lr``."""
+    for start, step_lr in lr_steps:
+        if start <= epoch:
+            lr = float(step_lr)
+    return lr
+
+
 def full_train_config(cfg: dict):
     """The trainer's settings of a full-data run (no patience or plateau: nothing is held out)."""
     from zoo_core.train.trainer import TrainConfig
 
     return TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), pos_weight=cfg.get("pos_weight"),
-                       freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0))
+                       freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
+                       loss=cfg.get("loss") or "mse")
 
 
 def run_full_data(cfg: dict, quiet: bool = False, resume=None) -> tuple[Path, dict]:
@@ -104,7 +116,7 @@ def run_full_data(cfg: dict, quiet: bool = False, resume=None) -> tuple[Path, di
     log(f"  full data: all {len(rows)} rows for {r.cfg['epochs']} epochs (no validation, no test, no early stop)",
         quiet)
     result = train_all(model, r.dataset, rows, full_train_config(r.cfg), r.task, seed, r.cfg["device"],
-                       progress=_progress(quiet))
+                       progress=_progress(quiet), lr_steps=r.cfg.get("lr_steps") or ())
     save_model(r.run_dir / "model.safetensors", model, r.spec, provenance(weight_metadata(r, model, result, pre, seed)))
     metrics = run_metrics(r, result, pre, seed)
     (r.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
@@ -120,7 +132,8 @@ def weight_metadata(r, model, result: FullDataResult, pre: dict | None, seed: in
 
     rows = np.arange(len(r.dataset))
     meta = {"dataset": r.cfg["dataset"], "seed": seed, "columns": r.cfg.get("columns"),
-            "full_data": {"pairs": len(rows), "epochs": result.epochs, "note": NO_TEST},
+            "full_data": {"pairs": len(rows), "epochs": result.epochs, "lr_steps": r.cfg.get("lr_steps"),
+                          "note": NO_TEST},
             "training_fit": result.fit, "training_domain": training_domain(r.dataset.table, rows)}
     return dict(meta, **scaler_and_pretraining(model, pre))
 
@@ -133,7 +146,8 @@ def run_metrics(r, result: FullDataResult, pre: dict | None, seed: int) -> dict:
                "dataset": r.cfg["dataset"], "pair_model": r.spec["pair_model"], "encoder": r.spec["encoder"],
                "pretrainer": r.cfg.get("pretrainer"), "task": r.task, "tasks": list(r.dataset.tasks),
                "n_pairs": len(r.dataset), "bad_rows": len(r.dataset.bad), "epochs": result.epochs,
-               "lr": float(r.cfg["lr"]), "batch_size": int(r.cfg["batch_size"]), "seed": seed,
+               "lr": float(r.cfg["lr"]), "lr_steps": r.cfg.get("lr_steps"), "batch_size": int(r.cfg["batch_size"]),
+               "seed": seed,
                "scale_targets": bool(r.spec.get("scale_targets")), "seconds": round(result.seconds, 3),
                "train_pairs_per_s": round(result.train_pairs_per_s, 1),
                "training_fit": result.fit, "training_fit_note": FIT_NOTE, "featurization": r.cfg["featurization"]}

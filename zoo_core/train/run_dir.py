@@ -22,7 +22,7 @@ def save_fold(path: Path, result, pre: dict | None, run_key: str) -> None:
               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "valid": result.valid, "test": result.test,
               "test_rows": result.test_rows.tolist(), "test_pred": result.test_pred.tolist(),
               "seconds": result.seconds, "train_pairs_per_s": result.train_pairs_per_s, "pretraining": pre,
-              "subsets": result.subsets}
+              "subsets": result.subsets, "lr_steps": result.lr_steps}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, default=json_default))
@@ -46,7 +46,8 @@ def load_fold(path: Path, run_key: str):
                             test_rows=np.asarray(r["test_rows"], dtype=np.int64),
                             test_pred=np.asarray(r["test_pred"], dtype=np.float64).reshape(len(r["test_rows"]), -1),
                             seconds=r["seconds"], train_pairs_per_s=r["train_pairs_per_s"],
-                            subsets=r.get("subsets") or {})
+                            subsets=r.get("subsets") or {},
+                            lr_steps=[tuple(s) for s in r.get("lr_steps") or []])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ZooError(f"{path}: unreadable fold record ({error}); delete it to train that fold again") from error
     return result, r.get("pretraining")

@@ -67,6 +67,7 @@ class FoldResult:
     seconds: float = 0.0
     train_pairs_per_s: float = 0.0
     subsets: dict = field(default_factory=dict)  # DDI: test_type1/test_type2 and the baseline (train/ddi_report.py)
+    lr_steps: list = field(default_factory=list)  # [(epoch, lr)]: from that epoch on the lr was lr (plateau drops)
 
 
 def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -239,6 +240,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
     best_val, best_epoch, best_state = math.inf, -1, None
     train_seconds, train_pairs = 0.0, 0
     epoch = start = 0
+    lr_steps: list[tuple[int, float]] = []  # what a full-data run replays (zoo_core.train.full_data)
     saver = FoldCheckpoint(checkpoint, cfg, task, seed, (train_rows, valid_rows, test_rows), checkpoint_key) \
         if checkpoint is not None else None
     if saver is not None and saver.path.exists():
@@ -248,6 +250,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         state = saver.load(model, opt, sched, rng)
         start, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, train_seconds, train_pairs = state["best_state"], state["train_seconds"], state["train_pairs"]
+        lr_steps = [(int(e), float(lr)) for e, lr in state["lr_steps"]]
         t_start -= state["seconds"]
         epoch = start
     last_save = time.perf_counter()
@@ -255,6 +258,8 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         if frozen and epoch == cfg.freeze_backbone_epochs + 1:  # stage 2: everything trains, fresh optimizer
             unfreeze()
             opt, sched = optimizer()
+        if opt.lr != (lr_steps[-1][1] if lr_steps else cfg.lr):
+            lr_steps.append((epoch, float(opt.lr)))
         t0 = time.perf_counter()
         train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale)
         train_seconds += time.perf_counter() - t0
@@ -276,7 +281,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         if saver is not None and time.perf_counter() - last_save >= checkpoint_seconds:
             saver.save(model, opt, sched, rng, epoch=epoch, best_val=best_val, best_epoch=best_epoch,
                        best_state=best_state, train_seconds=train_seconds, train_pairs=train_pairs,
-                       seconds=time.perf_counter() - t_start)
+                       seconds=time.perf_counter() - t_start, lr_steps=lr_steps)
             last_save = time.perf_counter()
     unfreeze()  # stopped early inside stage 1
     if saver is not None and distributed.is_main():
@@ -291,7 +296,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         valid=M.compute(task, y_all[rows_v], pred_v, tasks),
         test=M.compute(task, y_all[rows_t], pred_t, tasks) if len(rows_t) else {},
         test_rows=rows_t, test_pred=pred_t, state=model.state_dict(), seconds=time.perf_counter() - t_start,
-        train_pairs_per_s=train_pairs / train_seconds if train_seconds > 0 else 0.0)
+        train_pairs_per_s=train_pairs / train_seconds if train_seconds > 0 else 0.0, lr_steps=lr_steps)
 
 
 def validation_score(select_by: str, task: str, loss_fn, scale, tasks) -> Callable[[torch.Tensor, torch.Tensor], float]:
@@ -338,7 +343,7 @@ def summarize(results: list[FoldResult], task: str, tasks: list[str] | None = No
     names = list(M.metric_table(task))
     per_fold = [{"repeat": r.repeat, "fold": r.fold, "seed": r.seed, "best_epoch": r.best_epoch,
                  "epochs_run": r.epochs_run, "seconds": round(r.seconds, 3),
-                 "train_pairs_per_s": round(r.train_pairs_per_s, 1),
+                 "train_pairs_per_s": round(r.train_pairs_per_s, 1), "lr_steps": [list(s) for s in r.lr_steps],
                  "valid": r.valid, "test": r.test, **r.subsets} for r in results]
     summary: dict[str, Any] = {}
     for name in names:
