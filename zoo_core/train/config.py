@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "encoder": None, "pair_model": None, "pretrainer": None, "dataset": "freesolv",
     "featurizer": None, "explicit_h": None, "split": None, "folds": 5, "repeats": 3, "seed": 0,
     "only_folds": None, "epochs": 500, "patience": 50, "plateau_patience": 20, "plateau_factor": 0.1,
-    "lr": None, "batch_size": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
+    "lr": None, "batch_size": None, "loss": None, "weight_decay": 0.0, "encoder_params": {}, "pair_params": {},
     "device": "auto", "threads": None, "workers": 1, "strict": False, "output": "runs", "run_name": None,
     "held_out": None, "save_all_folds": False, "columns": None, "pretrained_weights": None,
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
@@ -201,7 +201,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
                 "select_by": entry.get("select_by", "auroc" if entry["task"] == "classification" else "loss"),
                 "scale_targets": bool(entry.get("scale_targets", entry["task"] == "regression")),
                 "pos_weight": entry.get("pos_weight")})
-    for key in ("epochs", "patience", "plateau_patience"):
+    for key in ("epochs", "patience", "plateau_patience", "loss"):
         if key in train:
             cfg[key] = train[key]
     cfg.update(file_cfg)
@@ -211,6 +211,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
         cfg["columns"] = [*entry["roles"], *entry["targets"]]  # the guess, recorded: `zoo predict --run` reads it
     if cfg["scale_targets"] and entry["task"] != "regression":
         raise UsageError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
+    cfg["loss"] = regression_loss(cfg.get("loss"), entry["task"], dataset)
     _check_pretrainer_target(cfg.get("pretrainer"), entry, dataset)
     if cfg["encoder"] is None:
         raise UsageError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
@@ -263,6 +264,20 @@ def lr_steps_of(value, epochs: int) -> list[list]:
             any(lr <= 0 for _, lr in steps):
         raise UsageError(f"--lr-steps: epochs must increase within 2..{epochs} and rates be positive, got {value!r}")
     return steps
+
+
+def regression_loss(loss: str | None, task: str, dataset: str) -> str | None:
+    """The run's ``loss``: for regression ``mse`` (the default) or ``l1`` (a dataset entry's ``train: {loss}``:
+    QM9's); for classification None (BCE), and a stated one is refused."""
+    from zoo_core.train.trainer import REGRESSION_LOSSES
+
+    if task != "regression":
+        if loss is not None:
+            raise UsageError(f"--loss {loss} applies to regression; {dataset} is a {task} dataset (trained on BCE)")
+        return None
+    if (loss or "mse") not in REGRESSION_LOSSES:
+        raise UsageError(f"--loss must be one of {', '.join(REGRESSION_LOSSES)}, got {loss!r}")
+    return loss or "mse"
 
 
 def _check_pretrainer_target(name: str | None, entry, dataset: str) -> None:

@@ -109,7 +109,8 @@ def train_config(cfg: dict):
                        weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
                        freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
-                       select_by=cfg.get("select_by") or "loss", pos_weight=cfg.get("pos_weight"))
+                       select_by=cfg.get("select_by") or "loss", pos_weight=cfg.get("pos_weight"),
+                       loss=cfg.get("loss") or "mse")
 
 
 def _prepare(cfg: dict, quiet: bool, resume) -> _Run:

@@ -50,6 +50,7 @@ class TrainConfig:
     freeze_backbone_epochs: int = 0  # LP-FT: train only ``model.head`` this many epochs first (0 = paper protocol)
     select_by: str = "loss"          # validation score for the best epoch, plateau and early stop (loss, auroc, ...)
     pos_weight: Any = None           # classification: None, "balanced" (n_neg / n_pos per task, train rows) or numbers
+    loss: str = "mse"                # regression: "mse" or "l1" (MAE: the QM9 papers', METHODS §8.3); BCE otherwise
 
 
 @dataclass
@@ -70,15 +71,25 @@ class FoldResult:
     lr_steps: list = field(default_factory=list)  # [(epoch, lr)]: from that epoch on the lr was lr (plateau drops)
 
 
-def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The task loss (MSE, or BCE on logits with an optional per-task ``pos_weight``) averaged over the labelled
-    entries: a NaN label contributes nothing. Without NaN labels it is the plain mean (bit-identical to before)."""
+REGRESSION_LOSSES = ("mse", "l1")
+
+
+def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None,
+                 regression_loss: str = "mse") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The task loss (``regression_loss``: MSE or L1; BCE on logits with an optional per-task ``pos_weight`` for
+    classification) averaged over the labelled entries: a NaN label contributes nothing. Without NaN labels it is
+    the plain mean (bit-identical to before)."""
     import torch.nn.functional as F
+
+    if regression_loss not in REGRESSION_LOSSES or (task == "classification" and regression_loss != "mse"):
+        raise ZooError(f"loss {regression_loss!r}: regression trains on one of {', '.join(REGRESSION_LOSSES)}, "
+                       f"classification on BCE")
+    regression = F.l1_loss if regression_loss == "l1" else F.mse_loss
 
     def elementwise(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if task == "classification":
             return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight, reduction="none")
-        return F.mse_loss(pred, y, reduction="none")
+        return regression(pred, y, reduction="none")
 
     def loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         labelled = ~torch.isnan(y)
@@ -86,7 +97,7 @@ def task_loss_fn(task: str, pos_weight: torch.Tensor | None = None) -> Callable[
         if not sharded and bool(labelled.all()):
             if task == "classification":
                 return F.binary_cross_entropy_with_logits(pred, y, pos_weight=pos_weight)
-            return F.mse_loss(pred, y)
+            return regression(pred, y)
         values = elementwise(pred, torch.where(labelled, y, torch.zeros_like(y)))
         if sharded:  # the mean over the union batch's labelled cells
             return distributed.union_mean(values[labelled])
@@ -199,7 +210,7 @@ def targets_scaler_and_loss(model, dataset, train_rows, cfg: TrainConfig, task: 
     if scale is not None:
         scale.fit(y_train)
     weights = pos_weights(cfg.pos_weight, y_train) if task == "classification" else None
-    return y_all, scale, task_loss_fn(task, weights.to(device) if weights is not None else None)
+    return y_all, scale, task_loss_fn(task, weights.to(device) if weights is not None else None, cfg.loss)
 
 
 def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConfig, task: str, seed: int,
