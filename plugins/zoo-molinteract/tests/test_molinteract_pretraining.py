@@ -204,6 +204,11 @@ def test_zoo_pretrain_sees_training_molecules_only_and_the_backbone_fine_tunes(t
     assert r.exit_code == 0, r.output
     pre = json.loads(r.stdout)["pretraining"]
     assert pre["pretrainer"] == "molinteract" and pre["pretrained_weights"] == record["weights"]
+    r = runner.invoke(app, ["run", "--encoder", "molinteract", "--dataset", str(two), "--columns", "smiles,y0,y1",
+                            "--pretrainer", "molinteract", "--pretrain-epochs", "2", "--epochs", "1", "--only-fold",
+                            "0", "--repeats", "1", *enc, "--output", str(tmp_path / "runs"), "--json"])
+    assert r.exit_code == 0, r.output   # the backbone is keyed for one task: two targets reuse it
+    assert "reusing pretrained backbone" in r.stderr and json.loads(r.stdout)["pretraining"]["reused"] == [True]
 
 
 def test_zoo_pretrain_refuses_a_pair_set_for_a_molecule_pretrainer(tmp_path):
