@@ -178,6 +178,31 @@ def _ddi_section(records: list[dict]) -> list[str]:
     return out + _footer(records)
 
 
+def _ddi_throughput_section(records: list[dict]) -> list[str]:
+    """The `ddi-throughput` records: training pairs/s and peak memory of pair models on a DDI dataset."""
+    out = _table_head(
+        "DDI training throughput and memory",
+        "`python bench/run_bench.py ddi-throughput`: each model as `zoo run --dataset D` trains it (the entry's "
+        "batch size and lr, chemprop133 atoms, symmetric pair model, seed 0's training rows), in a fresh process: "
+        "warm-up steps, then timed steps of the trainer's own step (batching, forward, backward, Adam); eval pairs/s "
+        "= one forward pass over validation batches; s/epoch = training rows / train pairs/s + validation rows / "
+        "eval pairs/s; peak = the process's max RSS (data loaded: before the model is built). The load average "
+        "says whether the machine was shared while it ran.",
+        ["model", "dataset", "train pairs/s", "s/step (median)", "eval pairs/s", "s/epoch", "peak GB (data loaded)",
+         "batch", "threads", "node width, parameters", "atoms per molecule (mean, max)", "load start → end",
+         "commit", "record"])
+    for r in records:
+        steps = sorted(r["step_seconds"])
+        settings, mols = r["settings"], r["molecules"]
+        out.append(f"| {r['model']} | {r['dataset']} | {r['pairs_per_s']:.1f} | {steps[len(steps) // 2]:.2f} | "
+                   f"{r['eval_pairs_per_s']:.0f} | {r['epoch_seconds']:.0f} | {r['peak_rss_gb']:.2f} "
+                   f"({r['data_rss_gb']:.2f}) | {r['batch_size']} | {r['threads']} | {settings['node_width']}, "
+                   f"{settings['parameters']:,} | {mols['atoms_mean']:.1f}, {mols['atoms_max']} | "
+                   f"{r['load_average']['start'][0]:.1f} → {r['load_average']['end'][0]:.1f} | "
+                   f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
+    return out + _footer(records)
+
+
 def _workers_section(records: list[dict]) -> list[str]:
     """The `workers` records: one `zoo run` serial and with `--workers N`, wall times, ratio, identical folds."""
     out = _table_head(
@@ -207,6 +232,7 @@ def _workers_section(records: list[dict]) -> list[str]:
 
 def render_markdown(results_dir: Path) -> str:
     accuracy, throughput, pretraining, probes, moleculenet, ddi, workers = [], [], [], [], [], [], []
+    ddi_throughput = []
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
             continue
@@ -220,6 +246,8 @@ def render_markdown(results_dir: Path) -> str:
                 moleculenet.append(rec)
             elif rec.get("kind") == "ddi":
                 ddi.append(rec)
+            elif rec.get("kind") == "ddi-throughput":
+                ddi_throughput.append(rec)
             elif rec.get("kind") == "workers":
                 workers.append(rec)
             else:
@@ -245,6 +273,8 @@ def render_markdown(results_dir: Path) -> str:
         out.extend(_moleculenet_section(moleculenet))
     if ddi:
         out.extend(_ddi_section(ddi))
+    if ddi_throughput:
+        out.extend(_ddi_throughput_section(ddi_throughput))
     if pretraining:
         out.extend(_pretraining_section(pretraining))
     if probes:

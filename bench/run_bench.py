@@ -7,6 +7,7 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py pretrain-throughput
   python bench/run_bench.py probe --backbones PATH.safetensors --datasets freesolv,compsol,abraham
   python bench/run_bench.py workers --repeats 3 --epochs 30
+  python bench/run_bench.py ddi-throughput --models cgib,i2mole --dataset chchminer --threads 1 --steps 8
   python bench/run_bench.py render
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
@@ -386,6 +387,7 @@ def main() -> None:
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     from bench import compare
     from bench import ddi_bench  # ddi (issue 35)
+    from bench import ddi_throughput  # ddi-throughput (issue 35)
     from bench import moleculenet_bench  # moleculenet (issue 34)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
     from bench import workers_bench  # workers (issue 38)
@@ -393,11 +395,13 @@ def main() -> None:
     pretrain_bench.add_parsers(sub)
     moleculenet_bench.add_parser(sub)
     ddi_bench.add_parser(sub)
+    ddi_throughput.add_parser(sub)
     workers_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
      "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi,
+     "ddi-throughput": ddi_throughput.ddi_throughput,
      "workers": workers_bench.workers, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
