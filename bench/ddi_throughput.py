@@ -7,10 +7,12 @@ Each model runs in a fresh process (so its max RSS is its own) that builds the r
 dataset entry's batch size and lr, its ``model_featurizer`` (chemprop133) and ``symmetric`` pair model, and the
 first repeat (seed 0) of the ``--split`` folds with their negatives. It trains the trainer's own step
 (``zoo_core.train.trainer.train_epoch``: batching, forward, backward, Adam) over the training rows in a seeded
-order: ``--warmup`` steps, then ``--steps`` steps timed one by one; training pairs/s = timed pairs / their
-seconds. It then times one forward pass over ``--eval-batches`` validation batches (what each epoch's validation
-costs), so ``epoch_seconds`` = training rows / train pairs/s + validation rows / eval pairs/s. The feature cache
-is filled by a child of its own first. The machine's load average at start and end goes into the record's note.
+order: ``--warmup`` steps, then ``--steps`` steps timed one by one; training pairs/s = timed pairs / their wall
+seconds, and per CPU-second the same over the process's CPU time in them (less sensitive to a shared machine).
+It then times one forward pass over ``--eval-batches`` validation batches (what each epoch's validation costs),
+so ``epoch_seconds`` = training rows / train pairs/s + validation rows / eval pairs/s (``epoch_cpu_seconds``
+the same from CPU time). The feature cache is filled by a child of its own first. The machine's load average at
+start and end goes into the record's note, with the command to rerun on a quiet machine.
 """
 
 from __future__ import annotations
@@ -50,20 +52,25 @@ opt = Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 _, scale, loss_fn = targets_scaler_and_loss(model, ds, train_rows, tc, entry["task"], "cpu")
 order, bs = np.random.default_rng(0).permutation(train_rows), tc.batch_size
 if ({warmup} + {steps}) * bs > len(order):
-    raise SystemExit(f"--warmup + --steps need {{({warmup} + {steps}) * bs}} training rows; the split has {{len(order)}}")
+    raise SystemExit(f"--warmup + --steps need {{({warmup} + {steps}) * bs}} training rows, the split has "
+                     f"{{len(order)}}")
 def train(first, steps):
     rows = order[first * bs:(first + steps) * bs]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train_epoch(model, opt, ds, rows, bs, loss_fn, np.random.default_rng(first), scale=scale)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 train(0, {warmup})
-step_seconds = [train({warmup} + k, 1) for k in range({steps})]
+step_seconds, step_cpu_seconds = zip(*[train({warmup} + k, 1) for k in range({steps})])
 eval_rows = valid_rows[:{eval_batches} * tc.eval_batch_size]
-t0 = time.perf_counter(); predict(model, ds.batches(eval_rows, tc.eval_batch_size)); eval_seconds = time.perf_counter() - t0
+t0, c0 = time.perf_counter(), time.process_time()
+predict(model, ds.batches(eval_rows, tc.eval_batch_size))
+eval_seconds, eval_cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
 atoms = np.diff(ds.store.node_ptr.numpy()); bonds = np.diff(ds.store.edge_ptr.numpy()) / 2
 print(json.dumps({{
     "batch_size": bs, "eval_batch_size": tc.eval_batch_size, "lr": tc.lr, "step_seconds": step_seconds,
-    "eval_pairs": len(eval_rows), "eval_seconds": eval_seconds, "train_rows": len(train_rows),
+    "step_cpu_seconds": step_cpu_seconds,
+    "eval_pairs": len(eval_rows), "eval_seconds": eval_seconds, "eval_cpu_seconds": eval_cpu_seconds,
+    "train_rows": len(train_rows),
     "valid_rows": len(valid_rows), "peak_rss_gb": peak_rss_gb(), "data_rss_gb": data_rss_gb,
     "settings": {{"encoder": spec["encoder"], "encoder_params": spec["encoder_params"],
                   "pair_params": spec["pair_params"], "featurizer": spec["featurizer"]["name"],
@@ -90,14 +97,19 @@ def throughput_record(model: str, child: dict, args, load: dict[str, list[float]
     """One model's record from its child's measurement and the load averages at the command's start and end."""
     timed = child["batch_size"] * len(child["step_seconds"])
     pairs_per_s = timed / sum(child["step_seconds"])
+    pairs_per_cpu_s = timed / sum(child["step_cpu_seconds"])
     eval_pairs_per_s = child["eval_pairs"] / child["eval_seconds"]
+    eval_pairs_per_cpu_s = child["eval_pairs"] / child["eval_cpu_seconds"]
     note = (f"load average (1/5/15 min) {load['start']} at start, {load['end']} at end, on "
             f"{os.cpu_count()} cores: rerun on a quiet machine with `{command_of(args)}`")
     return {"kind": "ddi-throughput", "model": model, "dataset": args.dataset, "split": args.split,
             "threads": args.threads, "warmup_steps": args.warmup, "steps": len(child["step_seconds"]),
             "batch_size": child["batch_size"], "lr": child["lr"], "pairs_per_s": pairs_per_s,
-            "step_seconds": child["step_seconds"], "eval_pairs_per_s": eval_pairs_per_s,
+            "pairs_per_cpu_s": pairs_per_cpu_s, "step_seconds": child["step_seconds"],
+            "step_cpu_seconds": child["step_cpu_seconds"], "eval_pairs_per_s": eval_pairs_per_s,
+            "eval_pairs_per_cpu_s": eval_pairs_per_cpu_s,
             "epoch_seconds": child["train_rows"] / pairs_per_s + child["valid_rows"] / eval_pairs_per_s,
+            "epoch_cpu_seconds": child["train_rows"] / pairs_per_cpu_s + child["valid_rows"] / eval_pairs_per_cpu_s,
             "train_rows": child["train_rows"], "valid_rows": child["valid_rows"],
             "peak_rss_gb": child["peak_rss_gb"], "data_rss_gb": child["data_rss_gb"],
             "settings": child["settings"], "molecules": child["molecules"], "load_average": load,

@@ -184,20 +184,22 @@ def _ddi_throughput_section(records: list[dict]) -> list[str]:
         "DDI training throughput and memory",
         "`python bench/run_bench.py ddi-throughput`: each model as `zoo run --dataset D` trains it (the entry's "
         "batch size and lr, chemprop133 atoms, symmetric pair model, seed 0's training rows), in a fresh process: "
-        "warm-up steps, then timed steps of the trainer's own step (batching, forward, backward, Adam); eval pairs/s "
-        "= one forward pass over validation batches; s/epoch = training rows / train pairs/s + validation rows / "
-        "eval pairs/s; peak = the process's max RSS (data loaded: before the model is built). The load average "
-        "says whether the machine was shared while it ran.",
-        ["model", "dataset", "train pairs/s", "s/step (median)", "eval pairs/s", "s/epoch", "peak GB (data loaded)",
-         "batch", "threads", "node width, parameters", "atoms per molecule (mean, max)", "load start → end",
-         "commit", "record"])
+        "warm-up steps, then timed steps of the trainer's own step (batching, forward, backward, Adam); per CPU-s = "
+        "timed pairs / the process's CPU time (less sensitive to other work on the machine); eval pairs/s = one "
+        "forward pass over validation batches; s/epoch = training rows / train pairs/s + validation rows / eval "
+        "pairs/s (CPU s: the same from CPU time); peak = the process's max RSS (data loaded: before the model is "
+        "built). The load average says whether the machine was shared while it ran.",
+        ["model", "dataset", "train pairs/s", "per CPU-s", "s/step (median)", "eval pairs/s", "s/epoch (CPU s)",
+         "peak GB (data loaded)", "batch", "threads", "node width, parameters", "atoms per molecule (mean, max)",
+         "load start → end", "commit", "record"])
     for r in records:
         steps = sorted(r["step_seconds"])
         settings, mols = r["settings"], r["molecules"]
-        out.append(f"| {r['model']} | {r['dataset']} | {r['pairs_per_s']:.1f} | {steps[len(steps) // 2]:.2f} | "
-                   f"{r['eval_pairs_per_s']:.0f} | {r['epoch_seconds']:.0f} | {r['peak_rss_gb']:.2f} "
-                   f"({r['data_rss_gb']:.2f}) | {r['batch_size']} | {r['threads']} | {settings['node_width']}, "
-                   f"{settings['parameters']:,} | {mols['atoms_mean']:.1f}, {mols['atoms_max']} | "
+        out.append(f"| {r['model']} | {r['dataset']} | {r['pairs_per_s']:.1f} | {r['pairs_per_cpu_s']:.1f} | "
+                   f"{steps[len(steps) // 2]:.2f} | {r['eval_pairs_per_s']:.0f} | {r['epoch_seconds']:.0f} "
+                   f"({r['epoch_cpu_seconds']:.0f}) | {r['peak_rss_gb']:.2f} ({r['data_rss_gb']:.2f}) | "
+                   f"{r['batch_size']} | {r['threads']} | {settings['node_width']}, {settings['parameters']:,} | "
+                   f"{mols['atoms_mean']:.1f}, {mols['atoms_max']} | "
                    f"{r['load_average']['start'][0]:.1f} → {r['load_average']['end'][0]:.1f} | "
                    f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
     return out + _footer(records)
