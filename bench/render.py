@@ -205,6 +205,37 @@ def _ddi_throughput_section(records: list[dict]) -> list[str]:
     return out + _footer(records)
 
 
+def _peer_budget(record: dict) -> str:
+    """chemprop's budget: its defaults, or what the bench changed (bold: not chemprop's default budget)."""
+    if record.get("default_budget"):
+        return "chemprop defaults"
+    changed = [f"--{flag} {record[flag]}" for flag in ("epochs", "patience") if record.get(flag) is not None]
+    return "**not the default budget:** " + " ".join(changed + list(record.get("chemprop_args") or []))
+
+
+def _peer_section(records: list[dict]) -> list[str]:
+    """The `peer` records: chemprop on the zoo's folds, one row per zoo record it is paired with."""
+    out = _table_head(
+        "Peer: chemprop v2 on the zoo's folds (RMSE, lower is better)",
+        "`python bench/run_bench.py peer` (bench/peer_bench.py): chemprop v2's own CLI trained on the zoo's folds "
+        "(`zoo data split --export`: the same usable rows and (repeat, fold) splits as the accuracy records), one "
+        "`chemprop train` per fold with fixed seeds, scored with the zoo's metric code on exactly the fold's test "
+        "rows. Paired = chemprop − zoo over the folds both records hold: mean ± standard error of the per-fold "
+        "differences (negative: chemprop lower) and on how many folds chemprop is lower.",
+        ["peer", "dataset", "peer: mean ± std", "folds × repeats", "budget", "mean best epoch", "zoo model",
+         "zoo on shared folds", "peer on shared folds", "peer − zoo (s.e.)", "peer lower", "commit", "record"])
+    for r in records:
+        head = (f"| {r['model']} {r.get('peer_version', '')} | {r['dataset']} | {_mean_std(r, r['repeats'])} | "
+                f"{r['folds_run'] // r['repeats']} of {r['folds']} × {r['repeats']} | {_peer_budget(r)} | "
+                f"{_fmt(r.get('mean_best_epoch'), 0)} |")
+        tail = f" `{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |"
+        for p in r.get("paired") or [{}]:
+            out.append(head + (f" {p['zoo_model']} (`{p['zoo_record']}`) | {_fmt(p['mean_zoo'])} | "
+                               f"{_fmt(p['mean_peer'])} | {p['mean_diff']:+.3f} ({p['se_diff']:.3f}) | "
+                               f"{p['peer_better']} of {p['folds']} |" if p else " — | — | — | — | — |") + tail)
+    return out + _footer(records)
+
+
 def _workers_section(records: list[dict]) -> list[str]:
     """The `workers` records: one `zoo run` serial and with `--workers N`, wall times, ratio, identical folds."""
     out = _table_head(
@@ -235,6 +266,7 @@ def _workers_section(records: list[dict]) -> list[str]:
 def render_markdown(results_dir: Path) -> str:
     accuracy, throughput, pretraining, probes, moleculenet, ddi, workers = [], [], [], [], [], [], []
     ddi_throughput = []
+    peers = []
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
             continue
@@ -252,6 +284,8 @@ def render_markdown(results_dir: Path) -> str:
                 ddi_throughput.append(rec)
             elif rec.get("kind") == "workers":
                 workers.append(rec)
+            elif rec.get("kind") == "peer":
+                peers.append(rec)
             else:
                 (accuracy if "mean" in rec else throughput).append(rec)
     out = [HEADER]
@@ -271,6 +305,8 @@ def render_markdown(results_dir: Path) -> str:
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
         out.extend(_footer(accuracy))
+    if peers:
+        out.extend(_peer_section(peers))
     if moleculenet:
         out.extend(_moleculenet_section(moleculenet))
     if ddi:

@@ -7,11 +7,13 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py pretrain-throughput
   python bench/run_bench.py probe --backbones PATH.safetensors --datasets freesolv,compsol,abraham
   python bench/run_bench.py workers --repeats 3 --epochs 30
+  python bench/run_bench.py peer --datasets compsol,freesolv --repeats 3 --chemprop PATH/TO/chemprop
   python bench/run_bench.py ddi-throughput --models cgib,i2mole --dataset chchminer --threads 1 --steps 8
   python bench/run_bench.py render
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
-(pretraining, pretrain-throughput and probe live in bench/pretrain_bench.py.)
+(pretraining, pretrain-throughput and probe live in bench/pretrain_bench.py; peer, with chemprop's install, in
+bench/peer_bench.py.)
 
 Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
 repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
@@ -389,6 +391,7 @@ def main() -> None:
     from bench import ddi_bench  # ddi (issue 35)
     from bench import ddi_throughput  # ddi-throughput (issue 35)
     from bench import moleculenet_bench  # moleculenet (issue 34)
+    from bench import peer_bench  # peer: chemprop v2 on the zoo's folds (issue 40)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
     from bench import workers_bench  # workers (issue 38)
 
@@ -397,12 +400,13 @@ def main() -> None:
     ddi_bench.add_parser(sub)
     ddi_throughput.add_parser(sub)
     workers_bench.add_parser(sub)
+    peer_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
      "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi,
      "ddi-throughput": ddi_throughput.ddi_throughput,
-     "workers": workers_bench.workers, **pretrain_bench.COMMANDS}[args.cmd](args)
+     "workers": workers_bench.workers, "peer": peer_bench.peer, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
 if __name__ == "__main__":  # one copy of this module: the package's, which the other bench modules import

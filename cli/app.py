@@ -37,7 +37,8 @@ class ZooGroup(TyperGroup):
 
 app = typer.Typer(help="A model zoo for molecular relational learning (pairs of molecules).", cls=ZooGroup,
                   pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=True)
-data_app = typer.Typer(help="Datasets: list them and fetch their files (sha256-verified).", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets: list them, fetch their files (sha256-verified), export their folds.",
+                       no_args_is_help=True)
 app.add_typer(data_app, name="data")
 cache_app = typer.Typer(help="The cache (ZOO_HOME): what it holds, and clearing an area of it.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
