@@ -198,3 +198,22 @@ def test_inductive_run_writes_type1_type2_metrics_and_the_baseline(tmp_path, mon
     assert set(metrics["baseline"]) == {"score", "test", "test_type1", "test_type2"}
     assert 0.0 <= metrics["test_type1"]["auroc"]["mean"] <= 1.0
     assert metrics["baseline"]["test"]["auroc"]["mean"] == fold["baseline"]["test"]["auroc"]
+
+
+def test_cgib_takes_the_ddi_beta_from_the_dataset_entry_unless_the_user_sets_one():
+    """CGIB's DDI protocol uses beta = 1e-4 (METHODS §6.2), its molecular-interaction one 1.0: the DDI entries say so
+    in ``pair_params``, which a user's ``--pair-param`` still overrides; other datasets keep the model default."""
+    from zoo_core.models import model_spec
+    from zoo_core.registry import get_registry
+
+    reg = get_registry()
+    for dataset in ("chchminer", "zhangddi"):
+        on_ddi = reg.entry("datasets", dataset).get("pair_params")
+        for model in ("cgib", "cgib_cont"):
+            spec = model_spec(model, task="classification", dataset_pair_params=on_ddi, symmetric_task=True)
+            assert spec["pair_params"]["beta"] == 1e-4
+            mine = model_spec(model, task="classification", dataset_pair_params=on_ddi, pair_params={"beta": 0.5})
+            assert mine["pair_params"]["beta"] == 0.5
+        assert model_spec("cigin", task="classification", dataset_pair_params=on_ddi)["pair_params"].get("beta") is None
+    assert model_spec("cgib", dataset_pair_params=reg.entry("datasets", "compsol").get("pair_params"))[
+        "pair_params"]["beta"] == 1.0

@@ -68,7 +68,8 @@ def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | No
                encoder_params: dict | None = None, pair_params: dict | None = None, n_tasks: int = 1,
                task: str = "regression", explicit_h: bool = False, registry: Registry | None = None,
                roles: int = 2, scale_targets: bool = False, tasks: list[str] | None = None,
-               dataset_featurizer: str | None = None, symmetric_task: bool = False) -> dict[str, Any]:
+               dataset_featurizer: str | None = None, symmetric_task: bool = False,
+               dataset_pair_params: dict | None = None) -> dict[str, Any]:
     """The full, resolved description of a model: names, parameters and featurizer spec.
 
     ``scale_targets`` (regression) gives the model a target scaler (:mod:`zoo_core.nn.scaler`); ``tasks`` names
@@ -76,7 +77,9 @@ def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | No
     paper-protocol runs stay what they were. The featurizer is ``featurizer`` if given, else the pair model's,
     else ``dataset_featurizer`` (a dataset entry's ``model_featurizer``: DDI's chemprop133), else the encoder's.
     ``symmetric_task`` (a dataset entry's ``symmetric: true``, DDI) sets ``symmetric=true`` on a pair model that
-    offers it (late_fusion, CIGIN, CGIB) unless ``pair_params`` says otherwise."""
+    offers it (late_fusion, CIGIN, CGIB) unless ``pair_params`` says otherwise. ``dataset_pair_params`` (a dataset
+    entry's ``pair_params``, by pair model name: CGIB's beta = 1e-4 on DDI, METHODS §6.2) sit between the pair model's
+    registry defaults and ``pair_params``."""
     from zoo_core.chem.resolve import featurizer_spec
 
     reg = registry or get_registry()
@@ -84,10 +87,11 @@ def model_spec(encoder: str, pair_model: str | None = None, featurizer: str | No
     enc_entry, pm_entry = reg.entry("encoders", enc_name), reg.entry("pair_models", pm_name)
     featurizer = featurizer or pm_entry.get("featurizer") or dataset_featurizer or enc_entry["featurizer"]
     spec = featurizer_spec(featurizer, explicit_h)
-    if symmetric_task and "symmetric" not in (pair_params or {}) and _offers(pm_entry["impl"], "symmetric"):
-        pair_params = {**(pair_params or {}), "symmetric": True}
+    pair_params = {**((dataset_pair_params or {}).get(pm_name) or {}), **(pair_params or {})}
+    if symmetric_task and "symmetric" not in pair_params and _offers(pm_entry["impl"], "symmetric"):
+        pair_params = {**pair_params, "symmetric": True}
     out = {
-        "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **(pair_params or {})},
+        "pair_model": pm_name, "pair_impl": pm_entry["impl"], "pair_params": {**pm_entry.params, **pair_params},
         "encoder": enc_name, "encoder_impl": enc_entry["impl"],
         "encoder_params": {**enc_entry.params, **(encoder_params or {})},
         "featurizer": spec, "n_tasks": n_tasks, "task": task,

@@ -38,6 +38,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple]]] = {
         "url": (False, str), "sha256": (False, str), "file": (False, str),
         "targets": (False, list), "select_by": (False, str), "scale_targets": (False, bool),
         "model_featurizer": (False, str), "symmetric": (False, bool),
+        "pair_params": (False, dict),  # per pair model name: its parameters on this dataset (CGIB's DDI beta)
         "pos_weight": (False, (str, int, float, list, type(None))),
         "negatives": (False, dict),   # a DDI positives set: {ratio: negatives per positive}, drawn per repeat
         "install": (False, str),      # the pip command that installs the package an `embedded` file comes in

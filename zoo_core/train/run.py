@@ -98,7 +98,8 @@ def run_spec(cfg: dict, entry, table) -> dict:
     return model_spec(cfg["encoder"], cfg["pair_model"], cfg["featurizer"], cfg["encoder_params"], cfg["pair_params"],
                       n_tasks=len(tasks), task=entry["task"], explicit_h=bool(cfg["explicit_h"]),
                       roles=len(entry["roles"]), scale_targets=bool(cfg.get("scale_targets")), tasks=tasks,
-                      dataset_featurizer=entry.get("model_featurizer"), symmetric_task=bool(entry.get("symmetric")))
+                      dataset_featurizer=entry.get("model_featurizer"), symmetric_task=bool(entry.get("symmetric")),
+                      dataset_pair_params=entry.get("pair_params"))
 
 
 def train_config(cfg: dict):
