@@ -263,8 +263,36 @@ def _workers_section(records: list[dict]) -> list[str]:
     return out + _footer(records)
 
 
+def _speedup_section(records: list[dict]) -> list[str]:
+    """The `speedup` records: training pairs/s and peak memory of the current code against a baseline commit."""
+    out = _table_head(
+        "Speed-up against a baseline commit",
+        "`python bench/run_bench.py speedup`: the baseline commit (checked out into a temporary worktree) and the "
+        "current code each train the same rows in fresh processes, the sides interleaved in one bench run (which "
+        "side goes first alternates by round); pairs/s over the timed steps (batching, forward, backward, Adam), "
+        "peak memory = the process's max RSS. Ratio = median current / median baseline (fastest: of each side's "
+        "fastest run). The load average before each run shows whether other processes shared the machine.",
+        ["model", "dataset", "baseline", "current", "baseline pairs/s", "current pairs/s", "ratio", "target",
+         "peak GB baseline / current", "met", "settings", "load before", "record"])
+    for r in records:
+        pairs, peak, s = r["median_pairs_per_s"], r["median_peak_rss_gb"], r["settings"]
+        loads = [run["load_average_before"] for side in r["runs"].values() for run in side]
+        met = {None: "—", True: "yes", False: "**no**"}[r.get("meets_target")]
+        target = "—" if r.get("target_ratio") is None else f"≥ {r['target_ratio']:g}x"
+        out.append(f"| {r['model']} | {r['dataset']} | `{r['baseline_commit'][:8]}` | "
+                   f"`{(r.get('git_commit') or '—')[:8]}`{' (dirty)' if r.get('git_dirty') else ''} | "
+                   f"{pairs['baseline']:.1f} | {pairs['current']:.1f} | {r['ratio']:.2f}x (fastest "
+                   f"{r['fastest_ratio']:.2f}x) | "
+                   f"{target} | "
+                   f"{peak['baseline']:.3f} / {peak['current']:.3f} | {met} | {s['threads']} threads, batch "
+                   f"{s['batch_size']}, {s['steps']} steps after {s['warmup_steps']}, {s['rounds']} rounds | "
+                   f"{min(loads):.1f}–{max(loads):.1f} | `{r['_file']}` |")
+    return out + _footer(records)
+
+
 def render_markdown(results_dir: Path) -> str:
     accuracy, throughput, pretraining, probes, moleculenet, ddi, workers = [], [], [], [], [], [], []
+    speedups = []
     ddi_throughput = []
     peers = []
     for path in sorted(Path(results_dir).glob("*.json")):
@@ -286,6 +314,8 @@ def render_markdown(results_dir: Path) -> str:
                 workers.append(rec)
             elif rec.get("kind") == "peer":
                 peers.append(rec)
+            elif rec.get("kind") == "speedup":
+                speedups.append(rec)
             else:
                 (accuracy if "mean" in rec else throughput).append(rec)
     out = [HEADER]
@@ -319,6 +349,8 @@ def render_markdown(results_dir: Path) -> str:
         out.extend(_probe_section(probes))
     if workers:
         out.extend(_workers_section(workers))
+    if speedups:
+        out.extend(_speedup_section(speedups))
     if throughput:
         out.append("## Throughput and memory\n")
         out.append("| figure | model | dataset | ours | unit | original 3DMRL CIGIN | ratio | settings | record |")

@@ -51,7 +51,16 @@ class EdgeTypePlan:
 
 def _messages(h: torch.Tensor, thetas: torch.Tensor, src: torch.Tensor, counts: list[int]) -> torch.Tensor:
     """[E, d_out] messages h[src] @ Θ_type, one matmul per edge type (edges sorted by type, ``counts`` per type)."""
-    return torch.cat([chunk @ thetas[u] for u, chunk in enumerate(torch.split(h[src], counts))])
+    return torch.cat([chunk @ thetas[u] for u, chunk in enumerate(torch.split(h.index_select(0, src), counts))])
+
+
+def _per_type_mm(rows: torch.Tensor, mats, counts: list[int]) -> torch.Tensor:
+    """cat_u(rows_u @ mats[u]) over the row blocks of ``counts``, each product written in place (no concatenation;
+    the same values as :func:`_messages`'s ``cat``)."""
+    out = rows.new_empty(rows.shape[0], mats[0].shape[1])
+    for mat, block, part in zip(mats, torch.split(rows, counts), torch.split(out, counts)):
+        torch.mm(block, mat, out=part)
+    return out
 
 
 class _TypedMessages(torch.autograd.Function):
@@ -62,7 +71,7 @@ class _TypedMessages(torch.autograd.Function):
     def forward(ctx, h: torch.Tensor, thetas: torch.Tensor, src: torch.Tensor, counts: list[int]) -> torch.Tensor:
         ctx.save_for_backward(h, thetas, src)
         ctx.counts = counts
-        return _messages(h, thetas, src, counts)
+        return _per_type_mm(h.index_select(0, src), thetas, counts)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -70,10 +79,13 @@ class _TypedMessages(torch.autograd.Function):
         grads = torch.split(grad, ctx.counts)
         grad_h = grad_thetas = None
         if ctx.needs_input_grad[1]:  # mm's gradient for mat2: mat1ᵀ · grad
-            grad_thetas = torch.stack([chunk.t().mm(g) for chunk, g in zip(torch.split(h[src], ctx.counts), grads)])
+            gathered = torch.split(h.index_select(0, src), ctx.counts)
+            grad_thetas = torch.empty_like(thetas)
+            for u, (chunk, g) in enumerate(zip(gathered, grads)):
+                torch.mm(chunk.t(), g, out=grad_thetas[u])
         if ctx.needs_input_grad[0]:  # mm's gradient for mat1: grad · mat2ᵀ, then indexing's scatter-add
-            grad_src = torch.cat([g.mm(thetas[u].t()) for u, g in enumerate(grads)])
-            grad_h = torch.zeros_like(h).index_put_((src,), grad_src, accumulate=True)
+            grad_src = _per_type_mm(grad, thetas.transpose(1, 2), ctx.counts)
+            grad_h = torch.zeros_like(h).index_add_(0, src, grad_src)
         return grad_h, grad_thetas, None, None
 
 
@@ -98,7 +110,7 @@ class EdgeConditionedConv(nn.Module):
             if records_grad(h, thetas):
                 messages = _TypedMessages.apply(h, thetas, plan.src, plan.counts)
             else:
-                messages = _messages(h, thetas, plan.src, plan.counts)
+                messages = _per_type_mm(h.index_select(0, plan.src), thetas, plan.counts)
             out = index_add_rows(out, plan.dst, messages)  # saves only dst for backward
         if self.bias is not None:
             out = out + self.bias

@@ -10,10 +10,12 @@ For pair b with solute node features H¹_b (n₁ × d) and solvent node features
   (the original's "l1_norm" term, which it weights by 1e-4).
 
 Batching (METHODS §11): the originals build one [ΣN₁ × ΣN₂] batch matrix and multiply it by a block mask
-M = L₁ᵀL₂. Here the node features are scattered into zero-padded tensors [B, n₁max, d] and [B, n₂max, d]
-(positions from the segment ids) and the maps are one ``bmm``: memory O(B · n₁max · n₂max) instead of
+M = L₁ᵀL₂. Here the pairs are cut into groups of similar size (zoo_core.nn.buckets; one group off the CPU and for
+small batches), each group's node features are scattered into zero-padded tensors [B_g, n₁g, d] and [B_g, n₂g, d]
+(n_g: the group's largest molecule) and its maps are one ``bmm``: memory O(Σ_g B_g · n₁g · n₂g) instead of
 O(ΣN₁ · ΣN₂). Padded rows are exactly zero, so every map entry outside a pair's n₁ × n₂ block is exactly 0
-(cosine: 0; tanh(0) = 0), which *is* the block mask; the results equal the masked batch matrix's.
+(cosine: 0; tanh(0) = 0), which *is* the block mask; the results equal the masked batch matrix's. ``imap`` and
+``scores`` give the maps as one [B, n₁max, n₂max] block in batch order (assembled when asked for).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from zoo_core.nn.base import PairModel
+from zoo_core.nn.buckets import PairBuckets, group_count
 from zoo_core.nn.mlp import l2_normalize
 from zoo_core.nn.pair_readout import combine, siamese
 from zoo_core.nn.segment import segment_ids
@@ -70,33 +73,56 @@ class Padding:
 
 @dataclass
 class InteractionResult:
-    """Post-interaction node features of both molecules and the per-pair maps (padded)."""
+    """Post-interaction node features of both molecules and the per-pair maps (per size group, padded)."""
 
     h_a: torch.Tensor       # [N₁, 2d]  [Ĥ¹ ; I Ĥ²]  (tanh kind: [H¹ ; I H²])
     h_b: torch.Tensor       # [N₂, 2d]  [Ĥ² ; Iᵀ Ĥ¹]
-    imap: torch.Tensor      # [B, n₁max, n₂max]: I_b in the top-left n₁ × n₂ block, 0 elsewhere
-    scores: torch.Tensor    # same layout: the pre-activation S (equal to imap for the cosine kind)
-    pad_a: Padding
-    pad_b: Padding
+    group_maps: list[torch.Tensor]      # per group [B_g, n₁g, n₂g]: I_b in each pair's top-left n₁ × n₂ block
+    group_scores: list[torch.Tensor]    # same layout: the pre-activation S (the maps themselves for cosine)
+    buckets: PairBuckets
+    counts_a: torch.Tensor
+    counts_b: torch.Tensor
+    ids_a: torch.Tensor
+    ids_b: torch.Tensor
+
+    @property
+    def imap(self) -> torch.Tensor:
+        """[B, n₁max, n₂max]: I_b in the top-left n₁ × n₂ block, 0 elsewhere."""
+        return self.buckets.assemble(self.group_maps)
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """The pre-activation S in the layout of :attr:`imap` (equal to it for the cosine kind)."""
+        return self.buckets.assemble(self.group_scores)
+
+    @property
+    def pad_a(self) -> Padding:
+        return Padding.from_counts(self.counts_a, self.ids_a)
+
+    @property
+    def pad_b(self) -> Padding:
+        return Padding.from_counts(self.counts_b, self.ids_b)
 
     def penalty(self) -> torch.Tensor:
         """‖S ⊙ M‖_F over the whole batch (the original CIGIN's map penalty, before its 1e-4 weight)."""
-        return self.scores.pow(2).sum().sqrt()
+        squares = [s.pow(2).sum() for s in self.group_scores]
+        return (squares[0] if len(squares) == 1 else torch.stack(squares).sum()).sqrt()
 
     def atom_importance(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Row sums of |I| per solute atom [N₁] and column sums per solvent atom [N₂]."""
-        a = self.imap.abs()
-        return self.pad_a.unpad(a.sum(2)), self.pad_b.unpad(a.sum(1))
+        a = [m.abs() for m in self.group_maps]
+        return self.buckets.a.unpad([m.sum(2) for m in a]), self.buckets.b.unpad([m.sum(1) for m in a])
 
     def maps(self) -> list[torch.Tensor]:
         """The per-pair maps as a list of [n₁, n₂] tensors."""
-        return interaction_maps(self.imap, self.pad_a.counts, self.pad_b.counts)
+        return interaction_maps(self.imap, self.counts_a, self.counts_b)
 
     def explain(self) -> dict[str, torch.Tensor]:
         """What a PairOutput.explain carries (detached): padded maps, counts and per-atom importances."""
         with torch.no_grad():
             imp_a, imp_b = self.atom_importance()
-        return {"interaction_map": self.imap.detach(), "counts_a": self.pad_a.counts, "counts_b": self.pad_b.counts,
+            imap = self.imap
+        return {"interaction_map": imap.detach(), "counts_a": self.counts_a, "counts_b": self.counts_b,
                 "atom_importance_a": imp_a, "atom_importance_b": imp_b}
 
 
@@ -107,11 +133,12 @@ def interaction_maps(imap: torch.Tensor, counts_a: torch.Tensor, counts_b: torch
 
 def pair_interaction(h_a: torch.Tensor, counts_a: torch.Tensor, h_b: torch.Tensor, counts_b: torch.Tensor,
                      kind: str = "cosine", scaled: bool = False, ids_a: torch.Tensor | None = None,
-                     ids_b: torch.Tensor | None = None) -> InteractionResult:
+                     ids_b: torch.Tensor | None = None, groups: int | None = None) -> InteractionResult:
     """The CIGIN interaction of every pair of a batch; works over any encoder's node embeddings [N, d].
 
     ``counts_a``/``counts_b`` are ``g.batch_num_nodes()`` of the two batched graphs (pair b = graph b of each);
-    ``ids_a``/``ids_b`` (node -> graph) may be passed when already computed.
+    ``ids_a``/``ids_b`` (node -> graph) may be passed when already computed. ``groups``: size groups of pairs
+    (default :func:`zoo_core.nn.buckets.group_count`; 1 is a single padded block).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown interaction kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -119,18 +146,21 @@ def pair_interaction(h_a: torch.Tensor, counts_a: torch.Tensor, h_b: torch.Tenso
         raise ValueError(f"{counts_a.shape[0]} solute graphs but {counts_b.shape[0]} solvent graphs")
     if h_a.shape[-1] != h_b.shape[-1]:
         raise ValueError(f"node widths differ: {h_a.shape[-1]} (A) vs {h_b.shape[-1]} (B)")
-    pad_a, pad_b = Padding.from_counts(counts_a, ids_a), Padding.from_counts(counts_b, ids_b)
+    ids_a = segment_ids(counts_a) if ids_a is None else ids_a
+    ids_b = segment_ids(counts_b) if ids_b is None else ids_b
+    groups = group_count(int(counts_a.shape[0]), h_a.device) if groups is None else groups
+    buckets = PairBuckets.build(counts_a, counts_b, ids_a, ids_b, groups)
     if kind == "cosine":
         h_a, h_b = l2_normalize(h_a), l2_normalize(h_b)
-    xa, xb = pad_a.pad(h_a), pad_b.pad(h_b)                      # [B, n1max, d], [B, n2max, d]
-    scores = torch.bmm(xa, xb.transpose(1, 2))                  # [B, n1max, n2max]
+    xa, xb = buckets.a.pad(h_a, buckets.sizes), buckets.b.pad(h_b, buckets.sizes)   # [B_g, n_g, d] per group
+    scores = [torch.bmm(a, b.transpose(1, 2)) for a, b in zip(xa, xb)]               # [B_g, n1g, n2g]
     if scaled:
-        scores = scores / math.sqrt(h_a.shape[-1])
-    imap = scores if kind == "cosine" else torch.tanh(scores)   # padded rows/cols stay exactly 0
-    a_prime = pad_a.unpad(torch.bmm(imap, xb))
-    b_prime = pad_b.unpad(torch.bmm(imap.transpose(1, 2), xa))
-    return InteractionResult(torch.cat([h_a, a_prime], -1), torch.cat([h_b, b_prime], -1), imap, scores,
-                             pad_a, pad_b)
+        scores = [s / math.sqrt(h_a.shape[-1]) for s in scores]
+    imaps = scores if kind == "cosine" else [torch.tanh(s) for s in scores]          # padding stays exactly 0
+    a_prime = buckets.a.unpad([torch.bmm(i, b) for i, b in zip(imaps, xb)])
+    b_prime = buckets.b.unpad([torch.bmm(i.transpose(1, 2), a) for i, a in zip(imaps, xa)])
+    return InteractionResult(torch.cat([h_a, a_prime], -1), torch.cat([h_b, b_prime], -1), imaps, scores, buckets,
+                             counts_a, counts_b, ids_a, ids_b)
 
 
 class InteractionPairModel(PairModel):

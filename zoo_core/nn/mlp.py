@@ -55,8 +55,10 @@ class _LinearOnCat(torch.autograd.Function):
         grad_a = grad_b = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             grad_a, grad_b = grad.mm(weight).split([a.shape[-1], b.shape[-1]], -1)
-        if ctx.needs_input_grad[2]:
-            grad_weight = grad.t().mm(torch.cat([a, b], -1))
+        if ctx.needs_input_grad[2]:  # grad.t().mm(cat([a, b])), each half written in place
+            grad_weight = weight.new_empty(weight.shape)
+            torch.mm(grad.t(), a, out=grad_weight[:, :a.shape[-1]])
+            torch.mm(grad.t(), b, out=grad_weight[:, a.shape[-1]:])
         if ctx.has_bias and ctx.needs_input_grad[3]:
             grad_bias = grad.sum(0)
         return grad_a, grad_b, grad_weight, grad_bias

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo_core.nn.csr import CSRPattern, edge_dots, weighted_sum
 from zoo_core.nn.grad import records_grad
 from zoo_core.nn.segment import segment_softmax, segment_sum
 
@@ -33,6 +34,27 @@ def _scores(x: torch.Tensor, q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
     return (x * q[ids]).sum(-1)
 
 
+class _Attention:
+    """Set2Set's node-query scores and attention-weighted sums over one batch: sparse (CSR) products on the CPU
+    (zoo_core.nn.csr), the memory-lean gather formulation elsewhere."""
+
+    def __init__(self, ids: torch.Tensor, n_graphs: int):
+        nodes = torch.arange(ids.shape[0], device=ids.device)
+        self.ids, self.n_graphs = ids, n_graphs
+        self.scores_pattern = CSRPattern.build(nodes, ids, ids.shape[0], n_graphs, sorted_rows=True)[0]
+        self.sum_pattern, self.order = CSRPattern.build(ids, nodes, n_graphs, ids.shape[0])
+
+    def scores(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """x_i · q[graph of i], [N]."""
+        return edge_dots(x, q, self.scores_pattern) if self.scores_pattern.sparse else _scores(x, q, self.ids)
+
+    def readout(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Σ_i a_i x_i per graph, [B, d]."""
+        if not self.sum_pattern.sparse:
+            return segment_sum(a.unsqueeze(-1) * x, self.ids, self.n_graphs)
+        return weighted_sum(a if self.order is None else a.index_select(0, self.order), x, self.sum_pattern)
+
+
 class Set2Set(nn.Module):
     """q_t = LSTM(q*_{t-1}); a_i = softmax_i(x_i·q_t) per graph; r_t = Σ a_i x_i; q*_t = [q_t ; r_t]."""
 
@@ -46,12 +68,13 @@ class Set2Set(nn.Module):
     def forward(self, x: torch.Tensor, ids: torch.Tensor, n_graphs: int) -> torch.Tensor:
         q_star = x.new_zeros(n_graphs, 2 * self.dim)
         states = [(x.new_zeros(n_graphs, self.dim), x.new_zeros(n_graphs, self.dim)) for _ in self.cells]
+        attention = _Attention(ids, n_graphs)
         for _ in range(self.steps):
             q = q_star
             for i, cell in enumerate(self.cells):
                 states[i] = cell(q, states[i])
                 q = states[i][0]
-            a = segment_softmax(_scores(x, q, ids), ids, n_graphs)
-            r = segment_sum(a.unsqueeze(-1) * x, ids, n_graphs)
+            a = segment_softmax(attention.scores(x, q), ids, n_graphs)
+            r = attention.readout(a, x)
             q_star = torch.cat([q, r], dim=-1)
         return q_star

@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo_core.nn.base import Encoder, graph_segments
+from zoo_core.nn.csr import CSRPattern, weighted_sum
+from zoo_core.nn.gru import gru_relu
 from zoo_core.nn.segment import segment_softmax, segment_sum
 
 NEGATIVE_SLOPE = 0.01  # LeakyReLU slope everywhere in PyG's AttentiveFP (F.leaky_relu default and GATConv(negative_slope))
@@ -69,13 +71,18 @@ class GATEConv(nn.Module):
             glorot_(p)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+                pattern: CSRPattern | None = None) -> torch.Tensor:
+        """``pattern``: the (dst, edge) pairs as a :class:`zoo_core.nn.csr.CSRPattern` (edges in its order)."""
         n, w = x.shape[0], self.lin1.weight
         # lin1([x_j ; e_ij]) = W_x x_j + W_e e_ij: transform the nodes once, then gather (same value, fewer FLOPs).
-        u = F.leaky_relu(F.linear(x, w[:, : self.in_dim])[src] + F.linear(e, w[:, self.in_dim:]), NEGATIVE_SLOPE)
-        score = F.leaky_relu((u @ self.att_l.t()).squeeze(-1) + (x @ self.att_r.t()).squeeze(-1)[dst], NEGATIVE_SLOPE)
+        u = F.leaky_relu(F.linear(x, w[:, : self.in_dim]).index_select(0, src) + F.linear(e, w[:, self.in_dim:]),
+                         NEGATIVE_SLOPE)
+        score = F.leaky_relu((u @ self.att_l.t()).squeeze(-1) + (x @ self.att_r.t()).squeeze(-1).index_select(0, dst),
+                             NEGATIVE_SLOPE)
         alpha = F.dropout(segment_softmax(score, dst, n), p=self.dropout, training=self.training)
-        return self.lin2(segment_sum(u * alpha.unsqueeze(-1), dst, n)) + self.bias
+        pattern = pattern or CSRPattern.unsorted(dst, torch.arange(len(dst), device=dst.device), n, len(dst))
+        return self.lin2(weighted_sum(alpha, u, pattern)) + self.bias
 
 
 class GATConv(nn.Module):
@@ -100,19 +107,31 @@ class GATConv(nn.Module):
             glorot_(p)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x_src: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, x_dst: torch.Tensor | None = None,
-                n_dst: int | None = None, src_is_identity: bool = False) -> torch.Tensor:
-        """Edges ``src[k] → dst[k]``; ``x_dst=None`` means a plain graph (x_dst = x_src). ``src_is_identity``: edge k
-        leaves node k (the atoms → super-node readout), which saves a gather."""
+    def sources(self, x_src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W x_src, a_srcᵀ W x_src): what :meth:`forward` needs of the sources, computed once where they stay the
+        same over several calls (the readout's atoms over its T steps)."""
         h_src = self.lin_src(x_src)
+        return h_src, h_src @ self.att_src.view(-1)
+
+    def forward(self, x_src: torch.Tensor | None, src: torch.Tensor, dst: torch.Tensor,
+                x_dst: torch.Tensor | None = None, n_dst: int | None = None, src_is_identity: bool = False,
+                sources: tuple[torch.Tensor, torch.Tensor] | None = None,
+                pattern: CSRPattern | None = None) -> torch.Tensor:
+        """Edges ``src[k] → dst[k]``; ``x_dst=None`` means a plain graph (x_dst = x_src). ``src_is_identity``: edge k
+        leaves node k (the atoms → super-node readout), which saves a gather. ``sources``: :meth:`sources` of
+        ``x_src``, already computed; ``pattern``: the (dst, src) pairs as a :class:`zoo_core.nn.csr.CSRPattern`
+        (edges in its order)."""
+        h_src, a_src = self.sources(x_src) if sources is None else sources
         h_dst = h_src if x_dst is None else self.lin_src(x_dst)
         n_dst = h_dst.shape[0] if n_dst is None else n_dst
-        a_src = h_src @ self.att_src.view(-1)
         a_dst = h_dst @ self.att_dst.view(-1)
-        msg = h_src if src_is_identity else h_src[src]
-        score = F.leaky_relu((a_src if src_is_identity else a_src[src]) + a_dst[dst], self.negative_slope)
+        if src_is_identity:
+            src = torch.arange(h_src.shape[0], device=h_src.device)
+        score = F.leaky_relu((a_src if src_is_identity else a_src.index_select(0, src)) + a_dst.index_select(0, dst),
+                             self.negative_slope)
         alpha = F.dropout(segment_softmax(score, dst, n_dst), p=self.dropout, training=self.training)
-        return segment_sum(msg * alpha.unsqueeze(-1), dst, n_dst) + self.bias
+        pattern = pattern or CSRPattern.unsorted(dst, src, n_dst, h_src.shape[0])
+        return weighted_sum(alpha, h_src, pattern) + self.bias
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "lin_dst.weight", None)   # PyG's alias of lin_src.weight
@@ -151,19 +170,28 @@ class AttentiveFP(Encoder):
     def forward(self, g) -> torch.Tensor:
         """Atom embeddings [N, hidden] after the L attentive GRU layers (Xiong et al. eqs 1-4 on atoms)."""
         src, dst = g.edges()
+        n, e = g.num_nodes(), g.edata["e"]
+        atoms, order = CSRPattern.build(dst, src, n, n)   # edges by destination, once for every layer
+        if order is not None:
+            e = e.index_select(0, order)
+        src, dst = atoms.cols, atoms.rows
+        edges = CSRPattern.build(dst, torch.arange(len(dst), device=dst.device), n, len(dst), sorted_rows=True)[0]
         x = F.leaky_relu(self.lin1(g.ndata["x"]), NEGATIVE_SLOPE)
-        h = F.elu(self.atom_convs[0](x, g.edata["e"], src, dst))
-        x = torch.relu(self.atom_grus[0](F.dropout(h, p=self.dropout, training=self.training), x))
+        h = F.elu(self.atom_convs[0](x, e, src, dst, pattern=edges))
+        x = gru_relu(self.atom_grus[0], F.dropout(h, p=self.dropout, training=self.training), x)
         for conv, gru in zip(self.atom_convs[1:], self.atom_grus[1:]):
-            h = F.elu(conv(x, src, dst))
-            x = torch.relu(gru(F.dropout(h, p=self.dropout, training=self.training), x))
+            h = F.elu(conv(x, src, dst, pattern=atoms))
+            x = gru_relu(gru, F.dropout(h, p=self.dropout, training=self.training), x)
         return x
 
     def readout(self, g, h: torch.Tensor) -> torch.Tensor:
         """Molecule embedding [B, hidden]: super virtual node over the atoms (eqs 1-4 again, T shared steps) + lin2."""
         ids, _, n = graph_segments(g)
         out = torch.relu(segment_sum(h, ids, n))
+        atoms = self.mol_conv.sources(h)   # the same atoms at every step
+        pattern = CSRPattern.build(ids, torch.arange(len(ids), device=ids.device), n, len(ids), sorted_rows=True)[0]
         for _ in range(self.readout_steps):
-            m = F.elu(self.mol_conv(h, None, ids, x_dst=out, n_dst=n, src_is_identity=True))
-            out = torch.relu(self.mol_gru(F.dropout(m, p=self.dropout, training=self.training), out))
+            m = F.elu(self.mol_conv(None, None, ids, x_dst=out, n_dst=n, src_is_identity=True, sources=atoms,
+                                    pattern=pattern))
+            out = gru_relu(self.mol_gru, F.dropout(m, p=self.dropout, training=self.training), out)
         return self.lin2(F.dropout(out, p=self.dropout, training=self.training))
