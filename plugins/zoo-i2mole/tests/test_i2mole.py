@@ -15,8 +15,9 @@ from zoo_core.testing import (PAIRS, check_all, check_batch_equals_single, check
                               train_steps)
 from zoo_core.train.trainer import model_loss, task_loss_fn
 from zoo_i2mole.codebook import Codebook
-from zoo_i2mole.cross_attention import CrossAttention, top_fraction_count
+from zoo_i2mole.cross_attention import CrossAttention
 from zoo_i2mole.invariance import invariance_loss
+from zoo_i2mole.top_fraction import top_fraction_count
 
 SWAPPED = [(b, a) for a, b in PAIRS]
 

@@ -35,7 +35,7 @@ from zoo_core.nn.interaction import Padding
 from zoo_core.nn.mlp import MLP, xavier_init
 from zoo_core.nn.set2set import Set2Set
 from zoo_i2mole.codebook import Codebook
-from zoo_i2mole.cross_attention import CrossAttention
+from zoo_i2mole.cross_attention import CrossAttention, pair_maps, size_groups
 from zoo_i2mole.invariance import environment_risks, invariance_loss
 from zoo_i2mole.rationale import NOISES, gate, inject_noise, keep_probability
 
@@ -75,16 +75,16 @@ class I2Mole(PairModel):
         (ids_a, counts_a, _), (ids_b, counts_b, _) = graph_segments(batch.g_a), graph_segments(batch.g_b)
         pad_a, pad_b = Padding.from_counts(counts_a, ids_a), Padding.from_counts(counts_b, ids_b)
         h_a, h_b, last = self.enc(batch.g_a), self.enc(batch.g_b), None
+        groups = size_groups(pad_a, pad_b) if self.cross_layers else None
         for layer in self.cross_layers:
-            last = layer(h_a, pad_a, h_b, pad_b)
+            last = layer(h_a, pad_a, h_b, pad_b, groups)
             h_a, h_b = last[0].h, last[1].h
         return h_a, h_b, pad_a, pad_b, last
 
     def _explain(self, p, h, pad_a, pad_b, last, index) -> dict:
         n_a = pad_a.ids.shape[0]
         if last is not None:
-            imap = (last[0].alpha + last[1].alpha.transpose(1, 2)).detach()
-            kept = last[0].keep | last[1].keep.transpose(1, 2)
+            imap, kept = pair_maps(*last)
         else:
             imap = h.new_zeros(pad_a.batch_size, pad_a.n_max, pad_b.n_max)
             kept = imap.bool()
