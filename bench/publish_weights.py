@@ -169,7 +169,6 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
     torch.set_num_threads(1)
     from zoo_core.data.splits import make_splits
     from zoo_core.train.config import resolve_config
-    from zoo_core.train.run import run
     from zoo_core.weights import load_model
 
     t0 = time.time()
@@ -181,7 +180,7 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
     cfg = resolve_config(cli)
     if cfg["split"] != "mi5fold":
         raise RuntimeError(f"{name}: dataset {recipe.dataset} uses split {cfg['split']!r}, the recipes assume mi5fold")
-    run_dir, run_metrics = run(cfg, quiet=quiet)
+    run_dir, run_metrics = run_or_resume(cfg, runs_dir, quiet)
     fold = run_metrics["folds"][0]
     assert (fold.get("repeat", 0), fold["fold"]) == (0, FOLD), fold
 
@@ -279,6 +278,52 @@ def keep_if_reproduced(tmp: Path, path: Path, name: str, recomputed: float, run_
 
 
 _RUN_LOCAL = ("weights", "reused", "seconds", "repeat", "fold")  # this machine's cache path and timings
+
+
+# Run settings that say where and how fast a run goes, not what it trains.
+_NOT_WHAT_IT_TRAINS = {"output", "run_name", "threads", "workers", "device"}
+
+
+def run_or_resume(cfg: dict, runs_dir: str, quiet: bool):
+    """``run(cfg)``, or the continuation of an interrupted run of the same settings under ``runs_dir`` (a publication
+    cut short by the end of a session resumes from its fold checkpoint instead of starting again)."""
+    from zoo_core.train.config import resume_config
+    from zoo_core.train.run import run
+
+    unfinished = unfinished_run(Path(runs_dir), cfg)
+    if unfinished is None:
+        return run(cfg, quiet=quiet)
+    print(f"resuming {unfinished}", file=sys.stderr, flush=True)
+    return run(dict(resume_config(unfinished), threads=cfg.get("threads")), quiet=quiet, resume=unfinished)
+
+
+def unfinished_run(runs_dir: Path, cfg: dict) -> Path | None:
+    """The newest run directory under ``runs_dir`` without ``metrics.json`` whose recorded settings equal ``cfg``'s
+    (settings added to the zoo after it was written are not compared), or None."""
+    if not runs_dir.is_dir():
+        return None
+    for run_dir in sorted(runs_dir.iterdir(), reverse=True):
+        config = run_dir / "config.yaml"
+        if not config.is_file() or (run_dir / "metrics.json").exists():
+            continue
+        recorded = yaml.safe_load(config.read_text()) or {}
+        if _same_settings(recorded, cfg):
+            return run_dir
+    return None
+
+
+def _same_settings(recorded: dict, cfg: dict) -> bool:
+    """Does a run's ``config.yaml`` (names resolved: encoder, pair model, featurizer) record ``cfg``'s settings?"""
+    from zoo_core.models import resolve_names
+    from zoo_core.registry import get_registry
+
+    roles = len(get_registry().entry("datasets", cfg["dataset"])["roles"])
+    pair_model, encoder = resolve_names(cfg["encoder"], cfg["pair_model"], get_registry(), roles)
+    if (recorded.get("pair_model"), recorded.get("encoder")) != (pair_model, encoder):
+        return False
+    named = {"encoder", "pair_model"} | ({"featurizer"} if cfg.get("featurizer") is None else set())
+    return all(json.dumps(value, sort_keys=True, default=str) == json.dumps(cfg.get(key), sort_keys=True, default=str)
+               for key, value in recorded.items() if key in cfg and key not in _NOT_WHAT_IT_TRAINS | named)
 
 
 def pretraining_record(cfg: dict, entry, meta: dict, dataset, train_rows, registry_params: dict) -> dict:

@@ -575,3 +575,32 @@ def test_publish_a_backbone_that_zoo_run_then_takes_instead_of_pretraining(tmp_p
     assert "published as weights 'cigin.3dmrl-combisolv' (sha256 verified)" in r.stderr
     assert "pretraining cigin" not in r.stderr
     assert json.loads(r.stdout)["pretraining"]["reused"] == [True]
+
+
+def test_an_interrupted_publication_resumes_its_run_of_the_same_settings(tmp_path):
+    """publish_weights continues an unfinished run under --runs-dir whose config.yaml records the recipe's
+    settings (names resolved as a run records them; settings added later not compared), never a finished run or one
+    of other settings."""
+    from zoo_core.train.config import resolve_config
+
+    pw = _publisher()
+    cfg = resolve_config({"encoder": "cigin", "dataset": "freesolv", "seed": 0, "repeats": 1, "folds": 5,
+                          "only_folds": [0], "epochs": 500, "patience": 50, "output": str(tmp_path), "threads": 1})
+    recorded = {k: v for k, v in cfg.items() if k != "loss"}   # written before `loss` existed
+    recorded.update(encoder="mpnn", pair_model="cigin", featurizer="mrl56", output="elsewhere", threads=2)
+
+    def run_dir(name: str, settings: dict, finished: bool = False) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.yaml").write_text(yaml.safe_dump(settings))
+        if finished:
+            (path / "metrics.json").write_text("{}")
+        return path
+
+    assert pw.unfinished_run(tmp_path, cfg) is None
+    run_dir("20261207-100000-finished", recorded, finished=True)
+    run_dir("20261207-110000-other-lr", dict(recorded, lr=5e-3))
+    run_dir("20261207-120000-other-model", dict(recorded, encoder="attentivefp", pair_model="late_fusion"))
+    assert pw.unfinished_run(tmp_path, cfg) is None
+    wanted = run_dir("20261207-090000-interrupted", recorded)
+    assert pw.unfinished_run(tmp_path, cfg) == wanted

@@ -147,3 +147,20 @@ def test_a_checkpoint_of_another_fold_is_refused(tmp_path):
         _fold(tmp_path, rows=np.arange(64)[::-1].copy())
     with pytest.raises(ZooError, match="checkpoint of another run"):
         _fold(tmp_path, key="another model")
+
+
+def test_a_setting_added_later_at_its_default_keeps_old_checkpoints_resumable():
+    """A fold checkpoint written before ``loss`` existed fingerprints the settings without it: at its default
+    ("mse") the fingerprint is the old one; any other value is another run."""
+    from dataclasses import asdict
+
+    from zoo_core.train.checkpoint import fingerprint
+    from zoo_core.train.fold_checkpoint import FoldCheckpoint
+
+    rows = (np.arange(4), np.arange(4, 6), np.arange(6, 8))
+    cfg = TrainConfig(epochs=8)
+    old_settings = {k: v for k, v in asdict(cfg).items() if k != "loss"}
+    digests = [FoldCheckpoint.__init__.__globals__["_rows_digest"](r) for r in rows]
+    written_before = fingerprint("fold", old_settings, "regression", 0, digests, "")
+    assert FoldCheckpoint("x", cfg, "regression", 0, rows).fingerprint == written_before
+    assert FoldCheckpoint("x", TrainConfig(epochs=8, loss="l1"), "regression", 0, rows).fingerprint != written_before

@@ -22,6 +22,16 @@ from zoo_core.train.checkpoint import (checkpoint_meta, fingerprint, load_checkp
                                        save_checkpoint, under_prefix, with_prefix)
 
 
+# Training settings added after fold checkpoints were first written, with their default: at that default a setting
+# is left out of the fingerprint, so a fold interrupted under an older zoo resumes under a newer one.
+ADDED_SETTINGS = {"loss": "mse"}
+
+
+def settings_fingerprinted(cfg) -> dict:
+    """The fields of a :class:`TrainConfig` that a checkpoint's fingerprint covers (see ``ADDED_SETTINGS``)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ADDED_SETTINGS or v != ADDED_SETTINGS[k]}
+
+
 def _rows_digest(rows) -> str:
     return hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
 
@@ -31,7 +41,8 @@ class FoldCheckpoint:
 
     def __init__(self, path: str | Path, cfg, task: str, seed: int, rows: tuple, key: str = ""):
         self.path = Path(path)
-        self.fingerprint = fingerprint("fold", asdict(cfg), task, seed, [_rows_digest(r) for r in rows], key)
+        self.fingerprint = fingerprint("fold", settings_fingerprinted(cfg), task, seed,
+                                       [_rows_digest(r) for r in rows], key)
 
     def epoch_of_file(self) -> int:
         """The last finished epoch stored in the file (read from its metadata only)."""
