@@ -53,7 +53,8 @@ def test_child_code_is_python_for_both_model_forms():
 
 def test_speedup_records_render(tmp_path: Path):
     runs = {"baseline": [_run(100, 0.5)], "current": [_run(160, 0.4)]}
-    record = {**speedup_bench.speedup_record("attentivefp", runs), "dataset": "compsol", "baseline_commit": "c3140af" * 6,
+    record = {**speedup_bench.speedup_record("attentivefp", runs), "dataset": "compsol",
+              "baseline_commit": "c3140af" * 6,
               "git_commit": "abcdef12" * 5, "git_dirty": False, "command": "speedup", "machine": "m", "date": "d",
               "settings": {"threads": 2, "batch_size": 256, "steps": 12, "warmup_steps": 2, "rounds": 1}}
     record["runs"]["baseline"][0]["load_average_before"] = record["runs"]["current"][0]["load_average_before"] = 0.5

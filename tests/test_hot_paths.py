@@ -59,7 +59,8 @@ def test_csr_sums_and_dots_equal_the_gather_formulation():
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     dots = edge_dots(a, x, pattern)
     torch.testing.assert_close(dots, (a[pattern.rows] * x[pattern.cols]).sum(-1), rtol=1e-12, atol=1e-12)
-    assert torch.autograd.gradcheck(lambda w_, x_: weighted_sum(w_, x_, pattern), (w_sorted.detach().requires_grad_(), x))
+    w_leaf = w_sorted.detach().requires_grad_()
+    assert torch.autograd.gradcheck(lambda w_, x_: weighted_sum(w_, x_, pattern), (w_leaf, x))
     assert torch.autograd.gradcheck(lambda a_, x_: edge_dots(a_, x_, pattern), (a, x))
 
 

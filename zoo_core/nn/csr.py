@@ -21,6 +21,10 @@ from zoo_core.nn.grad import records_grad
 from zoo_core.nn.segment import segment_sum
 
 
+def _is_arange(index: torch.Tensor, n: int) -> bool:
+    return index.shape[0] == n and bool(torch.equal(index, torch.arange(n, device=index.device)))
+
+
 def _counts_to_crow(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
     crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
     torch.cumsum(torch.bincount(rows, minlength=n_rows), 0, out=crow[1:])
@@ -38,6 +42,8 @@ class CSRPattern:
     crow: torch.Tensor | None   # [n_rows + 1] (CPU only)
     t_order: torch.Tensor | None  # [E] the pairs in column order (the transpose's CSR order)
     t_crow: torch.Tensor | None
+    row_per_pair: bool = False    # rows == arange(E): each output row of a product has one term
+    col_per_pair: bool = False    # cols == arange(E): likewise for the transpose
 
     @classmethod
     def build(cls, rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int,
@@ -51,7 +57,7 @@ class CSRPattern:
             rows, cols = rows.index_select(0, order), cols.index_select(0, order)
         t_order = torch.argsort(cols, stable=True)
         return cls(rows, cols, (n_rows, n_cols), _counts_to_crow(rows, n_rows), t_order,
-                   _counts_to_crow(cols, n_cols)), order
+                   _counts_to_crow(cols, n_cols), _is_arange(rows, n_rows), _is_arange(cols, n_cols)), order
 
     @classmethod
     def unsorted(cls, rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> "CSRPattern":
@@ -66,11 +72,21 @@ class CSRPattern:
         """The [n_rows, n_cols] CSR matrix with ``values`` at the pairs."""
         return torch.sparse_csr_tensor(self.crow, self.cols, values, self.shape, check_invariants=False)
 
-    def transposed(self, values: torch.Tensor) -> torch.Tensor:
-        """The [n_cols, n_rows] CSR matrix of the transpose, ``values`` given in the pairs' (row) order."""
-        return torch.sparse_csr_tensor(self.t_crow, self.rows.index_select(0, self.t_order),
-                                       values.index_select(0, self.t_order), self.shape[::-1],
-                                       check_invariants=False)
+    def product(self, values: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``matrix(values) @ y``; a row-wise scaled gather when every row holds one pair (torch's sparse product
+        zero-fills and copies a tall output, twice the work)."""
+        if self.row_per_pair:
+            return y.index_select(0, self.cols) * values.unsqueeze(-1)
+        return self.matrix(values) @ y
+
+    def transposed_product(self, values: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``matrix(values).T @ y`` (``values`` in the pairs' row order)."""
+        if self.col_per_pair:
+            return y.index_select(0, self.rows) * values.unsqueeze(-1)
+        transposed = torch.sparse_csr_tensor(self.t_crow, self.rows.index_select(0, self.t_order),
+                                             values.index_select(0, self.t_order), self.shape[::-1],
+                                             check_invariants=False)
+        return transposed @ y
 
     def dots(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``⟨a[row_e], b[col_e]⟩`` for every pair (sampled dense-dense product)."""
@@ -88,7 +104,7 @@ class _WeightedSum(torch.autograd.Function):
     def forward(ctx, w, x, pattern):
         ctx.save_for_backward(w, x)
         ctx.pattern = pattern
-        return pattern.matrix(w) @ x
+        return pattern.product(w, x)
 
     @staticmethod
     @once_differentiable
@@ -96,7 +112,7 @@ class _WeightedSum(torch.autograd.Function):
         w, x = ctx.saved_tensors
         p = ctx.pattern
         grad_w = p.dots(grad, x) if ctx.needs_input_grad[0] else None
-        grad_x = p.transposed(w) @ grad if ctx.needs_input_grad[1] else None
+        grad_x = p.transposed_product(w, grad) if ctx.needs_input_grad[1] else None
         return grad_w, grad_x, None
 
 
@@ -112,8 +128,8 @@ class _EdgeDots(torch.autograd.Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         p = ctx.pattern
-        grad_a = p.matrix(grad) @ b if ctx.needs_input_grad[0] else None
-        grad_b = p.transposed(grad) @ a if ctx.needs_input_grad[1] else None
+        grad_a = p.product(grad, b) if ctx.needs_input_grad[0] else None
+        grad_b = p.transposed_product(grad, a) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b, None
 
 
@@ -123,7 +139,7 @@ def weighted_sum(w: torch.Tensor, x: torch.Tensor, pattern: CSRPattern) -> torch
         return segment_sum(x.index_select(0, pattern.cols) * w.unsqueeze(-1), pattern.rows, pattern.shape[0])
     if records_grad(w, x):
         return _WeightedSum.apply(w, x, pattern)
-    return pattern.matrix(w) @ x
+    return pattern.product(w, x)
 
 
 def edge_dots(a: torch.Tensor, b: torch.Tensor, pattern: CSRPattern) -> torch.Tensor:

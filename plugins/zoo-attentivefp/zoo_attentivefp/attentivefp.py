@@ -76,7 +76,7 @@ class GATEConv(nn.Module):
         """``pattern``: the (dst, edge) pairs as a :class:`zoo_core.nn.csr.CSRPattern` (edges in its order)."""
         n, w = x.shape[0], self.lin1.weight
         # lin1([x_j ; e_ij]) = W_x x_j + W_e e_ij: transform the nodes once, then gather (same value, fewer FLOPs).
-        u = F.leaky_relu(F.linear(x, w[:, : self.in_dim]).index_select(0, src) + F.linear(e, w[:, self.in_dim:]),
+        u = F.leaky_relu(torch.addmm(F.linear(x, w[:, : self.in_dim]).index_select(0, src), e, w[:, self.in_dim:].t()),
                          NEGATIVE_SLOPE)
         score = F.leaky_relu((u @ self.att_l.t()).squeeze(-1) + (x @ self.att_r.t()).squeeze(-1).index_select(0, dst),
                              NEGATIVE_SLOPE)

@@ -125,10 +125,10 @@ class CGIB(InteractionPairModel):
             s_a2, s_b2 = self.set2set_a(inter2.h_a, ids_a, n), self.set2set_b(inter2.h_b, ids_b, n)
         else:
             inter2, s_a2, s_b2 = inter, s_a, s_b
-        aux, bott, logits = self._bottleneck_terms(inter2.h_a, ids_a, inter2.pad_a.counts, s_b2, n, batch.y,
+        aux, bott, logits = self._bottleneck_terms(inter2.h_a, ids_a, inter2.counts_a, s_b2, n, batch.y,
                                                    task_loss, True)
         if self.symmetric:
-            aux_b = self._bottleneck_terms(inter2.h_b, ids_b, inter2.pad_b.counts, s_a2, n, batch.y, task_loss,
+            aux_b = self._bottleneck_terms(inter2.h_b, ids_b, inter2.counts_b, s_a2, n, batch.y, task_loss,
                                            False)[0]
             aux = {k: 0.5 * (v + aux_b[k]) for k, v in aux.items()}
         loss = task_loss(pred, batch.y) + sum(aux.values())
