@@ -450,11 +450,16 @@ def _epochs(n: int) -> str:
     return f"{n} epoch{'' if n == 1 else 's'}"
 
 
-def sibling_note(name: str, n_pairs: int, best_epoch: int) -> str:
-    """The paragraph of an evaluation version's card that names its full-data version."""
-    return (f"Evaluation version (fold 0, with a held-out test). Its full-data version, {name}{FULL}, trained on all "
-            f"{n_pairs:,} pairs for the {_epochs(best_epoch)} this fold's validation chose, is the one to use for "
-            f"predictions; expect about this version's test error from it.")
+def sibling_note(name: str, n_pairs: int, best_epoch: int, published: bool = True) -> str:
+    """The paragraph of an evaluation version's card that names its full-data version (``published`` False: not
+    trained yet, and the command that makes it)."""
+    head = "Evaluation version (fold 0, with a held-out test). "
+    if not published:
+        return (f"{head}Its full-data version, {name}{FULL} (all {n_pairs:,} pairs for the {_epochs(best_epoch)} this "
+                f"fold's validation chose), is not published yet: python bench/publish_weights.py --only {name}{FULL}")
+    return (f"{head}Its full-data version, {name}{FULL}, trained on all {n_pairs:,} pairs for the "
+            f"{_epochs(best_epoch)} this fold's validation chose, is the one to use for predictions; expect about this "
+            f"version's test error from it.")
 
 
 def with_sibling_note(card: str, note: str) -> str:
@@ -485,7 +490,7 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
            f"Limits: one fold of one repeat (the papers report the mean over 5 folds x several repeats, so compare "
            f"with BENCHMARKS.md, not with this single number); {CHEMISTRY_LIMITS}")
     return _card(name, parts, pretraining, "unique training pairs of this fold (no validation or test pair is seen)",
-                 [use, sibling_note(name, n_pairs, training["best_epoch"])])
+                 [use, sibling_note(name, n_pairs, training["best_epoch"], published=False)])
 
 
 def _card(name: str, head: list[str], pretraining: dict | None, train_split_pairs: str, tail: list[str]) -> str:

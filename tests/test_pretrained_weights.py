@@ -457,6 +457,9 @@ def test_publish_script_smoke_run_end_to_end(tmp_path, monkeypatch):
     assert (entry["model"], entry["encoder"], entry["pair_model"], entry["dataset"]) == (
         "mpnn", "mpnn", "late_fusion", "freesolv")
     assert entry["training"]["epochs"] == 1 and "FreeSolv" in entry["card"] and entry["license"]
+    assert "mpnn.freesolv.full (all 560 pairs for the" in " ".join(entry["card"].split())
+    assert "is not published yet" in " ".join(entry["card"].split())  # until the .full publication rewrites it
+    assert isinstance(entry["training"]["lr_steps"], list)
     spec, meta = read_metadata(file)
     assert meta["split_description"] == "mi5fold seed 0 fold 0" and meta["dataset"] == "freesolv"
     assert {"zoo_version", "torch_version", "rdkit_version", "test_metrics"} <= set(meta)
