@@ -166,3 +166,33 @@ def test_workers_records_render_wall_times_ratio_and_identical_folds(tmp_path):
     assert cells[1][2] == "5 × 1" and cells[1][8] == "0.600" and cells[1][9] == "**no** (15 folds)"
     assert cells[1][10] == "—"
     assert "- `python bench/run_bench.py workers` — m, d" in text
+
+
+def test_published_weights_table_puts_each_model_beside_the_paper_figure(tmp_path):
+    """A fold-0 entry shows its test RMSE beside the paper's same-model figure (CIGIN on chromophore absorption:
+    19.66 ± 0.69); a full-data entry names its evaluation version; a backbone (no dataset) is left out."""
+    import yaml
+
+    from bench.weights_table import published_weights_section
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"weights": {
+        "cigin.chromophore-absorption": {
+            "pair_model": "cigin", "encoder": "mpnn", "dataset": "chromophore-absorption",
+            "metrics": {"rmse": 20.5, "test_pairs": 1728},
+            "training": {"best_epoch": 250, "epochs_run": 300, "epochs": 500, "patience": 50}},
+        "cigin.chromophore-absorption.full": {
+            "pair_model": "cigin", "encoder": "mpnn", "dataset": "chromophore-absorption",
+            "training": {"full_data": True, "train_pairs": 17276, "epochs": 250,
+                         "evaluation": "cigin.chromophore-absorption"}},
+        "mpnn.freesolv": {"pair_model": "late_fusion", "encoder": "mpnn", "dataset": "freesolv",
+                          "metrics": {"rmse": 1.4, "test_pairs": 56},
+                          "training": {"best_epoch": 64, "epochs_run": 114, "epochs": 500, "patience": 50}},
+        "cigin.3dmrl-combisolv": {"pair_model": "cigin", "encoder": "mpnn", "pretrainer": "3dmrl"}}}))
+    lines = published_weights_section(registry)
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| `")}
+    assert set(rows) == {"`cigin.chromophore-absorption`", "`cigin.chromophore-absorption.full`", "`mpnn.freesolv`"}
+    assert "20.5 on 1728 test pairs" in rows["`cigin.chromophore-absorption`"]
+    assert "19.66 ± 0.69" in rows["`cigin.chromophore-absorption`"]
+    assert "expect ≈ `cigin.chromophore-absorption`" in rows["`cigin.chromophore-absorption.full`"]
+    assert "1.127 ± 0.11" in rows["`mpnn.freesolv`"]  # late fusion: the encoder's paper row
