@@ -273,9 +273,11 @@ def _speedup_section(records: list[dict]) -> list[str]:
         "current code each train the same rows in fresh processes, the sides interleaved in one bench run (which "
         "side goes first alternates by round); pairs/s over the timed steps (batching, forward, backward, Adam), "
         "peak memory = the process's max RSS. Ratio = median current / median baseline (fastest: of each side's "
-        "fastest run). The load average before each run shows whether other processes shared the machine.",
+        "fastest run); per CPU-s ratio: the same for pairs per CPU-second of the process (all its threads), which "
+        "other work on the machine moves less. The load average before each run shows whether other processes "
+        "shared the machine.",
         ["model", "dataset", "baseline", "current", "baseline pairs/s", "current pairs/s", "ratio", "target",
-         "peak GB baseline / current", "met", "settings", "load before", "record"])
+         "per CPU-s ratio", "peak GB baseline / current", "met", "settings", "load before", "record"])
     for r in records:
         pairs, peak, s = r["median_pairs_per_s"], r["median_peak_rss_gb"], r["settings"]
         loads = [run["load_average_before"] for side in r["runs"].values() for run in side]
@@ -285,7 +287,7 @@ def _speedup_section(records: list[dict]) -> list[str]:
                    f"`{(r.get('git_commit') or '—')[:8]}`{' (dirty)' if r.get('git_dirty') else ''} | "
                    f"{pairs['baseline']:.1f} | {pairs['current']:.1f} | {r['ratio']:.2f}x (fastest "
                    f"{r['fastest_ratio']:.2f}x) | "
-                   f"{target} | "
+                   f"{target} | {_fmt(r.get('cpu_ratio'), 2)}{'x' if r.get('cpu_ratio') else ''} | "
                    f"{peak['baseline']:.3f} / {peak['current']:.3f} | {met} | {s['threads']} threads, batch "
                    f"{s['batch_size']}, {s['steps']} steps after {s['warmup_steps']}, {s['rounds']} rounds | "
                    f"{min(loads):.1f}–{max(loads):.1f} | `{r['_file']}` |")
