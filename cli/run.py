@@ -56,6 +56,11 @@ def run_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     loss: Optional[str] = typer.Option(None, "--loss", help="regression loss: mse (default) or l1 (MAE; QM9's "
                                                             "default, as its papers)"),
+    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="plateau (default: the papers' "
+                                                                        "reduce-on-plateau) | cosine (annealed over "
+                                                                        "--epochs) | noam (chemprop's warm-up then "
+                                                                        "decay)"),
+    warmup_epochs: Optional[int] = typer.Option(None, "--warmup-epochs", help="noam's warm-up (default 2 epochs)"),
     split: Optional[str] = typer.Option(None, "--split", help="mi5fold | random | fixed-random:TRAIN,VALID[,SEED] | "
                                                             "scaffold (DeepChem's deterministic "
                                                             "rule) | scaffold-seeded | molecule | solvent; DDI sets: "
@@ -102,6 +107,7 @@ def run_cmd(
            "scale_targets": scale_targets,
            "pos_weight": _pos_weight(pos_weight),
            "explicit_h": explicit_h, "threads": threads, "workers": workers, "loss": loss,
+           "lr_schedule": lr_schedule, "warmup_epochs": warmup_epochs,
            "columns": None,
            "pretrained_weights": pretrained_weights,
            "pretrain_epochs": pretrain_epochs, "pairs": pairs, "pairs_ratio": pairs_ratio,

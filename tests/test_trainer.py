@@ -108,7 +108,7 @@ class Interrupted(Exception):
     pass
 
 
-def _fold(tmp_path, stop_after=None, freeze=0, rows=np.arange(64), key=""):
+def _fold(tmp_path, stop_after=None, freeze=0, rows=np.arange(64), key="", **settings):
     """Train 8 epochs with a checkpoint saved after every epoch; ``stop_after`` aborts during that epoch's
     progress report, i.e. after the checkpoint of the epoch before it."""
     def progress(epoch, val, best):
@@ -116,22 +116,24 @@ def _fold(tmp_path, stop_after=None, freeze=0, rows=np.arange(64), key=""):
             raise Interrupted
 
     model = NoisyModel()
-    cfg = TrainConfig(epochs=8, lr=1e-2, batch_size=16, patience=100, freeze_backbone_epochs=freeze)
+    cfg = TrainConfig(epochs=8, lr=1e-2, batch_size=16, patience=100, freeze_backbone_epochs=freeze, **settings)
     result = train_fold(model, Data(), rows[:48], rows[48:56], rows[56:], cfg, "regression", seed=0,
                         progress=progress, checkpoint=tmp_path / "fold.safetensors", checkpoint_key=key,
                         checkpoint_seconds=0.0)
     return result, model
 
 
-@pytest.mark.parametrize("freeze, stop_after", [(0, 5), (3, 4), (3, 6)])
-def test_an_interrupted_fold_continues_to_the_same_end(tmp_path, freeze, stop_after):
-    # (3, 4): saved at the last frozen epoch; (3, 6): saved inside stage 2 (the optimizer spans every parameter)
-    whole, whole_model = _fold(tmp_path / "a", freeze=freeze)
+@pytest.mark.parametrize("freeze, stop_after, schedule", [(0, 5, "plateau"), (3, 4, "plateau"), (3, 6, "plateau"),
+                                                         (0, 5, "cosine"), (0, 2, "noam")])
+def test_an_interrupted_fold_continues_to_the_same_end(tmp_path, freeze, stop_after, schedule):
+    # (3, 4): saved at the last frozen epoch; (3, 6): saved inside stage 2 (the optimizer spans every parameter);
+    # cosine and noam set each step's rate from the step alone, so a resumed fold lands on the same rates
+    whole, whole_model = _fold(tmp_path / "a", freeze=freeze, lr_schedule=schedule)
     with pytest.raises(Interrupted):
-        _fold(tmp_path / "b", stop_after=stop_after, freeze=freeze)
+        _fold(tmp_path / "b", stop_after=stop_after, freeze=freeze, lr_schedule=schedule)
     assert (tmp_path / "b" / "fold.safetensors").exists()
     torch.manual_seed(123)  # the caller's generator state does not matter: the checkpoint carries it
-    resumed, resumed_model = _fold(tmp_path / "b", freeze=freeze)
+    resumed, resumed_model = _fold(tmp_path / "b", freeze=freeze, lr_schedule=schedule)
     assert (resumed.best_epoch, resumed.epochs_run) == (whole.best_epoch, whole.epochs_run)
     np.testing.assert_array_equal(resumed.test_pred, whole.test_pred)
     for name, value in whole_model.state_dict().items():
@@ -159,8 +161,10 @@ def test_a_setting_added_later_at_its_default_keeps_old_checkpoints_resumable():
 
     rows = (np.arange(4), np.arange(4, 6), np.arange(6, 8))
     cfg = TrainConfig(epochs=8)
-    old_settings = {k: v for k, v in asdict(cfg).items() if k != "loss"}
+    old_settings = {k: v for k, v in asdict(cfg).items() if k not in ("loss", "lr_schedule", "warmup_epochs")}
     digests = [FoldCheckpoint.__init__.__globals__["_rows_digest"](r) for r in rows]
     written_before = fingerprint("fold", old_settings, "regression", 0, digests, "")
     assert FoldCheckpoint("x", cfg, "regression", 0, rows).fingerprint == written_before
     assert FoldCheckpoint("x", TrainConfig(epochs=8, loss="l1"), "regression", 0, rows).fingerprint != written_before
+    cosine = TrainConfig(epochs=8, lr_schedule="cosine")
+    assert FoldCheckpoint("x", cosine, "regression", 0, rows).fingerprint != written_before

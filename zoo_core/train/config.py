@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "pretrain_epochs": 100, "pretrain_batch_size": 48, "pretrain_lr": None, "pretrain_params": {},
     "pairs": "train-split", "pairs_ratio": None, "freeze_backbone_epochs": 0, "pretrain_compile": False,
     "select_by": None, "scale_targets": None, "pos_weight": None, "targets": None, "full_data": False,
-    "lr_steps": None,
+    "lr_steps": None, "lr_schedule": None, "warmup_epochs": 2,
 }
 
 # What selects or judges held-out rows; a full-data run has none, so these are refused with it (CLI or config file).
@@ -201,7 +201,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
                 "select_by": entry.get("select_by", "auroc" if entry["task"] == "classification" else "loss"),
                 "scale_targets": bool(entry.get("scale_targets", entry["task"] == "regression")),
                 "pos_weight": entry.get("pos_weight")})
-    for key in ("epochs", "patience", "plateau_patience", "loss"):
+    for key in ("epochs", "patience", "plateau_patience", "loss", "lr_schedule"):
         if key in train:
             cfg[key] = train[key]
     cfg.update(file_cfg)
@@ -212,6 +212,7 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     if cfg["scale_targets"] and entry["task"] != "regression":
         raise UsageError(f"scale_targets applies to regression; {dataset} is a {entry['task']} dataset")
     cfg["loss"] = regression_loss(cfg.get("loss"), entry["task"], dataset)
+    cfg["lr_schedule"] = lr_schedule_of(cfg.get("lr_schedule"), cfg.get("warmup_epochs"))
     _check_pretrainer_target(cfg.get("pretrainer"), entry, dataset)
     if cfg["encoder"] is None:
         raise UsageError("no encoder given: pass --encoder NAME (see `zoo list encoders` and `zoo list pair-models`)")
@@ -221,7 +222,10 @@ def resolve_config(cli: dict[str, Any], config_file: str | Path | None = None) -
     if cfg.get("full_data"):
         cfg = full_data_config(cfg, {k for k, v in {**file_cfg, **given}.items() if v is not None and v is not False},
                                entry)
-    elif cfg.get("lr_steps"):
+    if cfg.get("lr_steps") and cfg["lr_schedule"] != "plateau":
+        raise UsageError(f"--lr-steps replays a plateau schedule's drops; --lr-schedule {cfg['lr_schedule']} sets "
+                         "every step's rate itself: give one of them")
+    elif cfg.get("lr_steps") and not cfg.get("full_data"):
         raise UsageError("--lr-steps replays a learning-rate schedule in a --full-data run; a run with folds sets "
                          "its own from the validation score (plateau_patience, plateau_factor)")
     freeze = cfg.get("freeze_backbone_epochs") or 0
@@ -264,6 +268,18 @@ def lr_steps_of(value, epochs: int) -> list[list]:
             any(lr <= 0 for _, lr in steps):
         raise UsageError(f"--lr-steps: epochs must increase within 2..{epochs} and rates be positive, got {value!r}")
     return steps
+
+
+def lr_schedule_of(name: str | None, warmup_epochs) -> str:
+    """The run's ``lr_schedule`` (``plateau`` unless given; :mod:`zoo_core.train.lr_schedule`), checked with
+    ``warmup_epochs`` (noam's warm-up, a whole number of epochs, 0 or more)."""
+    from zoo_core.train.lr_schedule import SCHEDULES
+
+    if (name or "plateau") not in SCHEDULES:
+        raise UsageError(f"--lr-schedule must be one of {', '.join(SCHEDULES)}, got {name!r}")
+    if not isinstance(warmup_epochs, int) or isinstance(warmup_epochs, bool) or warmup_epochs < 0:
+        raise UsageError(f"warmup_epochs must be a whole number of epochs, 0 or more, got {warmup_epochs!r}")
+    return name or "plateau"
 
 
 def regression_loss(loss: str | None, task: str, dataset: str) -> str | None:

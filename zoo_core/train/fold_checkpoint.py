@@ -24,7 +24,7 @@ from zoo_core.train.checkpoint import (checkpoint_meta, fingerprint, load_checkp
 
 # Training settings added after fold checkpoints were first written, with their default: at that default a setting
 # is left out of the fingerprint, so a fold interrupted under an older zoo resumes under a newer one.
-ADDED_SETTINGS = {"loss": "mse"}
+ADDED_SETTINGS = {"loss": "mse", "lr_schedule": "plateau", "warmup_epochs": 2}
 
 
 def settings_fingerprinted(cfg) -> dict:

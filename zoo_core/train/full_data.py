@@ -1,7 +1,8 @@
 """Full-data training, ``zoo run --full-data --epochs N``: the model to use once cross-validation has chosen N.
 
 Every usable row trains for exactly N epochs: no validation, no test, no early stopping, and a constant learning
-rate (the plateau schedule of a fold reads the validation score; there is none here) unless ``lr_steps``
+rate (the plateau schedule of a fold reads the validation score; there is none here; a ``cosine`` or ``noam``
+``lr_schedule`` spans the run's N epochs) unless ``lr_steps``
 (``--lr-steps EPOCH:LR,...``) replays the schedule a fold's plateau took (its record's ``lr_steps``, which
 ``bench/publish_weights.py`` passes on for ``<name>.full``). The weights are the last
 epoch's. The model starts from the weights repeat 0, fold 0 would start from (seed ``seed * 1000``), and a
@@ -45,6 +46,7 @@ def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cp
     trains only the head first, as in a fold. ``lr_steps``: ``[(epoch, lr)]``, the rate from that epoch on."""
     from zoo_core.device import resolve_device
     from zoo_core.train import metrics as M
+    from zoo_core.train.lr_schedule import step_schedule
     from zoo_core.train.optim import Adam
     from zoo_core.train.trainer import _freeze_backbone, predict, targets_scaler_and_loss, train_epoch
 
@@ -55,6 +57,8 @@ def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cp
     y_all, scale, loss_fn = targets_scaler_and_loss(model, dataset, rows, cfg, task, device)
     frozen = _freeze_backbone(model) if cfg.freeze_backbone_epochs > 0 else []
     opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = step_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, len(rows), cfg.batch_size, cfg.min_lr,
+                             cfg.warmup_epochs)  # a cosine or noam schedule spans this run's epochs
     train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):
         if frozen and epoch == cfg.freeze_backbone_epochs + 1:  # everything trains from here, fresh optimizer
@@ -64,7 +68,8 @@ def train_all(model, dataset, rows, cfg, task: str, seed: int, device: str = "cp
             opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         opt.lr = lr_at(epoch, cfg.lr, lr_steps)
         t0 = time.perf_counter()
-        train_epoch(model, opt, dataset, rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale)
+        train_epoch(model, opt, dataset, rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale,
+                    schedule, epoch)
         train_seconds += time.perf_counter() - t0
         if progress is not None:
             progress(epoch, cfg.epochs)
@@ -89,7 +94,8 @@ def full_train_config(cfg: dict):
     return TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
                        weight_decay=float(cfg["weight_decay"]), pos_weight=cfg.get("pos_weight"),
                        freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
-                       loss=cfg.get("loss") or "mse")
+                       loss=cfg.get("loss") or "mse", lr_schedule=cfg.get("lr_schedule") or "plateau",
+                       warmup_epochs=int(cfg.get("warmup_epochs", 2)))
 
 
 def run_full_data(cfg: dict, quiet: bool = False, resume=None) -> tuple[Path, dict]:

@@ -111,7 +111,8 @@ def train_config(cfg: dict):
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
                        freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
                        select_by=cfg.get("select_by") or "loss", pos_weight=cfg.get("pos_weight"),
-                       loss=cfg.get("loss") or "mse")
+                       loss=cfg.get("loss") or "mse", lr_schedule=cfg.get("lr_schedule") or "plateau",
+                       warmup_epochs=int(cfg.get("warmup_epochs", 2)))
 
 
 def _prepare(cfg: dict, quiet: bool, resume) -> _Run:

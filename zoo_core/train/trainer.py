@@ -30,6 +30,7 @@ from zoo_core.errors import ZooError
 from zoo_core.train import distributed, metrics as M
 from zoo_core.train.fold_checkpoint import FoldCheckpoint
 from zoo_core.nn.scaler import scaler_of
+from zoo_core.train.lr_schedule import step_schedule
 from zoo_core.train.optim import Adam, ReduceLROnPlateau
 
 
@@ -51,6 +52,8 @@ class TrainConfig:
     select_by: str = "loss"          # validation score for the best epoch, plateau and early stop (loss, auroc, ...)
     pos_weight: Any = None           # classification: None, "balanced" (n_neg / n_pos per task, train rows) or numbers
     loss: str = "mse"                # regression: "mse" or "l1" (MAE: the QM9 papers', METHODS §8.3); BCE otherwise
+    lr_schedule: str = "plateau"     # "plateau" (validation-driven), "cosine" or "noam" (per step: train/lr_schedule.py)
+    warmup_epochs: int = 2           # noam's linear warm-up
 
 
 @dataclass
@@ -148,18 +151,22 @@ def predict(model, batches) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.random.Generator, device: str = "cpu",
-                grad_clip: float | None = None, scale=None) -> None:
+                grad_clip: float | None = None, scale=None, schedule=None, epoch: int = 1) -> None:
     """One optimisation pass over ``rows`` in batches shuffled by ``rng``.
 
     Each batch's graphs, outputs and loss are released before the next batch is collated, so two batches are
     never alive together (holding them cost ~20 MB of peak memory for CIGIN on CompSol; docs/DECISIONS.md
     "Memory"). ``scale`` (a :class:`zoo_core.nn.scaler.TargetScaler`) standardises the batch's targets. Under
     torchrun each rank trains on its share of every batch and the step is the union batch's
-    (:mod:`zoo_core.train.distributed`).
+    (:mod:`zoo_core.train.distributed`). ``schedule`` (a :class:`zoo_core.train.lr_schedule.StepSchedule`) sets the
+    rate of each step of the 1-based ``epoch``.
     bench/run_bench.py's throughput figures run this function.
     """
     model.train()
-    for batch, share in _steps(dataset, rows, batch_size, rng):
+    first = schedule.first_step(epoch) if schedule is not None else 0
+    for i, (batch, share) in enumerate(_steps(dataset, rows, batch_size, rng)):
+        if schedule is not None:
+            opt.lr = schedule.at(first + i)
         batch = batch.to(device)
         if scale is not None:
             batch = dataclasses.replace(batch, y=scale.transform(batch.y))
@@ -246,6 +253,8 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         frozen.clear()
 
     opt, sched = optimizer()
+    schedule = step_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, len(train_rows), cfg.batch_size, cfg.min_lr,
+                          cfg.warmup_epochs)  # None: the plateau schedule
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
     y_valid = dataset.y[torch.as_tensor(np.asarray(valid_rows, dtype=np.int64))]
     best_val, best_epoch, best_state = math.inf, -1, None
@@ -269,15 +278,17 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
         if frozen and epoch == cfg.freeze_backbone_epochs + 1:  # stage 2: everything trains, fresh optimizer
             unfreeze()
             opt, sched = optimizer()
-        if opt.lr != (lr_steps[-1][1] if lr_steps else cfg.lr):
+        if schedule is None and opt.lr != (lr_steps[-1][1] if lr_steps else cfg.lr):
             lr_steps.append((epoch, float(opt.lr)))
         t0 = time.perf_counter()
-        train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale)
+        train_epoch(model, opt, dataset, train_rows, cfg.batch_size, loss_fn, rng, device, cfg.grad_clip, scale,
+                    schedule, epoch)
         train_seconds += time.perf_counter() - t0
         train_pairs += len(train_rows)
         _, vp = predict(model, valid_batches)
         val_loss = distributed.from_main(lambda: score(torch.as_tensor(vp), y_valid))  # ranks decide alike
-        sched.step(val_loss)
+        if schedule is None:
+            sched.step(val_loss)
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
             if best_state is None:
