@@ -4,7 +4,8 @@ difficulty cancels): how much of a gap between two cells is more than fold noise
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
 Each side is ``FILE[:MODEL[:DATASET[:ARM]]]`` under bench/results/ (MODEL/DATASET pick a record when the file holds
-several). A pretraining record holds both arms on the same folds, so it needs ARM (``none`` or the pretrainer):
+several; in an ablation file, ARM picks one arm's record). A pretraining record holds both arms on the same folds, so
+it needs ARM (``none`` or the pretrainer):
 
   python bench/run_bench.py compare pretraining-cigin-3datasets.json:cigin:abraham:3dmrl \
       pretraining-cigin-3datasets.json:cigin:abraham:none
@@ -23,15 +24,16 @@ from pathlib import Path
 def pick(results: Path, spec: str) -> dict:
     """The record named by ``FILE[:MODEL[:DATASET[:ARM]]]``; a pretraining record's folds are narrowed to ARM. An
     ambiguous or unmatched spec, or a missing ARM, is a SystemExit naming the choices."""
-    name, *rest = spec.split(":")
+    name, *rest = spec.split(":", 3)  # an arm may hold colons
     if not (results / name).is_file():
         raise SystemExit(f"{spec}: no record file {results / name}")
     records = json.loads((results / name).read_text())
     model, dataset, arm = (rest + [None, None, None])[:3]
     found = [r for r in records if "fold_records" in r and (model is None or r["model"] == model)
-             and (dataset is None or r["dataset"] == dataset)]
-    if len(found) != 1:
-        cells = ", ".join(f"{r['model']}:{r['dataset']}" for r in records if "fold_records" in r)
+             and (dataset is None or r["dataset"] == dataset) and (arm is None or r.get("arm", arm) == arm)]
+    if len(found) != 1:  # an ablation record is one arm of its cell: ARM picks it
+        cells = ", ".join(":".join([r["model"], r["dataset"]] + ([r["arm"]] if "arm" in r else []))
+                          for r in records if "fold_records" in r)
         raise SystemExit(f"{spec}: {len(found)} records match (the file has: {cells})")
     record = found[0]
     arms = sorted({f["arm"] for f in record["fold_records"] if "arm" in f})

@@ -238,6 +238,37 @@ def _peer_section(records: list[dict]) -> list[str]:
     return out + _footer(records)
 
 
+def _paired_cell(pair: dict | None, label: str = "") -> str:
+    """"Δ ± s.e. (lower on k of n)" of a paired comparison, or — without one."""
+    if not pair:
+        return "—"
+    return (f"{pair['mean_diff']:+.3f} ± {pair['se_diff']:.3f} (lower on {pair['arm_lower']} of {pair['folds']})"
+            + label)
+
+
+def _ablation_section(records: list[dict]) -> list[str]:
+    """The `ablation` records: each arm of a (model, dataset) cell against its base arm and chemprop, fold by fold."""
+    out = _table_head(
+        "Ablations (issue 40)",
+        "`python bench/run_bench.py ablation` (bench/ablation_bench.py): per (model, dataset), the `base` arm is the "
+        "zoo's default protocol for the dataset with exactly the accuracy bench's fold jobs, and each other arm is "
+        "base plus one setting (`&` joins settings into one arm), all on the same (repeat, fold) splits in one run. "
+        "Δ = arm − base, or arm − chemprop (`python bench/run_bench.py peer`, its record named), over the folds both "
+        "hold: mean ± standard error of the per-fold differences (negative: the arm is lower) and on how many folds "
+        "the arm is lower. These are not the paper-protocol numbers of the accuracy table.",
+        ["model", "dataset", "arm", "RMSE: mean ± std", "folds × repeats", "epochs (patience)", "mean best epoch",
+         "Δ vs base", "Δ vs chemprop", "command", "commit", "record"])
+    for r in records:
+        peers = "; ".join(_paired_cell(p, f" (`{p['peer_record']}`"
+                                          + ("" if p.get("peer_default_budget") else ", not chemprop's default budget")
+                                          + ")") for p in r.get("vs_peer") or []) or "—"
+        out.append(f"| {r['model']} | {r['dataset']} | `{r['arm']}` | {_mean_std(r, r['repeats'])} | {r['folds']} × "
+                   f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
+                   f"{_fmt(r.get('mean_best_epoch'), 0)} | {_paired_cell(r.get('vs_base'))} | {peers} | "
+                   f"`{r['command']}` | `{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
+    return out + _footer(records)
+
+
 def _workers_section(records: list[dict]) -> list[str]:
     """The `workers` records: one `zoo run` serial and with `--workers N`, wall times, ratio, identical folds."""
     out = _table_head(
@@ -300,6 +331,7 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
     speedups = []
     ddi_throughput = []
     peers = []
+    ablations = []
     for path in sorted(Path(results_dir).glob("*.json")):
         if path.name.startswith("."):  # a cell still running keeps its finished folds in .partial-*.json
             continue
@@ -319,6 +351,8 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
                 workers.append(rec)
             elif rec.get("kind") == "peer":
                 peers.append(rec)
+            elif rec.get("kind") == "ablation":
+                ablations.append(rec)
             elif rec.get("kind") == "speedup":
                 speedups.append(rec)
             else:
@@ -344,6 +378,8 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
         out.extend(published_weights_section(registry))
     if peers:
         out.extend(_peer_section(peers))
+    if ablations:
+        out.extend(_ablation_section(ablations))
     if moleculenet:
         out.extend(_moleculenet_section(moleculenet))
     if ddi:

@@ -8,13 +8,14 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py probe --backbones PATH.safetensors --datasets freesolv,compsol,abraham
   python bench/run_bench.py workers --repeats 3 --epochs 30
   python bench/run_bench.py peer --datasets compsol,freesolv --repeats 3 --chemprop PATH/TO/chemprop
+  python bench/run_bench.py ablation --models cigin --datasets freesolv --factors "scale_targets=true;lr_schedule=noam"
   python bench/run_bench.py speedup --baseline c3140af --models attentivefp,cigin --rounds 5
   python bench/run_bench.py ddi-throughput --models cgib,i2mole --dataset chchminer --threads 1 --steps 8
   python bench/run_bench.py render
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
 (pretraining, pretrain-throughput and probe live in bench/pretrain_bench.py; peer, with chemprop's install, in
-bench/peer_bench.py.)
+bench/peer_bench.py; ablation, one factor at a time on the accuracy bench's folds, in bench/ablation_bench.py.)
 
 Accuracy: the paper protocol (METHODS §2.2: mi5fold, test RMSE at the best-validation epoch, mean over folds per
 repeat, mean ± std over repeats with seeds 0..R-1). Folds run as independent worker processes (one torch thread
@@ -98,13 +99,15 @@ def _fold_config(job: tuple) -> dict:
             "pair_params": json.loads(params[0]) if params else {}}
 
 
-def _fold_job(job: tuple) -> dict:
+def _fold_job(job: tuple, cli: dict | None = None) -> dict:
+    """One fold job: ``zoo run`` of ``cli`` (default: the job's own config, :func:`_fold_config`), resumed under the
+    job's key (its items without the scratch folder)."""
     import torch
 
     torch.set_num_threads(1)
     encoder, pair_model, dataset, repeat, fold = job[:5]
     model = encoder + (f"@{pair_model}" if pair_model else "")
-    run_dir, metrics = run_or_resume(_fold_config(job), f"{model}-{dataset}-r{repeat}-f{fold}",
+    run_dir, metrics = run_or_resume(cli or _fold_config(job), f"{model}-{dataset}-r{repeat}-f{fold}",
                                      json.dumps(list(job[:-1])))
     f = metrics["folds"][0]
     return {"repeat": repeat, "fold": fold, "test": f["test"], "best_epoch": f["best_epoch"],
@@ -115,10 +118,6 @@ def accuracy(args) -> None:
     """Every (model, dataset) cell's fold jobs go to ONE worker pool, cell after cell, so no worker idles while
     another cell still has folds to run (5 folds on 2 workers would leave one idle for the last fold). A cell's
     record is written as soon as its last fold finishes; its ``wall_seconds`` run from the command's start."""
-    import numpy as np
-
-    from bench.targets import PAPER_RMSE
-
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
     pair_params = _key_values(args.pair_param)
@@ -139,51 +138,70 @@ def accuracy(args) -> None:
 
     def cell_done(index: int, folds: list[dict]) -> None:
         model, dataset = cells[index]
-        per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r]))
-                      for r in range(args.repeats)]
-        paper = PAPER_RMSE.get(model, {}).get(dataset)
-        rec = {"model": model + variant, "pretrainer": None, "dataset": dataset, "metric": "rmse",
-               "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
-               "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
-               "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
-               "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
-               "wall_seconds": round(time.time() - t0, 1),
-               "fold_seconds": round(sum(f["seconds"] for f in folds), 1),
-               "pair_params": pair_params,
-               "command": command(model, dataset),
-               "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
-               **({"note": args.note} if args.note else {})}
+        rec = accuracy_record(model, dataset, folds, args, command(model, dataset), t0, pair_params, variant)
         records[cells[index]] = rec
+        paper = (rec["paper_mean"], rec["paper_std"]) if rec["paper_mean"] is not None else None
         print(f"{model + variant:>14} {dataset:>12}: RMSE {rec['mean']:.4f} ± {rec['std']:.4f}"
               + (f" (paper {paper[0]} ± {paper[1]})" if paper else "") + f"  [{rec['wall_seconds']} s]", flush=True)
         save_records(args.name, kept + [records[c] for c in cells if c in records])
 
-    jobs = []
-    for model, dataset in cells:
-        encoder, _, pair_model = model.partition("@")
-        extra = (json.dumps(pair_params, sort_keys=True),) if pair_params else ()
-        jobs.append([(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, *extra, out)
-                     for r in range(args.repeats) for k in range(5)])
+    extra = (json.dumps(pair_params, sort_keys=True),) if pair_params else ()
+    jobs = [fold_jobs(model, dataset, args, out, extra) for model, dataset in cells]
     partials = [RESULTS / f".partial-{args.name}-{model}-{dataset}.json" for model, dataset in cells]
     run_cells(jobs, partials, args.workers, cell_done)
 
 
-def plan_cells(path: Path, commands: dict[tuple[str, str], str], remeasure: bool = False
-               ) -> tuple[set[tuple[str, str]], list[dict]]:
+def fold_jobs(model: str, dataset: str, args, out: str, extra: tuple = ()) -> list[tuple]:
+    """The accuracy bench's fold jobs of one cell: ``(encoder, pair_model, dataset, repeat, fold, epochs, patience,
+    *extra, out)`` for repeats 0..R-1 (the seeds) and the 5 folds of each."""
+    encoder, _, pair_model = model.partition("@")
+    return [(encoder, pair_model or None, dataset, r, k, args.epochs, args.patience, *extra, out)
+            for r in range(args.repeats) for k in range(5)]
+
+
+def accuracy_record(model: str, dataset: str, folds: list[dict], args, command: str, t0: float,
+                    pair_params: dict, variant: str = "") -> dict:
+    """The record of one cell's folds: test RMSE as the mean over folds per repeat, mean ± std over repeats, the
+    paper's figure beside it, and how and where the command ran (``t0``: its start)."""
+    import numpy as np
+
+    from bench.targets import PAPER_RMSE
+
+    per_repeat = [float(np.mean([f["test"]["rmse"] for f in folds if f["repeat"] == r])) for r in range(args.repeats)]
+    paper = PAPER_RMSE.get(model, {}).get(dataset)
+    return {"model": model + variant, "pretrainer": None, "dataset": dataset, "metric": "rmse",
+            "mean": float(np.mean(per_repeat)), "std": float(np.std(per_repeat)), "per_repeat": per_repeat,
+            "folds": 5, "repeats": args.repeats, "epochs": args.epochs, "patience": args.patience,
+            "mean_best_epoch": float(np.mean([f["best_epoch"] for f in folds])),
+            "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
+            "wall_seconds": round(time.time() - t0, 1),
+            "fold_seconds": round(sum(f["seconds"] for f in folds), 1),
+            "pair_params": pair_params,
+            "command": command,
+            "date": time.strftime("%Y-%m-%d"), "machine": machine(), "fold_records": folds,
+            **({"note": args.note} if args.note else {})}
+
+
+def _model_and_dataset(record: dict) -> tuple:
+    return record["model"], record["dataset"]
+
+
+def plan_cells(path: Path, commands: dict[tuple, str], remeasure: bool = False, cell_of=_model_and_dataset
+               ) -> tuple[set[tuple], list[dict]]:
     """Which of a command's cells to measure, and which records of its bench file ``path`` to keep.
 
-    ``commands`` maps each cell the command names, ``(record model, dataset)``, to the command line its record
-    would carry. A cell whose record in ``path`` carries that same command is already measured under this protocol:
-    it is kept, not measured again, unless ``remeasure``. Returns ``(cells to measure, records to keep)``; the kept
-    records are the file's records of every other cell, in their order (a rerun of some cells of a named bench never
-    loses the others)."""
+    ``commands`` maps each cell the command names, ``(record model, dataset)`` (or what ``cell_of`` makes of a
+    record: the ablation bench adds its arm), to the command line its record would carry. A cell whose record in
+    ``path`` carries that same command is already measured under this protocol: it is kept, not measured again,
+    unless ``remeasure``. Returns ``(cells to measure, records to keep)``; the kept records are the file's records of
+    every other cell, in their order (a rerun of some cells of a named bench never loses the others)."""
     records = json.loads(path.read_text()) if path.exists() else []
-    recorded = {(r["model"], r["dataset"]): r.get("command") for r in records}
+    recorded = {cell_of(r): r.get("command") for r in records}
     todo = {cell for cell, cmd in commands.items() if remeasure or recorded.get(cell) != cmd}
-    for model, dataset in sorted(set(commands) - todo):
-        print(f"kept: {model} on {dataset}, already recorded in {path.name} by the same command "
-              "(--remeasure measures it again)", flush=True)
-    return todo, [r for r in records if (r["model"], r["dataset"]) not in todo]
+    for model, dataset, *arm in sorted(set(commands) - todo):
+        print(f"kept: {model} on {dataset}{''.join(f', arm {a}' for a in arm)}, already recorded in {path.name} by "
+              "the same command (--remeasure measures it again)", flush=True)
+    return todo, [r for r in records if cell_of(r) not in todo]
 
 
 class FinishedFolds:
@@ -388,6 +406,7 @@ def main() -> None:
                        "(bench/compare.py)")
     c.add_argument("a", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
     c.add_argument("b", help="FILE[:MODEL[:DATASET[:ARM]]] under bench/results/")
+    from bench import ablation_bench  # ablation: one factor at a time on accuracy's folds (issue 40)
     from bench import compare
     from bench import ddi_bench  # ddi (issue 35)
     from bench import ddi_throughput  # ddi-throughput (issue 35)
@@ -404,12 +423,13 @@ def main() -> None:
     workers_bench.add_parser(sub)
     peer_bench.add_parser(sub)
     speedup_bench.add_parser(sub)
+    ablation_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
      "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi,
      "ddi-throughput": ddi_throughput.ddi_throughput,
-     "workers": workers_bench.workers, "peer": peer_bench.peer,
+     "workers": workers_bench.workers, "peer": peer_bench.peer, "ablation": ablation_bench.ablation,
      "speedup": speedup_bench.speedup, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
