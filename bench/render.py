@@ -329,6 +329,7 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
     """BENCHMARKS.md from the records in ``results_dir`` (and the published weights of ``registry``, when given)."""
     accuracy, throughput, pretraining, probes, moleculenet, ddi, workers = [], [], [], [], [], [], []
     speedups = []
+    qm9 = []
     ddi_throughput = []
     peers = []
     ablations = []
@@ -343,6 +344,8 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
                 probes.append(rec)
             elif rec.get("kind") == "moleculenet":
                 moleculenet.append(rec)
+            elif rec.get("kind") == "qm9":
+                qm9.append(rec)
             elif rec.get("kind") == "ddi":
                 ddi.append(rec)
             elif rec.get("kind") == "ddi-throughput":
@@ -382,6 +385,10 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
         out.extend(_ablation_section(ablations))
     if moleculenet:
         out.extend(_moleculenet_section(moleculenet))
+    if qm9:
+        from bench.qm9_table import qm9_section
+
+        out.extend(qm9_section(qm9))
     if ddi:
         out.extend(_ddi_section(ddi))
     if ddi_throughput:

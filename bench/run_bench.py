@@ -9,6 +9,7 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py workers --repeats 3 --epochs 30
   python bench/run_bench.py peer --datasets compsol,freesolv --repeats 3 --chemprop PATH/TO/chemprop
   python bench/run_bench.py ablation --models cigin --datasets freesolv --factors "scale_targets=true;lr_schedule=noam"
+  python bench/run_bench.py qm9 --arms molinteract,molinteract-pretrained,schnet,gin --train 50000 --epochs 50
   python bench/run_bench.py speedup --baseline c3140af --models attentivefp,cigin --rounds 5
   python bench/run_bench.py ddi-throughput --models cgib,i2mole --dataset chchminer --threads 1 --steps 8
   python bench/run_bench.py render
@@ -413,6 +414,7 @@ def main() -> None:
     from bench import moleculenet_bench  # moleculenet (issue 34)
     from bench import peer_bench  # peer: chemprop v2 on the zoo's folds (issue 40)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
+    from bench import qm9_bench  # qm9: MolInteract, scratch and pretrained, against its towers alone (issue 36)
     from bench import speedup_bench  # speedup (issue 38 part 4)
     from bench import workers_bench  # workers (issue 38)
 
@@ -423,6 +425,7 @@ def main() -> None:
     workers_bench.add_parser(sub)
     peer_bench.add_parser(sub)
     speedup_bench.add_parser(sub)
+    qm9_bench.add_parser(sub)
     ablation_bench.add_parser(sub)
     args = p.parse_args()
     provenance()  # read once, before the command runs: every record it writes carries this commit
@@ -430,7 +433,7 @@ def main() -> None:
      "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi,
      "ddi-throughput": ddi_throughput.ddi_throughput,
      "workers": workers_bench.workers, "peer": peer_bench.peer, "ablation": ablation_bench.ablation,
-     "speedup": speedup_bench.speedup, **pretrain_bench.COMMANDS}[args.cmd](args)
+     "speedup": speedup_bench.speedup, "qm9": qm9_bench.qm9, **pretrain_bench.COMMANDS}[args.cmd](args)
 
 
 if __name__ == "__main__":  # one copy of this module: the package's, which the other bench modules import
