@@ -22,13 +22,28 @@ import numpy as np
 
 from bench.run_bench import machine, run_or_resume, scratch
 from bench.seed_jobs import recorded, run_seed_jobs
+from bench.targets import PAPER_DDI_AUROC
 
-# Published transductive ROC-AUC (%), TARGETS.md §2 (CGIB/CMRL via a secondary source, I2Mole's paper).
+# Published ROC-AUC (%), TARGETS.md §2: transductive (bench/targets.py) and I2Mole's inductive Type 2.
 PUBLISHED = {
-    ("cgib", "chchminer", "transductive"): 98.38, ("cgib", "zhangddi", "transductive"): 94.43,
-    ("i2mole", "chchminer", "transductive"): 98.84, ("i2mole", "zhangddi", "transductive"): 95.12,
+    **{(model, dataset, "transductive"): auroc for model, row in PAPER_DDI_AUROC.items()
+       for dataset, auroc in row.items()},
     ("i2mole", "chchminer", "inductive-type2"): 70.02,
 }
+EPOCHS, PATIENCE = 50, 10  # the bench's default budget (the entries allow 1000 epochs, patience 20)
+
+
+def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, patience: int, out: str) -> dict:
+    """The `zoo run` settings of one (model, dataset, split, seed) job: the dataset entry's protocol otherwise
+    (bench/publish_weights.py trains a DDI recipe with exactly these)."""
+    return {"encoder": model, "dataset": dataset, "split": split, "seed": seed, "repeats": 1, "epochs": epochs,
+            "patience": patience, "output": out, "threads": 1}
+
+
+def cell_command(model: str, dataset: str, split: str, seeds: str, epochs: int, patience: int) -> str:
+    """The bench command that measures one (model, dataset, split) cell."""
+    return (f"python bench/run_bench.py ddi --models {model} --datasets {dataset} --splits {split} --seeds {seeds} "
+            f"--epochs {epochs} --patience {patience}")
 
 
 def _value(block: dict | None, metric: str = "auroc"):
@@ -41,9 +56,8 @@ def _job(job: tuple) -> dict:
 
     torch.set_num_threads(1)
     model, dataset, split, seed, epochs, patience, out = job
-    cli = {"encoder": model, "dataset": dataset, "split": split, "seed": seed, "repeats": 1, "epochs": epochs,
-           "patience": patience, "output": out, "threads": 1}
-    _, m = run_or_resume(cli, f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
+    _, m = run_or_resume(cell_config(model, dataset, split, seed, epochs, patience, out),
+                         f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
     fold = m["folds"][0]
     base = m.get("baseline") or {}
     return {"seed": seed, "test": fold["test"], "best_epoch": fold["best_epoch"], "epochs_run": fold["epochs_run"],
@@ -86,9 +100,7 @@ def ddi(args) -> None:
     out = scratch(args.name)
 
     def make_record(cell: tuple, results: list[dict]) -> dict:
-        command = (f"python bench/run_bench.py ddi --models {cell[0]} --datasets {cell[1]} --splits {cell[2]} "
-                   f"--seeds {args.seeds} --epochs {args.epochs} --patience {args.patience}")
-        return _record(cell, seeds, results, args, command)
+        return _record(cell, seeds, results, args, cell_command(*cell, args.seeds, args.epochs, args.patience))
 
     def report(job: tuple, result: dict) -> None:
         print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f} "
@@ -105,7 +117,8 @@ def add_parser(sub) -> None:
     d.add_argument("--datasets", default="chchminer,zhangddi")
     d.add_argument("--splits", default="transductive,inductive")
     d.add_argument("--seeds", default="0,1,2")
-    d.add_argument("--epochs", type=int, default=50, help="epoch budget (the entries allow 1000; stated per record)")
-    d.add_argument("--patience", type=int, default=10)
+    d.add_argument("--epochs", type=int, default=EPOCHS, help="epoch budget (the entries allow 1000; stated per "
+                                                               "record)")
+    d.add_argument("--patience", type=int, default=PATIENCE)
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--name", default="ddi")

@@ -21,6 +21,14 @@ card); every other byte of the registry file is left as it was. The output folde
 registry file: that is where a checkout finds the file until it is uploaded to the release (the script prints
 the upload command; an installed zoo downloads it from the release, or from the mirror ``ZOO_WEIGHTS_URL``).
 
+A DDI (classification) recipe (``i2mole.chchminer``, ``cgib.chchminer``) trains instead what the DDI bench's seed-0
+cell of the dataset's default split trains (bench/ddi_bench.py: ``zoo run --encoder E --dataset D --split transductive
+--seed 0 --repeats 1 --epochs 50 --patience 10``: seed 0 draws the 1:1 negatives and the one 6:2:2 split, the weights
+are the epoch of best validation AUROC), so its test AUROC is that cell's seed-0 figure. Its file must reproduce the
+run's test AUROC to 1e-4; the entry records AUROC, AP, F1 and accuracy (at probability 0.5) and the no-chemistry degree
+baseline's AUROC and AP on the same test pairs, and the card names the transductive split's leak and ``--split
+inductive``. DDI recipes have no full-data version (their negatives are drawn per split).
+
 Each recipe runs with one torch thread; ``--workers N`` runs N recipes at once in separate processes.
 
 Pretrained backbones (:data:`BACKBONES`) are published too: ``zoo pretrain`` with the recipe's pair set and
@@ -29,8 +37,8 @@ entry without ``dataset`` or ``metrics`` but with ``pretraining.cache_key``: the
 the pretraining bench compute for those settings, so they take the published file instead of pretraining again
 (zoo_core.train.pretraining). ``zoo predict`` refuses a backbone; ``zoo run --pretrained-weights NAME`` fine-tunes it.
 
-Every trained-model recipe also has a full-data version ``<name>.full`` (``--only cigin.compsol.full``): ``zoo run
---full-data`` on every pair of the dataset for exactly the epochs the evaluation version's validation chose
+Every trained-model recipe but a DDI one also has a full-data version ``<name>.full`` (``--only cigin.compsol.full``):
+``zoo run --full-data`` on every pair of the dataset for exactly the epochs the evaluation version's validation chose
 (``training.best_epoch`` of the ``<name>`` entry, which must be published, file included; named together in
 ``--only``, the evaluation version is published first), with the same model spec (checked against its file) and,
 for a pretrained recipe, its pretraining settings on all pairs. The file must reproduce the run's training-set fit
@@ -58,14 +66,19 @@ from pathlib import Path
 
 import yaml
 
-from zoo_core.weight_sources import CHECKOUT_FOLDER, RELEASE_BASE_URL, RELEASE_TAG
+if __package__ in (None, ""):  # `python bench/publish_weights.py`: the repository root makes `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ddi_bench import EPOCHS as DDI_EPOCHS, PATIENCE as DDI_PATIENCE  # noqa: E402
+from zoo_core.weight_sources import CHECKOUT_FOLDER, RELEASE_BASE_URL, RELEASE_TAG  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY = ROOT / "registry.yaml"
 DEFAULT_OUTPUT = ROOT / "weights"
-MAX_BYTES = 5_000_000  # 5 MB: the weights live in the repository
-TOLERANCE = 1e-4  # |RMSE recomputed from the file - the run's own test RMSE|
+MAX_BYTES = 5_000_000  # 5 MB: the weights live in the repository (a recipe may state its own limit, with a reason)
+TOLERANCE = 1e-4  # |RMSE (AUROC) recomputed from the file - the run's own test RMSE (AUROC)|
 SEED, FOLD, FOLDS = 0, 0, 5
+DDI_SPLIT = "transductive"  # a DDI recipe's split: the DDI datasets' default, the papers' headline protocol
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Recipe:
     pair_model: str | None = None
     pretrainer: str | None = None  # trained with `zoo run --pretrainer` (its default settings)
     pretrain_epochs: int | None = None  # the recipe's pretraining budget (None: the pretrainer's default)
+    max_bytes: int = MAX_BYTES  # the largest weight file allowed
 
 
 RECIPES: dict[str, Recipe] = {
@@ -114,7 +128,29 @@ RECIPES: dict[str, Recipe] = {
         "Set2Set per molecule, MLP",
         "Pathak et al. 2020 (AAAI), CIGIN; the 3DMRL/CGIB re-implementation")
        for what in ("absorption", "emission", "lifetime")},
+    # issue 35: the DDI bench's seed-0 transductive cell, at its budget
+    "i2mole.chchminer": Recipe(
+        "i2mole", "chchminer", DDI_EPOCHS, DDI_PATIENCE,
+        "I2Mole for drug-drug interaction: one siamese MPNN encoder, inter-molecular attention with a per-pair "
+        "top-10 % mask, a graph information bottleneck on the merged pair graph with noise from a 10-code "
+        "vector-quantized environment codebook, and an invariance loss over the environments; symmetric, "
+        "f(a, b) = f(b, a)",
+        "Du et al. 2026 (ICLR), I2Mole"),
+    "cgib.chchminer": Recipe(
+        "cgib", "chchminer", DDI_EPOCHS, DDI_PATIENCE,
+        "CGIB for drug-drug interaction: conditional graph information bottleneck on each drug conditioned on the "
+        "other over the CIGIN (cosine) interaction, one siamese MPNN encoder, beta 1e-4 (CGIB's DDI protocol); "
+        "symmetric, f(a, b) = f(b, a)",
+        "Lee et al. 2023 (ICML), CGIB",
+        # 1.88 M float32 parameters over 133-wide C133 atoms (the 266-wide Set2Set LSTM alone is 0.85 M): 7.5 MB
+        max_bytes=8_000_000),
 }
+
+
+def size_limit(name: str) -> int:
+    """The largest weight file allowed for the published entry ``name`` (its recipe's, a .full version's too)."""
+    recipe = RECIPES.get(name[: -len(FULL)] if name.endswith(FULL) else name)
+    return recipe.max_bytes if recipe is not None else MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -157,8 +193,36 @@ BACKBONES: dict[str, Backbone] = {
 
 # --- training and verification (one recipe, in a worker process) ----------------------------------------
 
-def split_description() -> str:
-    return f"mi5fold seed {SEED} fold {FOLD}"
+def split_description(split: str = "mi5fold") -> str:
+    """The recipe's part of its protocol: fold 0 of mi5fold, or a DDI recipe's seed-0 split."""
+    return f"mi5fold seed {SEED} fold {FOLD}" if split == "mi5fold" else f"{split} 6:2:2 seed {SEED}, negatives 1:1"
+
+
+def is_ddi(recipe: Recipe) -> bool:
+    """Is the recipe's dataset a DDI positives set (negatives drawn per seed, one split per seed)?"""
+    from zoo_core.data.datasets import dataset_entry
+
+    return bool(dataset_entry(recipe.dataset).get("negatives"))
+
+
+def run_settings(recipe: Recipe, n_epochs: int, pretrain_epochs: int | None, runs_dir: str) -> dict:
+    """The `zoo run` settings of a recipe: the DDI bench's seed-0 cell for a DDI dataset, else fold 0 of repeat 0 of
+    the paper protocol."""
+    if is_ddi(recipe):
+        from bench.ddi_bench import cell_config
+
+        if recipe.pair_model or recipe.pretrainer:
+            raise RuntimeError("a DDI recipe is the DDI bench's cell: an --encoder name only, no pretrainer")
+        return cell_config(recipe.encoder, recipe.dataset, DDI_SPLIT, SEED, n_epochs, recipe.patience, runs_dir)
+    return {"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
+            "dataset": recipe.dataset, "seed": SEED, "repeats": 1, "folds": FOLDS, "only_folds": [FOLD],
+            "epochs": n_epochs, "patience": recipe.patience, "output": runs_dir, "threads": 1,
+            "pretrain_epochs": (pretrain_epochs or recipe.pretrain_epochs) if recipe.pretrainer else None}
+
+
+def main_metric(spec: dict) -> str:
+    """The test metric a weight file must reproduce: RMSE for regression, AUROC for classification."""
+    return "auroc" if spec.get("task") == "classification" else "rmse"
 
 
 def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
@@ -167,19 +231,16 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
     import torch
 
     torch.set_num_threads(1)
-    from zoo_core.data.splits import make_splits
     from zoo_core.train.config import resolve_config
     from zoo_core.weights import load_model
 
     t0 = time.time()
     n_epochs = epochs if epochs is not None else recipe.epochs
-    cli = {"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
-           "dataset": recipe.dataset, "seed": SEED, "repeats": 1, "folds": FOLDS, "only_folds": [FOLD],
-           "epochs": n_epochs, "patience": recipe.patience, "output": runs_dir, "threads": 1,
-           "pretrain_epochs": (pretrain_epochs or recipe.pretrain_epochs) if recipe.pretrainer else None}
-    cfg = resolve_config(cli)
-    if cfg["split"] != "mi5fold":
-        raise RuntimeError(f"{name}: dataset {recipe.dataset} uses split {cfg['split']!r}, the recipes assume mi5fold")
+    cfg = resolve_config(run_settings(recipe, n_epochs, pretrain_epochs, runs_dir))
+    expected = DDI_SPLIT if is_ddi(recipe) else "mi5fold"
+    if cfg["split"] != expected:
+        raise RuntimeError(f"{name}: dataset {recipe.dataset} uses split {cfg['split']!r}, the recipe assumes "
+                           f"{expected}")
     run_dir, run_metrics = run_or_resume(cfg, runs_dir, quiet)
     fold = run_metrics["folds"][0]
     assert (fold.get("repeat", 0), fold["fold"]) == (0, FOLD), fold
@@ -187,32 +248,62 @@ def build(name: str, recipe: Recipe, output_dir: str, epochs: int | None,
     # The weight file: the run's best-validation state dict and spec, with the publication's provenance added.
     model, spec, meta = load_model(Path(run_dir) / "model.safetensors")
     entry, dataset = _featurized(cfg, spec)
-    train_rows, valid_rows, test_rows = make_splits(cfg["split"], len(dataset), SEED, dataset.table.a,
-                                                    dataset.table.b, n_folds=FOLDS)[FOLD]
-    _check_test_rows(Path(run_dir) / "predictions.csv", dataset.table.lines[test_rows], name)
+    n_pairs = len(dataset)  # a DDI set's positives
+    dataset, rows = evaluation_rows(dataset, entry, cfg["split"])
+    train_rows, _, test_rows = rows
+    _check_test_rows(Path(run_dir) / "predictions.csv", dataset, test_rows, name)
     pretraining = _pretraining_of(recipe, cfg, entry, meta, dataset, train_rows)
-    training = {"split": cfg["split"], "seed": SEED, "repeat": 0, "fold": FOLD, "folds": FOLDS,
-                "epochs": n_epochs, "patience": int(cfg["patience"]), "best_epoch": int(fold["best_epoch"]),
-                "epochs_run": int(fold["epochs_run"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
-                "train_pairs": int(len(train_rows)), "valid_pairs": int(len(valid_rows)),
-                "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1,
-                "lr_steps": [[int(e), float(lr)] for e, lr in fold.get("lr_steps") or []]}
-    meta = dict(meta, name=name, split_description=split_description(), training=training, pretraining=pretraining,
-                regenerate=f"python bench/publish_weights.py --only {name}")
+    training = training_record(cfg, fold, n_epochs, rows)
+    meta = dict(meta, name=name, split_description=split_description(cfg["split"]), training=training,
+                pretraining=pretraining, regenerate=f"python bench/publish_weights.py --only {name}")
     path = Path(output_dir) / f"{name}.safetensors"
-    tmp = write_small(path, model, spec, meta, name)
+    tmp = write_small(path, model, spec, meta, name, recipe.max_bytes)
     # Verify as `zoo predict --weights` will: load the written file, predict the test-fold pairs.
-    recomputed = file_metrics(tmp, dataset, test_rows, name)
-    run_rmse = float(meta["test_metrics"]["rmse"])
-    keep_if_reproduced(tmp, path, name, recomputed["rmse"], run_rmse, "test")
+    recomputed, metric = file_metrics(tmp, dataset, test_rows, name), main_metric(spec)
+    run_value = float(meta["test_metrics"][metric])
+    keep_if_reproduced(tmp, path, name, recomputed[metric], run_value, "test", metric)
 
     from zoo_core.hub import sha256_file
     from zoo_core.weight_sources import release_url
 
     record = registry_entry(name, recipe, spec, entry, release_url(path.name), sha256_file(path),
-                            path.stat().st_size, recomputed, training, pretraining, len(dataset))
-    return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "run_rmse": run_rmse,
-            "rmse": recomputed["rmse"], "wall_seconds": round(time.time() - t0, 1)}
+                            path.stat().st_size, dict(recomputed, **baseline_metrics(fold)), training, pretraining,
+                            n_pairs)
+    return {"name": name, "entry": record, "path": str(path), "run_dir": str(run_dir), "metric": metric,
+            "value": recomputed[metric], "run_value": run_value, "wall_seconds": round(time.time() - t0, 1)}
+
+
+def evaluation_rows(dataset, entry, split: str) -> tuple:
+    """(dataset, (train, valid, test rows)) as the run built them: a DDI positives set gets seed 0's negatives and
+    its one split (:func:`zoo_core.data.ddi.ddi_rows`, as `zoo run` draws them), any other dataset fold FOLD of the
+    paper protocol."""
+    if entry.get("negatives"):
+        from zoo_core.data.ddi import ddi_rows
+
+        drawn = ddi_rows(dataset.table, split, [SEED], float(entry["negatives"].get("ratio", 1)))
+        return dataset.with_table(drawn.table), drawn.folds[0][0]
+    from zoo_core.data.splits import make_splits
+
+    return dataset, make_splits(split, len(dataset), SEED, dataset.table.a, dataset.table.b, n_folds=FOLDS)[FOLD]
+
+
+def training_record(cfg: dict, fold: dict, n_epochs: int, rows: tuple) -> dict:
+    """The entry's ``training``: split, seed, budget, the epoch chosen, the parts' sizes, time and rate drops."""
+    train_rows, valid_rows, test_rows = rows
+    return {"split": cfg["split"], "seed": SEED, "repeat": 0, "fold": FOLD,
+            "folds": FOLDS if cfg["split"] == "mi5fold" else 1,
+            "epochs": n_epochs, "patience": int(cfg["patience"]), "best_epoch": int(fold["best_epoch"]),
+            "epochs_run": int(fold["epochs_run"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
+            "train_pairs": int(len(train_rows)), "valid_pairs": int(len(valid_rows)),
+            "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1,
+            "lr_steps": [[int(e), float(lr)] for e, lr in fold.get("lr_steps") or []]}
+
+
+def baseline_metrics(fold: dict) -> dict:
+    """A DDI fold's no-chemistry degree baseline on the test pairs (``degree_baseline_auroc``/``_ap``), when the run
+    recorded it (zoo_core.train.ddi_report); {} otherwise."""
+    test = (fold.get("baseline") or {}).get("test") or {}
+    return {f"degree_baseline_{k}": v for k, v in test.items() if k in ("auroc", "ap") and v is not None}
 
 
 def _featurized(cfg: dict, spec: dict) -> tuple:
@@ -235,16 +326,16 @@ def _pretraining_of(recipe: Recipe, cfg: dict, entry, meta: dict, dataset, train
                               get_registry().entry("pretrainers", recipe.pretrainer).params)
 
 
-def write_small(path: Path, model, spec: dict, meta: dict, name: str) -> Path:
-    """The weights written to ``<path>.part`` (returned); refused, and removed, at MAX_BYTES or more."""
+def write_small(path: Path, model, spec: dict, meta: dict, name: str, limit: int = MAX_BYTES) -> Path:
+    """The weights written to ``<path>.part`` (returned); refused, and removed, at ``limit`` bytes or more."""
     from zoo_core.weights import save_model
 
     tmp = path.with_name(path.name + ".part")
     save_model(tmp, model, spec, meta)
     size = tmp.stat().st_size
-    if size >= MAX_BYTES:
+    if size >= limit:
         tmp.unlink()
-        raise RuntimeError(f"{name}: the weight file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit")
+        raise RuntimeError(f"{name}: the weight file is {size:,} bytes, over the {limit:,}-byte limit")
     return tmp
 
 
@@ -264,15 +355,29 @@ def file_metrics(path: Path, dataset, rows, name: str) -> dict:
     if failed:
         raise RuntimeError(f"{name}: {len(failed)} pairs could not be predicted, e.g. {failed[:3]}")
     y = dataset.y.numpy()[rows, 0].astype(np.float64)
-    return M.compute(spec["task"], y, np.asarray(preds, dtype=np.float64))
+    return M.compute(spec["task"], y, model_outputs(spec["task"], preds))
 
 
-def keep_if_reproduced(tmp: Path, path: Path, name: str, recomputed: float, run_rmse: float, what: str) -> None:
-    """Move the checked file into place when the RMSE recomputed from it is the run's own (else remove it)."""
-    if abs(recomputed - run_rmse) > TOLERANCE:
+def model_outputs(task: str, predictions) -> "np.ndarray":
+    """What the metrics take (zoo_core.train.metrics): `zoo predict`'s values for regression, and for classification
+    the logits behind its probabilities (F1 and accuracy threshold σ(logit) at 0.5; AUROC and AP rank either)."""
+    import numpy as np
+
+    p = np.asarray(predictions, dtype=np.float64)
+    if task != "classification":
+        return p
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
+def keep_if_reproduced(tmp: Path, path: Path, name: str, recomputed: float, run_value: float, what: str,
+                       metric: str = "rmse") -> None:
+    """Move the checked file into place when the ``metric`` recomputed from it is the run's own (else remove it)."""
+    if abs(recomputed - run_value) > TOLERANCE:
         tmp.unlink()
-        raise RuntimeError(f"{name}: RMSE recomputed from the weight file ({recomputed:.6f}) differs from the run's "
-                           f"own {what} RMSE ({run_rmse:.6f}) by more than {TOLERANCE}")
+        label = metric.upper()
+        raise RuntimeError(f"{name}: {label} recomputed from the weight file ({recomputed:.6f}) differs from the "
+                           f"run's own {what} {label} ({run_value:.6f}) by more than {TOLERANCE}")
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
@@ -341,13 +446,17 @@ def pretraining_record(cfg: dict, entry, meta: dict, dataset, train_rows, regist
     return record
 
 
-def _check_test_rows(predictions: Path, lines, name: str) -> None:
-    """The test fold rebuilt here is the one the run evaluated (same data-file lines)."""
+def _check_test_rows(predictions: Path, dataset, rows, name: str) -> None:
+    """The test fold rebuilt here is the one the run evaluated (same data-file lines and molecules: a DDI set's
+    drawn negatives all have line 0)."""
+    table = dataset.table
     with open(predictions, newline="") as f:
-        run_lines = sorted(int(r["line"]) for r in csv.DictReader(f) if r["repeat"] == "0" and r["fold"] == str(FOLD))
-    if run_lines != sorted(int(x) for x in lines):
-        raise RuntimeError(f"{name}: the rebuilt test fold ({len(lines)} pairs) is not the run's "
-                           f"({len(run_lines)} pairs in {predictions})")
+        run_rows = sorted((int(r["line"]), *(r[role] for role in table.roles)) for r in csv.DictReader(f)
+                          if r["repeat"] == "0" and r["fold"] == str(FOLD))
+    rebuilt = sorted((int(table.lines[i]), *(str(m[i]) for m in table.molecules)) for i in rows)
+    if run_rows != rebuilt:
+        raise RuntimeError(f"{name}: the rebuilt test fold ({len(rebuilt)} pairs) is not the run's "
+                           f"({len(run_rows)} pairs in {predictions})")
 
 
 # --- the registry entry and its model card ----------------------------------------------------------------
@@ -383,13 +492,14 @@ def _trained(recipe: Recipe, spec: dict) -> str:
 
 def registry_entry(name: str, recipe: Recipe, spec: dict, data_entry, url: str, sha256: str, size: int,
                    metrics: dict, training: dict, pretraining: dict | None, n_pairs: int) -> dict:
-    units = data_entry.get("units", "")
-    desc = (f"{_trained(recipe, spec)} trained on {recipe.dataset} ({split_description()}); test RMSE "
-            f"{metrics['rmse']:.3f} {units}").strip()
+    """A trained model's entry; ``n_pairs``: the dataset's pairs (a DDI set's positives)."""
+    split = split_description(training["split"])
+    quality = (f"AUROC {metrics['auroc']:.3f}" if main_metric(spec) == "auroc" else
+               f"RMSE {metrics['rmse']:.3f} {data_entry.get('units', '')}")
     out = {
-        "description": desc,
+        "description": f"{_trained(recipe, spec)} trained on {recipe.dataset} ({split}); test {quality}".strip(),
         **_identity(recipe, spec, url, sha256, size),
-        "metrics": {"split": f"{split_description()}, test part", "test_pairs": training["test_pairs"],
+        "metrics": {"split": f"{split}, test part", "test_pairs": training["test_pairs"],
                     **{k: _r(v) for k, v in metrics.items()}},
         "training": training,
     }
@@ -397,8 +507,9 @@ def registry_entry(name: str, recipe: Recipe, spec: dict, data_entry, url: str, 
         out["pretraining"] = pretraining
     out["license"] = _license(recipe, data_entry)
     out["paper"] = recipe.paper
-    out["card"] = model_card(name, recipe, spec, data_entry, metrics, training, pretraining, n_pairs,
-                             data_license(data_entry))
+    card = ddi_card if data_entry.get("negatives") else model_card
+    out["card"] = card(name, recipe, spec, data_entry, metrics, training, pretraining, n_pairs,
+                       data_license(data_entry))
     return out
 
 
@@ -408,7 +519,7 @@ def _para(text: str) -> str:
 
 def _first_sentence(text: str) -> str:
     text = " ".join(str(text).split())
-    return text.split(". ", 1)[0].rstrip(".") + "." if text else ""
+    return re.split(r"(?<!\bal)\. ", text, maxsplit=1)[0].rstrip(".") + "." if text else ""  # not at "et al. 2018"
 
 
 CHEMISTRY_LIMITS = ("pairs of small neutral organic molecules only, predictions for chemistry far from the training "
@@ -425,9 +536,9 @@ def _what_paragraph(name: str, recipe: Recipe, spec: dict, data_entry) -> str:
             f"{recipe.paper}.")
 
 
-def _data_paragraph(recipe: Recipe, data_entry, n_pairs: int, data_license: str) -> str:
+def _data_paragraph(recipe: Recipe, data_entry, n_pairs: int, data_license: str, unit: str = "pairs") -> str:
     source = data_entry.get("source") or {}
-    return (f"Data: {recipe.dataset}, {n_pairs:,} pairs. {_first_sentence(data_entry.get('description', ''))} "
+    return (f"Data: {recipe.dataset}, {n_pairs:,} {unit}. {_first_sentence(data_entry.get('description', ''))} "
             f"Source: {source.get('url', 'see the dataset entry')} (sha256 {str(source.get('sha256', '?'))[:12]}...). "
             f"Data license (PROVENANCE.md): {data_license}. Cite: {source.get('citation', 'see the dataset entry')}")
 
@@ -491,6 +602,60 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
            f"with BENCHMARKS.md, not with this single number); {CHEMISTRY_LIMITS}")
     return _card(name, parts, pretraining, "unique training pairs of this fold (no validation or test pair is seen)",
                  [use, sibling_note(name, n_pairs, training["best_epoch"], published=False)])
+
+
+NO_FULL_DDI = ("a DDI recipe has no full-data version: its negatives are drawn per split, so 'every pair' is not a "
+               "fixed set (zoo run --full-data refuses a DDI dataset)")
+
+
+def ddi_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict, training: dict,
+             pretraining: dict | None, n_pairs: int, data_license: str) -> str:
+    """A DDI model's card: what it predicts, the data and its license, the DDI bench cell it is, the transductive
+    split's leak beside the no-chemistry baseline, its use and limits."""
+    from zoo_core.data.ddi import LEAKS
+
+    feat, roles = spec["featurizer"], list(data_entry.get("roles") or ["drug_a", "drug_b"])
+    what = (f"{name}: {recipe.what}. Predicts the probability that two drugs interact from their SMILES, columns "
+            f"{roles[0]} and {roles[1]} (`zoo predict --columns A,B` names others); features "
+            f"{feat['name']} v{feat['version']}, {'explicit hydrogens' if feat['explicit_h'] else 'heavy atoms'}. "
+            f"Paper: {recipe.paper}.")
+    leak = (f"Leakage: {LEAKS[DDI_SPLIT]}. The leak-free protocol is --split inductive (disjoint validation and test "
+            f"drug sets; test rows with one or two drugs unseen in training, Type 1 / Type 2): zoo run --encoder "
+            f"{recipe.encoder} --dataset {recipe.dataset} --split inductive; BENCHMARKS.md's DDI section has both "
+            f"splits.")
+    use = (f"Intended use: ranking drug pairs like those of {recipe.dataset} for a possible interaction (zoo predict / "
+           f"zoo explain), and a reference for reproducing the zoo's DDI numbers. Limits: one split of one seed "
+           f"(compare BENCHMARKS.md); the probabilities are not calibrated interaction rates (negatives are unobserved "
+           f"pairs drawn 1:1, some may interact); drugs unlike the training drugs are extrapolations (see the leak); "
+           f"not validated for clinical or regulatory use. {NO_FULL_DDI[0].upper()}{NO_FULL_DDI[1:]}.")
+    parts = [what, _data_paragraph(recipe, data_entry, n_pairs, data_license, "positive pairs"),
+             _ddi_protocol_paragraph(recipe, spec, metrics, training, n_pairs), leak, use]
+    return _card(name, parts, pretraining, "", [])
+
+
+def _ddi_protocol_paragraph(recipe: Recipe, spec: dict, metrics: dict, training: dict, n_pairs: int) -> str:
+    from bench.ddi_bench import cell_command
+    from bench.targets import PAPER_DDI_AUROC
+
+    paper = PAPER_DDI_AUROC.get(spec["pair_model"], {}).get(recipe.dataset)
+    baseline = metrics.get("degree_baseline_auroc")
+    split, epochs, patience = training["split"], training["epochs"], training["patience"]
+    bench = cell_command(recipe.encoder, recipe.dataset, split, str(SEED), epochs, patience)
+    return (
+        f"Protocol: the DDI bench's seed-{SEED} {split} cell ({bench}): "
+        f"the {n_pairs:,} positive pairs and as many negatives (1:1, seeded: unordered pairs of two different "
+        f"drugs positive in neither order, drawn with seed {SEED}), positives and negatives each split 6:2:2 into "
+        f"{training['train_pairs']:,} training, {training['valid_pairs']:,} validation and {training['test_pairs']:,} "
+        f"test pairs; budget {_epochs(epochs)} (the dataset entry's protocol allows 1000), early-stopping patience "
+        f"{patience}, Adam lr {training['lr']:g}, batch {training['batch_size']}; the weights are the epoch of best "
+        f"validation AUROC ({training['best_epoch']} of {training['epochs_run']} run). Test metrics, recomputed from "
+        f"this file with zoo predict: AUROC {metrics['auroc']:.4f}, AP {metrics['ap']:.4f}, F1 {metrics['f1']:.4f}, "
+        f"accuracy {metrics['acc']:.4f} (at probability 0.5)."
+        + (f" No-chemistry baseline on the same test pairs (score = training interactions of one drug + of the "
+           f"other): AUROC {baseline:.4f}." if baseline is not None else "")
+        + (f" Paper: AUROC {paper:g} % ({split}, mean of several seeds at the paper's budget)." if paper else "")
+        + f" Same as: zoo run --encoder {recipe.encoder} --dataset {recipe.dataset} --split {split} --seed {SEED} "
+          f"--repeats 1 --epochs {epochs} --patience {patience}.")
 
 
 def _card(name: str, head: list[str], pretraining: dict | None, train_split_pairs: str, tail: list[str]) -> str:
@@ -603,7 +768,7 @@ def build_full(name: str, full: FullData, output_dir: str, epochs: int | None, p
     meta = dict(meta, name=name, training=training, pretraining=pretraining,
                 regenerate=f"python bench/publish_weights.py --only {name}")
     path = Path(output_dir) / f"{name}.safetensors"
-    tmp = write_small(path, model, spec, meta, name)
+    tmp = write_small(path, model, spec, meta, name, recipe.max_bytes)
     fit = file_metrics(tmp, dataset, rows, name)  # every pair: the training fit, checked against the run's
     keep_if_reproduced(tmp, path, name, fit["rmse"], float(run_metrics["training_fit"]["rmse"]), "training-fit")
     record = full_registry_entry(name, full, spec, entry, release_url(path.name), sha256_file(path),
@@ -854,7 +1019,7 @@ def upload_hint(paths: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    known = {**RECIPES, **{n + FULL: r for n, r in RECIPES.items()}, **BACKBONES}
+    known = {**RECIPES, **{n + FULL: r for n, r in RECIPES.items() if not is_ddi(r)}, **BACKBONES}
     p.add_argument("--only", help=f"comma-separated recipe names (default: all of {', '.join(known)})")
     p.add_argument("--epochs", type=int, help="override every recipe's epoch budget, and the epochs of a .full "
                                               "version (smoke tests)")
@@ -876,6 +1041,9 @@ def main(argv: list[str] | None = None) -> int:
                              else {"name": n, **asdict(r)}))
         return 0
     names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else list(known)
+    no_full = [n for n in names if n.endswith(FULL) and n[: -len(FULL)] in RECIPES and n not in known]
+    if no_full:
+        p.error(f"{no_full[0]}: {NO_FULL_DDI}")
     unknown = [n for n in names if n not in known]
     if unknown:
         p.error(f"unknown recipe(s) {', '.join(unknown)} (known: {', '.join(known)})")
@@ -909,7 +1077,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, entry in result.get("also", {}).items():  # the evaluation version's card names its .full
             publish_entry(registry, name, entry)
         published.append(result["path"])
-        quality = (f"test RMSE {result['rmse']:.6f} (run's own {result['run_rmse']:.6f})" if "rmse" in result
+        quality = (f"test {result['metric'].upper()} {result['value']:.6f} (run's own {result['run_value']:.6f})"
+                   if "metric" in result
                    else f"full data, training-set fit RMSE {result['fit_rmse']:.6f} (not a test error)"
                    if "fit_rmse" in result
                    else f"backbone, pretraining key {result['entry']['pretraining']['cache_key']}")

@@ -20,6 +20,13 @@ PAPER_RMSE = {
                   "compsol": (0.333, 0.005), "abraham": (0.404, 0.039), "combisolv": (0.452, 0.015)},
 }
 
+# Drug-drug interaction, transductive ROC-AUC in % (TARGETS.md §2: random 6:2:2 pair split, 1:1 negatives; CGIB via a
+# secondary source, I2Mole's paper, averages over 8 runs; no std stated).
+PAPER_DDI_AUROC = {
+    "cgib": {"zhangddi": 94.43, "chchminer": 98.38},
+    "i2mole": {"zhangddi": 95.12, "chchminer": 98.84},
+}
+
 # The same table's "+ 3DMRL" rows (TARGETS.md §1): the backbone pretrained with 3DMRL on the transductive label-free
 # products (CombiSolv-Exp solutes x solvents, 20 %; chromophores x solvents, 1 %), then fine-tuned. The "without"
 # numbers are PAPER_RMSE.

@@ -22,7 +22,7 @@ from zoo_core.hub import sha256_file
 from zoo_core.weight_sources import release_url
 
 PAIRS = [("CCO", "O"), ("c1ccccc1", "CCCCCCCCO"), ("CC(=O)C", "ClCCl")]
-COLUMNS = "solute,solvent"  # every published model reads them, whatever its roles are called (chromophore, ...)
+COLUMNS = "solute,solvent"  # every published model reads them, whatever its roles are called (chromophore, drug_a)
 
 
 def _published() -> dict:
@@ -98,6 +98,8 @@ def test_installed_zoo_downloads_predicts_then_works_offline(installed, tmp_path
             work)
         expected = _checkout_predictions(name, pairs, tmp_path / f"{name}-checkout.csv")
         assert _predictions(work / f"{name}.csv") == pytest.approx(expected, abs=1e-5), name
+        if "auroc" in weights[name].get("metrics", {}):  # a DDI model: a probability for every pair
+            assert all(0.0 <= p <= 1.0 for p in expected), (name, expected)
     assert _predictions(work / "cold.csv") == _predictions(work / "cigin.compsol.csv")
     for name in sorted(set(weights) - set(trained)):  # the backbones: served from the cache too
         assert zoo(bin_dir, ["download", name, "-q"], env, work).stdout.strip().endswith(f"{name}.safetensors")
