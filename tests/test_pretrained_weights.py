@@ -514,31 +514,45 @@ def _registry_copy(tmp_path: Path, weights: tuple[str, ...] = ()) -> Path:
 
 
 def test_publish_a_full_data_version_beside_its_evaluation_version(tmp_path, monkeypatch):
-    """--only mpnn.freesolv.full --epochs 1 into a registry copy: every FreeSolv pair trained on, an entry without
-    metrics naming the error to expect (mpnn.freesolv's), that version's card naming it, the rest untouched, and
-    `zoo predict --weights mpnn.freesolv.full` predicts."""
+    """--only mpnn.freesolv.full --epochs 1 into a registry copy (without a published mpnn.freesolv.full): every
+    FreeSolv pair trained on, an entry without metrics naming the error to expect (mpnn.freesolv's), that version's
+    card naming it, the rest untouched, and `zoo predict --weights mpnn.freesolv.full` predicts."""
     pw = _publisher()
     registry = _registry_copy(tmp_path, ("mpnn.freesolv",))
+    text = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    if "mpnn.freesolv.full" in text["weights"]:  # published in the zoo: start from the state before it was
+        old = text["weights"]["mpnn.freesolv"]
+        t = old["training"]
+        n = t["train_pairs"] + t["valid_pairs"] + t["test_pairs"]
+        unpublished = dict(old, card=pw.with_sibling_note(old["card"], pw.sibling_note("mpnn.freesolv", n,
+                                                                                      t["best_epoch"], False)))
+        del text["weights"]["mpnn.freesolv.full"]
+        text["weights"]["mpnn.freesolv"] = unpublished
+        registry.write_text(yaml.safe_dump(text, sort_keys=False, allow_unicode=True), encoding="utf-8")
     before = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    assert "mpnn.freesolv.full" not in before["weights"]
+    old = before["weights"]["mpnn.freesolv"]
+    chosen, rmse = old["training"]["best_epoch"], float(old["metrics"]["rmse"])
     args = ["--only", "mpnn.freesolv.full", "--epochs", "1", "--output-dir", str(tmp_path / "weights"),
             "--registry", str(registry), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
     assert pw.main(args) == 0
     after = yaml.safe_load(registry.read_text(encoding="utf-8"))
     assert {k: v for k, v in after.items() if k != "weights"} == {k: v for k, v in before.items() if k != "weights"}
-    evaluation, old = after["weights"]["mpnn.freesolv"], before["weights"]["mpnn.freesolv"]
+    evaluation = after["weights"]["mpnn.freesolv"]
     assert {k: v for k, v in evaluation.items() if k != "card"} == {k: v for k, v in old.items() if k != "card"}
-    assert "Its full-data version, mpnn.freesolv.full, trained on all 560 pairs for the 64 epochs" in " ".join(
-        evaluation["card"].split()) and evaluation["card"].startswith(old["card"].rsplit("\n\nRegenerate", 1)[0])
+    assert (f"Its full-data version, mpnn.freesolv.full, trained on all 560 pairs for the {chosen} epochs" in
+            " ".join(evaluation["card"].split()))
+    assert "is not published yet" not in evaluation["card"]
     assert [n for n in after["weights"] if n not in before["weights"]] == ["mpnn.freesolv.full"]
     entry = R.parse_registry_file(registry)["weights"]["mpnn.freesolv.full"]
     training = entry["training"]
     assert "metrics" not in entry.data and training["full_data"] and training["evaluation"] == "mpnn.freesolv"
-    assert (training["train_pairs"], training["epochs"], training["chosen_epochs"]) == (560, 1, 64)
+    assert (training["train_pairs"], training["epochs"], training["chosen_epochs"]) == (560, 1, chosen)
     card = " ".join(entry["card"].split())
-    assert ("Full-data version: trained on all 560 pairs for 1 epoch (a smoke budget; the fold-0 validation chose "
-            "64); no held-out test, expect about the fold-0 evaluation version's test error (RMSE 1.403 kcal/mol, "
-            "see mpnn.freesolv)") in card
-    assert "expect about its test RMSE 1.403 kcal/mol" in entry["description"]
+    assert (f"Full-data version: trained on all 560 pairs for 1 epoch (a smoke budget; the fold-0 validation chose "
+            f"{chosen}); no held-out test, expect about the fold-0 evaluation version's test error (RMSE {rmse:.3f} "
+            "kcal/mol, see mpnn.freesolv)") in card
+    assert f"expect about its test RMSE {rmse:.3f} kcal/mol" in entry["description"]
     check_weight_file("mpnn.freesolv.full", R.parse_registry_file(registry)["weights"])
     use_registry(monkeypatch, main=registry)
     out = tmp_path / "out.csv"
