@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = ["RELEASE_BASE_URL", "release_url", "is_release_url", "base_url", "mirrored", "mirror_hint",
            "checkout_copy", "locate"]
 
-RELEASE_TAG = "weights-v1"
+RELEASE_TAG = "weights-v2"
 RELEASE_BASE_URL = f"https://github.com/mrl-zoo/zoo/releases/download/{RELEASE_TAG}/"
 ENV_BASE = "ZOO_WEIGHTS_URL"
 CHECKOUT_FOLDER = "weights"
