@@ -143,13 +143,13 @@ def speedup(args) -> None:
         trees = {"baseline": base, "current": ROOT}
         envs = {side: side_env(trees[side], folder / f"home-{side}") for side in SIDES}
         records = []
+        acceptance = all(getattr(args, key) == value for key, value in ACCEPTANCE.items())
         for model in args.models.split(","):
             for side in SIDES:   # fills each side's feature cache: the timed children read it warm
                 run_side(trees[side], envs[side], child_code(model, args, 0, 1))
             print(f"{model}:", flush=True)
             code = child_code(model, args, args.warmup, args.steps)
             runs = interleaved(args.rounds, lambda side: run_side(trees[side], envs[side], code))
-            acceptance = all(getattr(args, key) == value for key, value in ACCEPTANCE.items())
             record = speedup_record(model, runs, TARGETS.get(model) if acceptance else None)
             print(f"{model}: {record['ratio']:.3f}x pairs/s, {record['cpu_ratio']:.3f}x per CPU-s, memory "
                   f"{record['memory_ratio']:.3f}x", flush=True)

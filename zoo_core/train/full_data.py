@@ -89,13 +89,10 @@ def lr_at(epoch: int, lr: float, lr_steps) -> float:
 
 def full_train_config(cfg: dict):
     """The trainer's settings of a full-data run (no patience or plateau: nothing is held out)."""
+    from zoo_core.train.run import optimisation_settings
     from zoo_core.train.trainer import TrainConfig
 
-    return TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
-                       weight_decay=float(cfg["weight_decay"]), pos_weight=cfg.get("pos_weight"),
-                       freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
-                       loss=cfg.get("loss") or "mse", lr_schedule=cfg.get("lr_schedule") or "plateau",
-                       warmup_epochs=int(cfg.get("warmup_epochs", 2)))
+    return TrainConfig(**optimisation_settings(cfg))
 
 
 def run_full_data(cfg: dict, quiet: bool = False, resume=None) -> tuple[Path, dict]:

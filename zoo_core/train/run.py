@@ -102,17 +102,22 @@ def run_spec(cfg: dict, entry, table) -> dict:
                       dataset_pair_params=entry.get("pair_params"))
 
 
+def optimisation_settings(cfg: dict) -> dict:
+    """The :class:`TrainConfig` fields that a fold and a full-data run both take from a resolved configuration."""
+    return {"epochs": int(cfg["epochs"]), "lr": float(cfg["lr"]), "batch_size": int(cfg["batch_size"]),
+            "weight_decay": float(cfg["weight_decay"]), "pos_weight": cfg.get("pos_weight"),
+            "freeze_backbone_epochs": int(cfg.get("freeze_backbone_epochs") or 0),
+            "loss": cfg.get("loss") or "mse", "lr_schedule": cfg.get("lr_schedule") or "plateau",
+            "warmup_epochs": int(cfg.get("warmup_epochs", 2))}
+
+
 def train_config(cfg: dict):
     """The trainer's settings from a resolved run configuration."""
     from zoo_core.train.trainer import TrainConfig
 
-    return TrainConfig(epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), batch_size=int(cfg["batch_size"]),
-                       weight_decay=float(cfg["weight_decay"]), patience=int(cfg["patience"]),
+    return TrainConfig(**optimisation_settings(cfg), patience=int(cfg["patience"]),
                        plateau_patience=int(cfg["plateau_patience"]), plateau_factor=float(cfg["plateau_factor"]),
-                       freeze_backbone_epochs=int(cfg.get("freeze_backbone_epochs") or 0),
-                       select_by=cfg.get("select_by") or "loss", pos_weight=cfg.get("pos_weight"),
-                       loss=cfg.get("loss") or "mse", lr_schedule=cfg.get("lr_schedule") or "plateau",
-                       warmup_epochs=int(cfg.get("warmup_epochs", 2)))
+                       select_by=cfg.get("select_by") or "loss")
 
 
 def _prepare(cfg: dict, quiet: bool, resume) -> _Run:

@@ -254,7 +254,7 @@ def train_fold(model, dataset, train_rows, valid_rows, test_rows, cfg: TrainConf
 
     opt, sched = optimizer()
     schedule = step_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, len(train_rows), cfg.batch_size, cfg.min_lr,
-                          cfg.warmup_epochs)  # None: the plateau schedule
+                             cfg.warmup_epochs)  # None: the plateau schedule
     valid_batches = [b.to(device) for b in dataset.batches(valid_rows, cfg.eval_batch_size)]
     y_valid = dataset.y[torch.as_tensor(np.asarray(valid_rows, dtype=np.int64))]
     best_val, best_epoch, best_state = math.inf, -1, None
