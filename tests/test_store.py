@@ -38,6 +38,44 @@ def test_gather_builds_batched_graph_with_offsets(tmp_path, monkeypatch):
     assert g.ndata["x"].shape == (10, 56) and g.edata["e"].shape == (16, 10)
 
 
+def test_gather_with_unique_shares_repeated_molecules(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    store, ids, _ = build_store(["CCO", "O", "c1ccccc1"], "mrl56", explicit_h=False, progress=False)
+    e, w, b = ids["CCO"], ids["O"], ids["c1ccccc1"]
+    g = store.gather_with_unique(torch.tensor([b, e, b, w, e]))
+    assert g.unique is not None and g.unique.batch_num_nodes().tolist() == [3, 1, 6]   # distinct ids, sorted
+    assert g.graph_source.tolist() == [2, 0, 2, 1, 0]
+    assert torch.equal(g.unique.ndata["x"].index_select(0, g.node_source), g.ndata["x"])
+    moved = g.to("cpu")
+    assert torch.equal(moved.node_source, g.node_source) and moved.unique.num_nodes() == 10
+    assert store.gather_with_unique(torch.tensor([b, e, w])).unique is None              # nothing repeats
+    assert store.gather_with_unique(torch.tensor([b, e, w, w])).unique is None           # 1 of 11 atoms: < 10 %
+    assert store.gather_with_unique(torch.tensor([b, e, e])).unique is not None          # 3 of 12 atoms
+
+
+def test_encoders_run_once_per_molecule_unless_copies_differ():
+    from torch import nn
+
+    from zoo_core.data.graph import TensorGraph
+    from zoo_core.nn.base import Encoder, unique_view
+
+    g = TensorGraph(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.tensor([1, 1]),
+                    torch.tensor([0, 0]))
+    g.with_unique(TensorGraph(g.src, g.dst, torch.tensor([1]), torch.tensor([0])), torch.tensor([0, 0]),
+                  torch.tensor([0, 0]))
+
+    class Plain(Encoder):
+        def __init__(self, dropout=0.0, norm=False):
+            super().__init__()
+            self.dropout, self.norm = dropout, nn.BatchNorm1d(4) if norm else nn.Identity()
+
+    assert unique_view(Plain().train(), g) is g.unique
+    assert unique_view(Plain(dropout=0.1).train(), g) is None        # each copy its own dropout mask
+    assert unique_view(Plain(dropout=0.1).eval(), g) is g.unique
+    assert unique_view(Plain(norm=True).train(), g) is None          # batch statistics see every copy
+    assert unique_view(nn.Linear(2, 2), g) is None                   # not an Encoder: no promise made
+
+
 def test_warm_run_never_featurizes(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     build_store(["CCO", "c1ccccc1", "xx"], "mrl56", False, progress=False)

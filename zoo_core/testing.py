@@ -9,7 +9,9 @@ water, sodium, HCl) and raises AssertionError with a clear message when a proper
 * batch equals single: predicting pairs together equals predicting them one at a time;
 * batch-order independence: shuffling the pairs of a batch permutes the predictions and nothing else;
 * no leakage across pairs: changing one pair's molecule leaves the other pairs' predictions unchanged;
-* save/load round trip: a safetensors round trip reproduces predictions.
+* save/load round trip: a safetensors round trip reproduces predictions;
+* repeats encoded once: a batch whose sides repeat molecules gives the same loss, predictions and gradients
+  whether the repeats are encoded once (``g.unique``, zoo_core.nn.base.encode) or each time.
 
 Use ``conformance_cases()`` to parametrize over every registered model, ``check_all(spec)`` to run them all.
 """
@@ -210,6 +212,70 @@ def check_save_load(spec: dict) -> None:
     assert torch.allclose(before, after, atol=1e-6), "weights did not round-trip"
 
 
+REPEATED = PAIRS + [(a, b) for (a, _), (_, b) in zip(PAIRS, PAIRS[1:] + PAIRS[:1])]  # each molecule twice a side
+
+
+def _each_copy_encoded(batch):
+    """The same batch without its sides' ``unique`` graphs, so every copy of a molecule is encoded."""
+    import copy
+
+    out = copy.copy(batch)
+    for side in ("g_a", "g_b"):
+        g = copy.copy(getattr(batch, side))
+        g.unique = g.node_source = g.graph_source = None
+        setattr(out, side, g)
+    return out
+
+
+def float64_batch(batch):
+    """The batch with its float tensors (node and edge features, positions, targets) in float64."""
+    import copy
+
+    def graph(g):
+        g = copy.copy(g)
+        g.ndata = {k: v.double() if v.is_floating_point() else v for k, v in g.ndata.items()}
+        g.edata = {k: v.double() if v.is_floating_point() else v for k, v in g.edata.items()}
+        g.unique = None if g.unique is None else graph(g.unique)
+        return g
+
+    out = copy.copy(batch)
+    out.g_a, out.g_b, out.y = graph(batch.g_a), graph(batch.g_b), batch.y.double()
+    return out
+
+
+def _loss_and_grads(model, batch, loss_fn) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One training-mode loss and its gradients, on a copy of ``model`` (a training pass may update state:
+    I2Mole's codebook)."""
+    import copy
+
+    from zoo_core.train.trainer import model_loss
+
+    model = copy.deepcopy(model)
+    torch.manual_seed(7)  # gates, noise and codebook draws come after the encoders: the same in both passes
+    loss, out = model_loss(model, batch, loss_fn)
+    loss.backward()
+    return loss.detach(), out.pred.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                              if p.grad is not None}
+
+
+def check_repeats_encoded_once(spec: dict) -> None:
+    from zoo_core.train.trainer import task_loss_fn
+
+    if is_molecule_model(spec):
+        return
+    model, data = build(spec).double(), make_dataset(spec, REPEATED)
+    batch = float64_batch(data.batch(np.arange(len(data))))
+    assert batch.g_a.unique is not None and batch.g_b.unique is not None, "repeated molecules were not shared"
+    model.train()
+    once = _loss_and_grads(model, batch, task_loss_fn(spec["task"]))
+    each = _loss_and_grads(model, _each_copy_encoded(batch), task_loss_fn(spec["task"]))
+    assert torch.allclose(once[0], each[0], rtol=1e-10, atol=1e-12), f"loss {once[0]:.12g} vs {each[0]:.12g}"
+    assert torch.allclose(once[1], each[1], rtol=1e-10, atol=1e-12), "predictions differ when repeats are shared"
+    assert once[2].keys() == each[2].keys(), "different parameters receive gradient"
+    worst = max(float((once[2][n] - each[2][n]).abs().max()) for n in each[2])
+    assert worst < 1e-10, f"gradients differ by up to {worst:.2e} when repeats are shared"
+
+
 def overfit_tiny_set(spec: dict, pairs=PAIRS, steps: int = 150, lr: float = 1e-3, seed: int = 0) -> tuple[float, float]:
     """Train on ``pairs`` with the model's own training loss; return the eval-mode MSE before and after."""
     from zoo_core.train.optim import Adam
@@ -242,7 +308,7 @@ def train_steps(model, batch, loss_fn, opt, steps: int) -> None:
 
 
 CHECKS = [check_forward, check_backward, check_permutation_invariance, check_batch_equals_single,
-          check_no_leakage_across_pairs, check_save_load]
+          check_no_leakage_across_pairs, check_save_load, check_repeats_encoded_once]
 
 
 def check_all(spec: dict) -> None:

@@ -11,7 +11,10 @@ anywhere torch runs. This is the whole contract an encoder may rely on (docs/PLU
   two directions of a bond are two edges);
 * ``g.batch_num_nodes()`` / ``g.batch_num_edges()`` -> [B] long, per molecule; ``g.num_nodes()`` /
   ``g.num_edges()`` -> int (no device synchronisation);
-* ``g.to(device)`` (a new graph; a no-op copy on the same device), ``g.device``.
+* ``g.to(device)`` (a new graph; a no-op copy on the same device), ``g.device``;
+* ``g.unique`` (or None): the batch's distinct molecules as one graph, with ``g.node_source`` [N] (the row of
+  ``g.unique``'s nodes each node copies) and ``g.graph_source`` [B] (the molecule of ``g.unique`` each graph is):
+  a pair model encodes a side's repeated molecules once (:func:`zoo_core.nn.base.encode`).
 
 These are the names and meanings of DGL's batched-graph methods, so code written against a DGL graph reads a
 TensorGraph unchanged; DGL's message passing (``update_all``, ``apply_edges``, ``local_scope``...) is not part
@@ -35,6 +38,15 @@ class TensorGraph:
         self.ndata: dict[str, torch.Tensor] = dict(ndata or {})
         self.edata: dict[str, torch.Tensor] = dict(edata or {})
         self._num_nodes = int(node_counts.sum()) if num_nodes is None else int(num_nodes)
+        self.unique: TensorGraph | None = None
+        self.node_source: torch.Tensor | None = None
+        self.graph_source: torch.Tensor | None = None
+
+    def with_unique(self, unique: "TensorGraph", node_source: torch.Tensor,
+                    graph_source: torch.Tensor) -> "TensorGraph":
+        """This graph, knowing that its molecules are copies of ``unique``'s (see the module doc)."""
+        self.unique, self.node_source, self.graph_source = unique, node_source, graph_source
+        return self
 
     def edges(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(source, destination) node ids of every edge, in edge order."""
@@ -58,9 +70,12 @@ class TensorGraph:
 
     def to(self, device) -> "TensorGraph":
         """The same graph with every tensor on ``device``."""
-        return TensorGraph(self.src.to(device), self.dst.to(device), self.node_counts.to(device),
-                           self.edge_counts.to(device), {k: v.to(device) for k, v in self.ndata.items()},
-                           {k: v.to(device) for k, v in self.edata.items()}, self._num_nodes)
+        g = TensorGraph(self.src.to(device), self.dst.to(device), self.node_counts.to(device),
+                        self.edge_counts.to(device), {k: v.to(device) for k, v in self.ndata.items()},
+                        {k: v.to(device) for k, v in self.edata.items()}, self._num_nodes)
+        if self.unique is None:
+            return g
+        return g.with_unique(self.unique.to(device), self.node_source.to(device), self.graph_source.to(device))
 
     def to_dgl(self):
         """This batch as a batched DGL graph (same node and edge data, same per-molecule counts), for a plugin

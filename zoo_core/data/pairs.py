@@ -66,5 +66,5 @@ class PairDataset(RowBatches):
     def batch(self, rows: torch.Tensor | np.ndarray) -> PairBatch:
         """Collate the dataset rows ``rows`` into a PairBatch."""
         rows = torch.as_tensor(rows, dtype=torch.long)
-        return PairBatch(self.store.gather(self.ids_a[rows]), self.store.gather(self.ids_b[rows]),
-                         self.y[rows], rows)
+        return PairBatch(self.store.gather_with_unique(self.ids_a[rows]),
+                         self.store.gather_with_unique(self.ids_b[rows]), self.y[rows], rows)

@@ -24,6 +24,7 @@ from zoo_core.data.graph import TensorGraph
 from zoo_core.paths import zoo_home
 
 _TENSORS = ("x", "edge_index", "edge_attr", "atomic_num", "node_ptr", "edge_ptr")
+REPEATS_WORTH_SHARING = 0.1  # share of a batch side's atoms in repeated molecules from which they are encoded once
 
 
 @dataclass
@@ -58,6 +59,19 @@ class MolStore:
             ndata["pos"] = self.pos[node_idx]
         edata = {"e": self.edge_attr[edge_idx], "etype": self.edge_types()[edge_idx]}
         return TensorGraph(ei[0], ei[1], n, e, ndata, edata, num_nodes=int(node_idx.shape[0]))
+
+    def gather_with_unique(self, ids: torch.Tensor) -> TensorGraph:
+        """``gather(ids)`` that also carries the batch's distinct molecules (``g.unique``, ``g.node_source``,
+        ``g.graph_source``; zoo_core.data.graph) when repeats make up at least ``REPEATS_WORTH_SHARING`` of its
+        atoms, so that a pair model encodes each of them once (zoo_core.nn.base.encode)."""
+        g = self.gather(ids)
+        distinct, graph_source = torch.unique(ids, return_inverse=True)
+        n_distinct = self.node_ptr[distinct + 1] - self.node_ptr[distinct]
+        if int(n_distinct.sum()) > (1.0 - REPEATS_WORTH_SHARING) * g.num_nodes():
+            return g
+        first_node = torch.cumsum(n_distinct, 0) - n_distinct
+        node_source = _ranges(first_node[graph_source], g.batch_num_nodes())
+        return g.with_unique(self.gather(distinct), node_source, graph_source)
 
     def gather_dgl(self, ids: torch.Tensor):
         """The same batch as a DGL graph, for a plugin that wants DGL's API: CPU only (PyPI's DGL has no CUDA

@@ -34,6 +34,9 @@ class Encoder(nn.Module):
     out_dim: int
     requires_3d: bool = False
     graph_dim: int | None = None
+    # True: a molecule's embeddings depend on the molecule alone (no random draw in training other than dropout,
+    # which :func:`encodes_once` checks), so a batch's repeated molecules may be encoded once and copied
+    per_molecule: bool = True
 
     def readout(self, g, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - optional
         raise NotImplementedError
@@ -51,6 +54,34 @@ class PairModel(nn.Module):
 
 
 EncoderFactory = Callable[[], Encoder]
+
+
+def _couples_copies_in_training(module: nn.Module) -> bool:
+    """Would ``module`` treat two copies of a molecule differently in training: dropout with p > 0 (a Dropout
+    module or a float ``dropout``: each copy its own mask) or batch statistics (BatchNorm over the whole batch)?"""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return True
+        p = m.p if isinstance(m, nn.modules.dropout._DropoutNd) else getattr(m, "dropout", None)
+        if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
+            return True
+    return False
+
+
+def unique_view(enc: nn.Module, g):
+    """``g.unique`` when ``enc`` may run once per distinct molecule of ``g`` (an :class:`Encoder` with
+    ``per_molecule`` and, in training, neither dropout nor batch statistics), else None."""
+    if getattr(g, "unique", None) is None or not getattr(enc, "per_molecule", False):
+        return None
+    return None if enc.training and _couples_copies_in_training(enc) else g.unique
+
+
+def encode(enc: nn.Module, g) -> torch.Tensor:
+    """``enc(g)``, node embeddings [N, d]: each distinct molecule of the batch encoded once and its rows copied
+    where the batch repeats it (:func:`unique_view`). The same values; the gradients of the copies are summed
+    before the encoder's backward, which is the sum the repeated encoding would give."""
+    unique = unique_view(enc, g)
+    return enc(g) if unique is None else enc(unique).index_select(0, g.node_source)
 
 
 def graph_segments(g) -> tuple[torch.Tensor, torch.Tensor, int]:

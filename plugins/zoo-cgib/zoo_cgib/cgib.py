@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
+from zoo_core.nn.base import EncoderFactory, PairOutput, encode, graph_segments
 from zoo_core.nn.contrastive import info_nce
 from zoo_core.nn.interaction import InteractionPairModel, InteractionResult, pair_interaction
 from zoo_core.nn.mlp import xavier_init
@@ -71,7 +71,7 @@ class CGIB(InteractionPairModel):
     def _interact(self, batch) -> tuple[InteractionResult, torch.Tensor, torch.Tensor, int]:
         ids_a, counts_a, n = graph_segments(batch.g_a)
         ids_b, counts_b, _ = graph_segments(batch.g_b)
-        inter = pair_interaction(self.enc_a(batch.g_a), counts_a, self.enc_b(batch.g_b), counts_b,
+        inter = pair_interaction(encode(self.enc_a, batch.g_a), counts_a, encode(self.enc_b, batch.g_b), counts_b,
                                  kind="cosine", ids_a=ids_a, ids_b=ids_b)
         return inter, ids_a, ids_b, n
 

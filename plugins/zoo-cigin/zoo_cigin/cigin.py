@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairOutput, graph_segments
+from zoo_core.nn.base import EncoderFactory, PairOutput, encode, graph_segments
 from zoo_core.nn.interaction import InteractionPairModel, pair_interaction
 from zoo_core.nn.mlp import xavier_init
 
@@ -54,7 +54,7 @@ class CIGIN(InteractionPairModel):
     def forward(self, batch) -> PairOutput:
         ids_a, counts_a, n = graph_segments(batch.g_a)
         ids_b, counts_b, _ = graph_segments(batch.g_b)
-        inter = pair_interaction(self.enc_a(batch.g_a), counts_a, self.enc_b(batch.g_b), counts_b,
+        inter = pair_interaction(encode(self.enc_a, batch.g_a), counts_a, encode(self.enc_b, batch.g_b), counts_b,
                                  kind=self.kind, scaled=self.scaled, ids_a=ids_a, ids_b=ids_b)
         pair = self.pair_embedding(self.set2set_a(inter.h_a, ids_a, n), self.set2set_b(inter.h_b, ids_b, n))
         aux = {"map_penalty": self.map_penalty * inter.penalty()} if self.map_penalty > 0 else {}

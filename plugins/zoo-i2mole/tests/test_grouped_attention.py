@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import zoo_core.nn.buckets as buckets
 from zoo_core.models import build_model, model_spec
 from zoo_core.nn.interaction import Padding
-from zoo_core.testing import make_dataset
+from zoo_core.testing import float64_batch, make_dataset
 from zoo_core.train.trainer import model_loss, task_loss_fn
 from zoo_i2mole.cross_attention import CrossAttention, CrossDirection, size_groups
 from zoo_i2mole.top_fraction import TIE_TOLERANCE, top_fraction_count, top_fraction_mask
@@ -163,10 +163,7 @@ def _double_batch(spec, seed=0):
     molecules = ["CCO", "O", "c1ccccc1", "CCCCCCCCO", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "ClCCl",
                  "C[C@H](N)C(=O)O", "N#Cc1ccc(O)cc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"]
     pairs = [(molecules[i % 10], molecules[(3 * i + 1) % 10]) for i in range(12)]
-    batch = make_dataset(spec, pairs).batch(np.arange(len(pairs)))
-    for g in (batch.g_a, batch.g_b):
-        for data in (g.ndata, g.edata):
-            data.update({k: v.double() for k, v in data.items() if v.is_floating_point()})
+    batch = float64_batch(make_dataset(spec, pairs).batch(np.arange(len(pairs))))
     batch.y = (batch.y > batch.y.median()).double()
     return build_model(spec).double(), batch
 

@@ -29,7 +29,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
+from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, encode, graph_segments
 from zoo_core.nn.bottleneck import KL_FORMS
 from zoo_core.nn.interaction import Padding
 from zoo_core.nn.mlp import MLP, xavier_init
@@ -74,7 +74,7 @@ class I2Mole(PairModel):
         """Siamese encoding and the cross-attention rounds: (h_a, h_b, pad_a, pad_b, last round or None)."""
         (ids_a, counts_a, _), (ids_b, counts_b, _) = graph_segments(batch.g_a), graph_segments(batch.g_b)
         pad_a, pad_b = Padding.from_counts(counts_a, ids_a), Padding.from_counts(counts_b, ids_b)
-        h_a, h_b, last = self.enc(batch.g_a), self.enc(batch.g_b), None
+        h_a, h_b, last = encode(self.enc, batch.g_a), encode(self.enc, batch.g_b), None
         groups = size_groups(pad_a, pad_b) if self.cross_layers else None
         for layer in self.cross_layers:
             last = layer(h_a, pad_a, h_b, pad_b, groups)

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments
+from zoo_core.nn.base import EncoderFactory, PairModel, PairOutput, graph_segments, unique_view
 from zoo_core.nn.mlp import MLP, l2_normalize, xavier_init
 from zoo_core.nn.pair_readout import combine, siamese
 from zoo_core.nn.set2set import Set2Set
@@ -45,6 +45,14 @@ class LateFusion(PairModel):
         xavier_init(self)  # every Linear, encoders included (the 3DMRL convention)
 
     def _side(self, enc, s2s, g) -> tuple[torch.Tensor, torch.Tensor]:
+        """(node embeddings, readout) of one side; its repeated molecules encoded and read out once."""
+        unique = unique_view(enc, g)
+        if unique is not None:
+            h, r = self._read(enc, s2s, unique)
+            return h.index_select(0, g.node_source), r.index_select(0, g.graph_source)
+        return self._read(enc, s2s, g)
+
+    def _read(self, enc, s2s, g) -> tuple[torch.Tensor, torch.Tensor]:
         h = enc(g)
         if self.own_readout:
             return h, enc.readout(g, h)
