@@ -2,7 +2,8 @@
 epoch: uneven shares, a batch smaller than the world) that equals the single-process step on the union of their
 batches, in float64, for CIGIN, CGIB, CGIB_cont (in-batch contrastive negatives gathered across ranks, gates and
 noise drawn as the union batch's, batch-norm statistics of the union) and 3DMRL pretraining (contrastive loss
-gathered across ranks, force loss a mean over the union's copy atoms); and only rank 0 writes files."""
+gathered across ranks, force loss a mean over the union's copy atoms, shares balanced on VIE atoms); shares
+cover each batch in order, balancing each row's work when it is given; and only rank 0 writes files."""
 
 from __future__ import annotations
 
@@ -102,6 +103,23 @@ def _case(name: str, batch_size: int, tmp: Path | None = None):
     return train_pair_model(name, batch_size), None
 
 
+# Batches whose shares the two ranks report: (rows, each row's work or None)
+SHARDED = {"balanced": (np.arange(10, 18), [10, 1, 1, 1, 1, 1, 1, 1]), "even": (np.arange(7), None),
+           "one row": (np.array([5]), [3])}
+
+
+def _shares() -> dict[str, tuple]:
+    """This rank's share of each batch of :data:`SHARDED` (rows, offset, total, sharded, weight)."""
+    from zoo_core.train.distributed import shard_rows
+
+    got = {}
+    for name, (rows, work) in SHARDED.items():
+        cost = None if work is None else (lambda r, w=np.array(work): w[np.searchsorted(rows, r)])
+        share = shard_rows(rows, cost)
+        got[name] = (share.rows.tolist(), share.offset, share.total, share.sharded, share.weight)
+    return got
+
+
 def _rank(rank: int, port: int, tmp: str) -> None:
     """One rank: join the gloo group, run every case, rank 0 saves what it got."""
     import torch.distributed as dist
@@ -110,6 +128,7 @@ def _rank(rank: int, port: int, tmp: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     try:
         got = {f"{name}-{bs}": _case(name, bs, Path(tmp) / f"rank{rank}") for name, bs in CASES}
+        got["shares"] = _shares()
         torch.save(got, Path(tmp) / f"got-{rank}.pt")
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD))   # as torchrun sets them: `zoo run` joins
         (Path(tmp) / f"run-{rank}.out").write_text(_zoo_run(Path(tmp) / "runs"))
@@ -154,7 +173,8 @@ def _assert_same_state(got: dict, want: dict, what: str) -> None:
 
 @pytest.mark.parametrize("name,batch_size", CASES)
 def test_two_ranks_take_the_union_batch_step(two_ranks, name, batch_size):
-    """batch 8: one step, shares of 4 and 3 pairs; batch 3: shares 2/1, 2/1 and a one-pair batch run whole."""
+    """batch 8: one step, shares of 4 and 3 pairs (3DMRL's balanced on VIE atoms: 3 and 4); batch 3: shares 2/1 (3DMRL
+    1/2), 2/1 and a one-pair batch run whole."""
     _, got = two_ranks
     want, history = _case(name, batch_size)
     moved = [k for k, v in want.items() if v.is_floating_point()]
@@ -165,6 +185,55 @@ def test_two_ranks_take_the_union_batch_step(two_ranks, name, batch_size):
         logged = got[0][f"{name}-{batch_size}"][1]
         for k in ("loss", "contrastive", "force"):
             assert logged[0][k] == pytest.approx(history[0][k], rel=1e-9)
+
+
+def test_shares_cover_the_batch_in_order(two_ranks):
+    """Each batch's shares, in rank order, are the batch; offsets are where they start; weights sum to one. With
+    each row's work given, the cut balances it (row 0 alone weighs 10 of 17); without, sizes 4 and 3; a batch of
+    one row is run whole, rank 0's weight counting."""
+    _, got = two_ranks
+    for name, (rows, _) in SHARDED.items():
+        shares = [got[r]["shares"][name] for r in range(WORLD)]
+        if len(rows) < WORLD:
+            assert [s[3:] for s in shares] == [(False, 1.0), (False, 0.0)]
+            continue
+        assert np.array_equal(np.concatenate([s[0] for s in shares]), rows)
+        assert [s[1] for s in shares] == [0, len(shares[0][0])]
+        assert all(s[2] == len(rows) and s[3] for s in shares)
+        assert sum(s[4] for s in shares) == pytest.approx(1.0)
+    assert [len(got[r]["shares"]["balanced"][0]) for r in range(WORLD)] == [1, 7]
+    assert [len(got[r]["shares"]["even"][0]) for r in range(WORLD)] == [4, 3]
+
+
+def test_balanced_cuts_are_contiguous_non_empty_and_as_even_as_a_cut_can_be():
+    from zoo_core.train.distributed import balanced_cuts, even_cuts
+
+    rng = np.random.default_rng(0)
+    for n in range(2, 40):
+        work = rng.integers(1, 300, n).astype(float)
+        for size in range(2, min(n, 5) + 1):
+            cuts = balanced_cuts(work, size)
+            assert cuts[0] == 0 and cuts[-1] == n and np.all(np.diff(cuts) >= 1), (n, size, cuts)
+            assert len(cuts) == size + 1
+        c = balanced_cuts(work, 2)[1]
+        larger = max(work[:c].sum(), work[c:].sum())
+        assert larger == min(max(work[:k].sum(), work[k:].sum()) for k in range(1, n))
+    assert list(even_cuts(7, 2)) == [0, 4, 7] and list(even_cuts(8, 3)) == [0, 3, 6, 8]
+    assert list(balanced_cuts(np.ones(8), 2)) == [0, 4, 8]
+    assert list(balanced_cuts(np.array([0.0, 0.0, 0.0, 9.0]), 3)) == [0, 1, 2, 4]   # no part left empty
+
+
+@pytest.mark.parametrize("role_order", ["given", "larger"])
+def test_3dmrl_row_cost_is_each_rows_vie_atoms(role_order):
+    """What 3DMRL's shares are balanced on is the VIE each row builds, whatever the draw (epochs 0 and 1)."""
+    from zoo_3dmrl.pretrainer import PretrainData
+
+    data = PretrainData(model_spec("cigin", explicit_h=True), PAIRS, seed=3, workers=1, use_cache=False,
+                        progress=False, role_order=role_order, n_targets=2)
+    rows = np.arange(len(data))[::-1]
+    for epoch in (0, 1):
+        assert list(data.row_cost(rows)) == [data.vie(int(r), epoch).n_atoms for r in rows]
+    assert len(set(data.row_cost(rows))) > 1
 
 
 def test_the_step_is_not_the_local_one(two_ranks):

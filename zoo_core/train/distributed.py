@@ -2,8 +2,9 @@
 
 Every rank holds the whole model and the same optimizer; the seeded permutation of an epoch is the single
 process's, and each global batch of it is cut into contiguous shares, one per rank (:func:`shard_rows`), so the
-union of the shares of one step is that step's single-process batch. A step is exactly the single-process step
-on the union batch (up to float rounding):
+union of the shares of one step is that step's single-process batch. The cuts balance the shares' work when the
+data says what each row costs (``row_cost``, e.g. 3DMRL's VIE atoms), else their rows. A step is exactly the
+single-process step on the union batch (up to float rounding):
 
 * each rank's loss is multiplied by its share of the rows (``n_r / N``) before backward, and the gradients are
   summed over ranks (:func:`backward`): losses that are means over rows add up to the mean over the union batch,
@@ -118,16 +119,37 @@ class Share:
 UNSHARDED = Share(np.zeros(0, dtype=np.int64), 0, 0, False)   # a step of one process
 
 
-def shard_rows(rows: np.ndarray) -> Share:
-    """This rank's contiguous share of a global batch (sizes differ by at most one, the first ranks larger)."""
+def shard_rows(rows: np.ndarray, cost: Callable[[np.ndarray], np.ndarray] | None = None) -> Share:
+    """This rank's contiguous share of a global batch. ``cost`` (rows -> each row's work, the same numbers on every
+    rank; e.g. a data view's ``row_cost``): the cuts balance the shares' work (:func:`balanced_cuts`); without it
+    the shares' sizes differ by at most one, the first ranks larger (:func:`even_cuts`)."""
     rows = np.asarray(rows)
     n, size, r = len(rows), world_size(), rank()
     if size == 1 or n < size:
         return Share(rows, 0, n, False)
+    cuts = balanced_cuts(np.asarray(cost(rows), dtype=np.float64), size) if cost is not None else even_cuts(n, size)
+    return Share(rows[cuts[r]:cuts[r + 1]], int(cuts[r]), n, True)
+
+
+def even_cuts(n: int, size: int) -> np.ndarray:
+    """Boundaries ``0 = c_0 < ... < c_size = n`` of ``size`` contiguous parts of ``n`` >= ``size`` rows whose sizes
+    differ by at most one, the first parts larger (rank r's part is ``c_r:c_r+1``)."""
     base, extra = divmod(n, size)
-    start = r * base + min(r, extra)
-    stop = start + base + (r < extra)
-    return Share(rows[start:stop], start, n, True)
+    return np.array([r * base + min(r, extra) for r in range(size + 1)])
+
+
+def balanced_cuts(work: np.ndarray, size: int) -> np.ndarray:
+    """Boundaries ``0 = c_0 < ... < c_size = len(work)`` of ``size`` contiguous, non-empty parts whose summed
+    ``work`` is as even as a contiguous cut allows: ``c_r`` is the prefix whose work is nearest ``r / size`` of the
+    total (for two parts: the cut that minimises the larger part's work)."""
+    n = len(work)
+    prefix = np.concatenate([[0.0], np.cumsum(work)])
+    cuts = [0]
+    for r in range(1, size):
+        lo, hi = cuts[-1] + 1, n - (size - r)   # every part keeps at least one row
+        target = prefix[-1] * r / size
+        cuts.append(lo + int(np.argmin(np.abs(prefix[lo:hi + 1] - target))))
+    return np.array(cuts + [n])
 
 
 @contextmanager

@@ -7,7 +7,8 @@ A pretrainer subclasses :class:`Pretrainer`, sets ``name``, ``target`` (``"pair"
 
 * ``prepare(spec, examples, seed, workers, use_cache, progress)`` -> a data view with ``__len__`` and
   ``batch(rows, epoch)`` (what ``loss`` receives; anything random in it must be drawn from (seed, epoch, row) only,
-  so that a resumed run is the uninterrupted one);
+  so that a resumed run is the uninterrupted one), optionally ``row_cost(rows)`` (each row's work, e.g. atoms:
+  data-parallel shares are cut to balance it, :func:`zoo_core.train.distributed.shard_rows`);
 * ``aux_modules(model)`` -> an ``nn.Module`` of what it trains beside the 2D backbone (discarded after
   pretraining; the backbone is not a submodule);
 * ``loss(model, aux, batch)`` -> (loss tensor, {part: float}) with every name of ``parts``;
@@ -189,7 +190,7 @@ def _epoch(state: _State, data, epoch: int, seed: int, batch_size: int, device, 
     last_save = time.perf_counter()
     for start in range(n_seen, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        share = distributed.shard_rows(chunk)  # data-parallel: this rank's part (all of it in one process)
+        share = distributed.shard_rows(chunk, getattr(data, "row_cost", None))  # data-parallel: this rank's part
         batch = pre.to_device(data.batch(share.rows, epoch), device)
         opt.zero_grad()
         with distributed.step(share):

@@ -182,7 +182,8 @@ def train_epoch(model, opt, dataset, rows, batch_size: int, loss_fn, rng: np.ran
 
 def _steps(dataset, rows, batch_size: int, rng: np.random.Generator):
     """(batch, share) of each step of an epoch: the dataset's shuffled batches in one process; under torchrun this
-    rank's share of each (the permutation that ``RowBatches.batches`` draws; the dataset needs ``batch(rows)``)."""
+    rank's share of each (the permutation that ``RowBatches.batches`` draws; the dataset needs ``batch(rows)``, and
+    an optional ``row_cost(rows)`` balances the shares' work)."""
     if distributed.world_size() == 1:
         for batch in dataset.batches(rows, batch_size, shuffle=True, generator=rng):
             yield batch, distributed.UNSHARDED
@@ -191,7 +192,7 @@ def _steps(dataset, rows, batch_size: int, rng: np.random.Generator):
     from zoo_core.data.batching import batch_rows
 
     for chunk in batch_rows(rows, batch_size, shuffle=True, generator=rng):
-        share = distributed.shard_rows(chunk)
+        share = distributed.shard_rows(chunk, getattr(dataset, "row_cost", None))
         yield dataset.batch(share.rows), share
 
 

@@ -115,7 +115,8 @@ class PretrainData:
 
     Molecule A is the 3D solute: the pair's first molecule (``role_order="given"``, MI data) or the one with the
     larger conformer radius (``"larger"``, DDI). ``batch(rows, epoch)`` -> (PairBatch, VIEBatch); the VIE of row
-    r in epoch e uses ``item_rng(seed, e, r)``.
+    r in epoch e uses ``item_rng(seed, e, r)``. ``row_cost(rows)``: each row's VIE atoms (data-parallel shares
+    balance them).
     """
 
     def __init__(self, spec: dict, pairs: list[tuple[str, str]], seed: int = 0, workers: int | None = None,
@@ -155,6 +156,20 @@ class PretrainData:
         self.vie_params = {"n_targets": n_targets, "fixed_direction": fixed_direction, "rotation": rotation,
                            "min_radius": min_radius}
         self.node_feature = node_feature
+        self.vie_atoms = self._vie_atoms(n_targets)
+
+    def _vie_atoms(self, n_targets: int) -> np.ndarray:
+        """Atoms of each row's VIE, whatever the draw: the solute's, plus one solvent per target (``make_vie``: up
+        to ``n_targets`` of the solute's non-ring atoms, all its atoms when it has none)."""
+        atoms = np.diff(self.store.node_ptr.numpy())
+        free = np.array([int((~ring).sum()) or len(ring) for ring in self.in_ring])
+        a, b = self.data.ids_a.numpy(), self.data.ids_b.numpy()
+        return atoms[a] + np.minimum(free[a], n_targets) * atoms[b]
+
+    def row_cost(self, rows) -> np.ndarray:
+        """Each row's VIE atoms, which its share of a step's work (SchNet, the force head) grows with: what
+        data-parallel shares are balanced on (zoo_core.train.distributed.shard_rows)."""
+        return self.vie_atoms[np.asarray(rows, dtype=np.int64)]
 
     def __len__(self) -> int:
         return len(self.data)
