@@ -127,16 +127,22 @@ def _probe_section(records: list[dict]) -> list[str]:
 
 
 def _moleculenet_section(records: list[dict]) -> list[str]:
-    """The `moleculenet` records: ROC-AUC on the deterministic scaffold split beside the published numbers."""
+    """The `moleculenet` records: ROC-AUC on the deterministic scaffold split beside the published numbers; for a
+    ``NAME-pretrained`` record with a ``NAME`` record in the same file, the paired difference per seed; the
+    MolInteract arms' budgets beside the paper's."""
     out = _table_head(
         "MoleculeNet (ROC-AUC %, higher is better)",
         "Single-molecule classification (`python bench/run_bench.py moleculenet`): DeepChem's deterministic scaffold "
         "split (80/10/10, the same sets for every seed), test ROC-AUC at the epoch of best validation ROC-AUC, the "
         "mean over the tasks with both classes in the test set, mean ± std over seeds (the seeds vary initialisation "
         "and shuffling only). Published: GIN without pretraining (Hu et al., ICLR 2020, Table 1) and MolInteract "
-        "(pretrained on PCQM4Mv2, frozen 2D branch; seed 003), both on the same scaffold protocol.",
+        "(pretrained on PCQM4Mv2, frozen 2D branch; seed 003), both on the same scaffold protocol. "
+        "`molinteract-2d` is MolInteract's 2D tower alone, `molinteract-2d-pretrained` the same after MolInteract "
+        "pretraining (both towers) on the task's own training molecules; pretrained − not: the paired difference "
+        "per seed (same split, same seed) and its mean.",
         ["model", "dataset", "ours: mean ± std", "seeds", "GIN, no pretraining", "ours − GIN", "MolInteract",
-         "mean best epoch", "skipped tasks", "commit", "record"])
+         "pretrained − not, per seed", "mean best epoch", "skipped tasks", "commit", "record"])
+    by_cell = {(r["_file"], r["model"], r["dataset"]): r for r in records}
     for r in records:
         pub = r.get("published") or {}
         gin, mi = pub.get("gin_no_pretrain"), pub.get("molinteract")
@@ -144,10 +150,47 @@ def _moleculenet_section(records: list[dict]) -> list[str]:
         spread = f"{ours:.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else f"{ours:.1f} (1 seed)"
         out.append(f"| {r['model']} | {r['dataset']} | {spread} | {len(r['seeds'])} | "
                    f"{f'{gin[0]:.1f} ± {gin[1]:.1f}' if gin else '—'} | {f'{ours - gin[0]:+.1f}' if gin else '—'} | "
-                   f"{f'{mi[0]:.1f} ± {mi[1]:.1f}' if mi else '—'} | {_fmt(r.get('mean_best_epoch'), 0)} | "
+                   f"{f'{mi[0]:.1f} ± {mi[1]:.1f}' if mi else '—'} | {_paired_seeds(r, by_cell)} | "
+                   f"{_fmt(r.get('mean_best_epoch'), 0)} | "
                    f"{', '.join(r.get('skipped_tasks') or []) or '—'} | `{(r.get('git_commit') or '—')[:8]}` | "
                    f"`{r['_file']}` |")
+    budgets = [_arm_budget(r) for r in records if r.get("arm")]
+    if budgets:
+        out += ["", "MolInteract arms' budgets (ours beside the paper's):\n", *budgets]
     return out + _footer(records)
+
+
+def _paired_seeds(record: dict, by_cell: dict) -> str:
+    """``NAME-pretrained`` − ``NAME`` (the record of the same file and dataset) per shared seed, in ROC-AUC points,
+    and their mean; "—" for any other record or without a shared seed."""
+    if not record["model"].endswith("-pretrained"):
+        return "—"
+    base = by_cell.get((record["_file"], record["model"][:-len("-pretrained")], record["dataset"]))
+    if base is None:
+        return "—"
+    theirs = dict(zip(base["seeds"], base["per_seed"]))
+    diffs = [100 * (v - theirs[s]) for s, v in zip(record["seeds"], record["per_seed"]) if s in theirs]
+    if not diffs:
+        return "—"
+    return ", ".join(f"{d:+.1f}" for d in diffs) + f" (mean {sum(diffs) / len(diffs):+.1f})"
+
+
+def _arm_budget(record: dict) -> str:
+    """One bullet: a MolInteract arm's encoder, fine-tuning and pretraining budget, then the paper's."""
+    arm = record["arm"]
+    params, ft, pre = arm["encoder_params"], arm.get("fine_tuning") or {}, arm.get("pretraining")
+    line = (f"- {record['model']} on {record['dataset']}: {arm['towers'].upper()} tower of {arm['encoder']}, "
+            f"d = {params.get('hidden')}, L = {params.get('layers')}, {arm['parameters']:,} parameters; fine-tuned "
+            f"{ft.get('epochs')} epochs (patience {ft.get('patience')}), lr {ft.get('lr')}, batch {ft.get('batch_size')}")
+    if pre:
+        epochs = pre.get("epochs")
+        confs = pre.get("conformers") or {}
+        line += (f"; pretrained first ({pre.get('encoder_params', {}).get('towers', '?')} towers) {epochs} "
+                 f"epoch{'' if epochs == 1 else 's'} on the task's own {pre.get('molecules') or 0:,} training "
+                 f"molecules (**not PCQM4Mv2**; {pre.get('geometry')} geometry), batch {pre.get('batch_size')}, "
+                 f"lr {pre.get('lr')}, {_fmt(pre.get('seconds'), 0)} s"
+                 + (f" plus {confs['seconds']:.0f} s of conformers" if confs.get("seconds") else ""))
+    return line + f". Paper: {arm.get('paper_budget')}."
 
 
 def _pct100(x) -> str:

@@ -129,9 +129,9 @@ def test_moleculenet_records_render_beside_the_published_numbers(tmp_path):
     text = render_markdown(tmp_path)
     rows = [line for line in text[text.index("## MoleculeNet"):].splitlines() if line.startswith("| mpnn")]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
-    assert cells[0][:8] == ["mpnn", "tox21", "75.0 ± 0.8", "3", "74.0 ± 0.8", "+1.0", "77.3 ± 0.5", "24"]
-    assert cells[0][9] == "`01234567`"
-    assert cells[1][2:4] == ["70.0 (1 seed)", "1"] and cells[1][4] == "—" and cells[1][8] == "x"
+    assert cells[0][:9] == ["mpnn", "tox21", "75.0 ± 0.8", "3", "74.0 ± 0.8", "+1.0", "77.3 ± 0.5", "—", "24"]
+    assert cells[0][10] == "`01234567`"
+    assert cells[1][2:4] == ["70.0 (1 seed)", "1"] and cells[1][4] == "—" and cells[1][9] == "x"
 
 
 def test_ddi_records_render_beside_the_degree_baseline(tmp_path):

@@ -292,7 +292,8 @@ def _metadata(path: Path) -> dict:
 def load_backbone(model, path: str | Path, spec: dict) -> dict:
     """Load pretrained backbone weights into ``model`` (same model spec; the featurizer must match); returns the
     file's metadata (pretrainer, pair set, budget). A backbone whose task head was not pretrained (``fresh_head``)
-    leaves ``model.head`` as initialised: its width is the fine-tuning run's number of targets."""
+    leaves ``model.head`` as initialised: its width is the fine-tuning run's number of targets. A model that is one
+    part of the backbone (:func:`backbone_part`) loads that part."""
     from safetensors.torch import load_file, load_model
 
     from zoo_core.weights import check_featurizer, read_metadata
@@ -308,11 +309,26 @@ def load_backbone(model, path: str | Path, spec: dict) -> dict:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     else:
         missing, unexpected = load_model(model, str(path), strict=False)
-    wrong = [k for k in [*missing, *unexpected] if not k.startswith(fresh)]
+    part = backbone_part(saved, spec)   # e.g. MolInteract's 2D tower of a two-tower backbone: the rest is left out
+    wrong = [k for k in [*missing, *([] if part else unexpected)] if not k.startswith(fresh)]
     if wrong:  # the target scaler is fine-tuning's (fitted on the fold's targets), never the backbone's
         raise ZooError(f"{path}: its tensors do not fit {spec['pair_model']}({spec['encoder']}): "
                        f"{', '.join(sorted(wrong)[:5])}{' ...' if len(wrong) > 5 else ''}")
     return meta
+
+
+def backbone_part(saved: dict, spec: dict) -> bool:
+    """Is the model of ``spec`` one part of a backbone saved with spec ``saved`` (same encoder, other parameters)?
+    Only when the encoder says so: ``backbone_part(saved encoder params, params) -> bool`` on its class (MolInteract:
+    one tower of a two-tower backbone). Then the backbone's tensors the model lacks are left out; every tensor the
+    model has must still be in the file, with its shape."""
+    from zoo_core.plugins import get_catalog
+
+    params, saved_params = spec.get("encoder_params") or {}, saved.get("encoder_params") or {}
+    if params == saved_params or saved.get("encoder_impl") != spec.get("encoder_impl"):
+        return False
+    decide = getattr(get_catalog().get("encoders", spec["encoder_impl"]).load(), "backbone_part", None)
+    return bool(decide is not None and decide(saved_params, params))
 
 
 def budget(meta: dict) -> dict:

@@ -165,6 +165,35 @@ def test_backbone_loads_for_any_number_of_targets(tmp_path):
     assert all(torch.equal(v, head[k]) for k, v in model.head.state_dict().items())
 
 
+def test_the_2d_tower_of_a_two_tower_backbone_fine_tunes_alone(tmp_path):
+    """MoleculeNet's use (METHODS §8.3): a backbone pretrained with both towers loads into `towers=2d` (the 2D
+    tower's tensors as pretrained, the 3D tower and the interaction MLPs left out); a 2D tower of other blocks is
+    refused, and only a two-tower backbone has parts."""
+    from safetensors.torch import load_file
+
+    from zoo_core.errors import ZooError
+    from zoo_core.train.pretraining import load_backbone
+    from zoo_molinteract.encoder import MolInteract
+    from zoo_molinteract.pretrainer import MolInteractPretraining
+
+    out = tmp_path / "backbone.safetensors"
+    MolInteractPretraining.pretrain(_spec(), MOLECULES, epochs=1, batch_size=8, lr=1e-3, seed=0, workers=1,
+                                    progress=False, out=str(out))
+    saved = load_file(str(out))
+    model = build_model(_spec("2d", n_tasks=2))
+    load_backbone(model, out, _spec("2d", n_tasks=2))
+    assert all(torch.equal(v, saved[f"encoder.{k}"]) for k, v in model.encoder.state_dict().items())
+    assert any(k.startswith("encoder.convs_3d.") for k in saved) and any(".interactions." in k for k in saved)
+    one_block = model_spec("molinteract", roles=1, explicit_h=True, encoder_params={**SMALL, "layers": 1,
+                                                                                    "towers": "2d"})
+    with pytest.raises(ZooError, match="do not fit"):
+        load_backbone(build_model(one_block), out, one_block)
+    both = {**SMALL, "towers": "both"}
+    assert MolInteract.backbone_part(both, {**SMALL, "towers": "3d"})
+    assert not MolInteract.backbone_part({**SMALL, "towers": "2d"}, both)
+    assert not MolInteract.backbone_part(both, {**SMALL, "towers": "2d", "hidden": 32})
+
+
 def _csv(tmp_path: Path, targets: int = 1) -> Path:
     smiles = MOLECULES + ["CCCO", "CCCl", "OCCO", "CS(C)=O", "CC(C)=O", "Oc1ccccc1C", "CCOC(=O)C", "NCCO",
                           "CC(C)O", "C1CCCCC1", "CCC#N", "O=C1CCCC1"]

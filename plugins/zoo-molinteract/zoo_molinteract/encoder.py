@@ -74,6 +74,20 @@ class MolInteract(Encoder):
         """Positions are needed unless only the 2D tower runs."""
         return str(params.get("towers", "both")) != "2d"
 
+    @staticmethod
+    def backbone_part(saved: dict, params: dict) -> bool:
+        """Is this encoder (``params``) one tower of a backbone saved with ``saved``: a two-tower MolInteract of
+        the same width and blocks (and, for the 3D tower, the same radius graph and filters)? Its tensors have the
+        same names there, so `zoo run --encoder-param towers=2d --pretrained-weights` fine-tunes the 2D tower of a
+        MolInteract pretrained with both (MoleculeNet, METHODS §8.3); the other tower and the interaction MLPs are
+        left out (zoo_core.train.pretraining.backbone_part)."""
+        towers = str(params.get("towers", "both"))
+        if str(saved.get("towers", "both")) != "both" or towers == "both":
+            return False
+        shared = ("hidden", "layers", "residual") + (("cutoff", "filters", "n_gaussians", "max_neighbors")
+                                                     if towers == "3d" else ())
+        return all(saved.get(k) == params.get(k) for k in shared)
+
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 300, layers: int = 6, dropout: float = 0.0,
                  towers: str = "both", cutoff: float = 10.0, filters: int = 128, n_gaussians: int = 50,
                  max_neighbors: int | None = 32, residual: bool = True, filter_table: int | None = None):
