@@ -6,7 +6,8 @@ no-chemistry degree baseline on the same rows and the published numbers.
       --seeds 0,1,2 --epochs 50 --patience 10
 
 Each (model, dataset, split, seed) is one `zoo run` with the dataset entry's protocol (negatives drawn from the
-seed, batch, lr, ``select_by: auroc``, the DDI featurizer and symmetric pair models) and the stated epoch budget;
+seed, batch, lr, ``select_by: auroc``, the DDI featurizer and symmetric pair models) and the stated epoch budget
+(``--lr`` / ``--batch-size`` replace the papers' rate and batch for a budget that fits a CPU; the record says which);
 jobs run on ``--workers`` processes with one torch thread each, finished jobs are kept in
 bench/results/.partial-<name>.json and an interrupted one continues from its checkpoint. Records: one per
 (model, dataset, split) in bench/results/<name>.json, with every seed's numbers, so two models compare seed by
@@ -19,6 +20,7 @@ import json
 import time
 
 import numpy as np
+import yaml
 
 from bench.run_bench import machine, run_or_resume, scratch
 from bench.seed_jobs import recorded, run_seed_jobs
@@ -33,17 +35,21 @@ PUBLISHED = {
 EPOCHS, PATIENCE = 50, 10  # the bench's default budget (the entries allow 1000 epochs, patience 20)
 
 
-def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, patience: int, out: str) -> dict:
-    """The `zoo run` settings of one (model, dataset, split, seed) job: the dataset entry's protocol otherwise
-    (bench/publish_weights.py trains a DDI recipe with exactly these)."""
+def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, patience: int, out: str,
+                lr: float | None = None, batch_size: int | None = None) -> dict:
+    """The `zoo run` settings of one (model, dataset, split, seed) job: the dataset entry's protocol otherwise (its
+    learning rate and batch size unless given; bench/publish_weights.py trains a DDI recipe with exactly these)."""
+    optional = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
     return {"encoder": model, "dataset": dataset, "split": split, "seed": seed, "repeats": 1, "epochs": epochs,
-            "patience": patience, "output": out, "threads": 1}
+            "patience": patience, "output": out, "threads": 1, **optional}
 
 
-def cell_command(model: str, dataset: str, split: str, seeds: str, epochs: int, patience: int) -> str:
+def cell_command(model: str, dataset: str, split: str, seeds: str, epochs: int, patience: int,
+                 lr: float | None = None, batch_size: int | None = None) -> str:
     """The bench command that measures one (model, dataset, split) cell."""
+    optional = "".join(f" --{flag} {v}" for flag, v in (("lr", lr), ("batch-size", batch_size)) if v is not None)
     return (f"python bench/run_bench.py ddi --models {model} --datasets {dataset} --splits {split} --seeds {seeds} "
-            f"--epochs {epochs} --patience {patience}")
+            f"--epochs {epochs} --patience {patience}{optional}")
 
 
 def _value(block: dict | None, metric: str = "auroc"):
@@ -55,16 +61,18 @@ def _job(job: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    model, dataset, split, seed, epochs, patience, out = job
-    _, m = run_or_resume(cell_config(model, dataset, split, seed, epochs, patience, out),
-                         f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
+    model, dataset, split, seed, epochs, patience, lr, batch_size, out = job
+    run_dir, m = run_or_resume(cell_config(model, dataset, split, seed, epochs, patience, out, lr, batch_size),
+                               f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())  # the resolved rate and batch size
     fold = m["folds"][0]
     base = m.get("baseline") or {}
     return {"seed": seed, "test": fold["test"], "best_epoch": fold["best_epoch"], "epochs_run": fold["epochs_run"],
             "seconds": fold["seconds"], "train_pairs_per_s": fold["train_pairs_per_s"],
             "type1": _value(m.get("test_type1")), "type2": _value(m.get("test_type2")),
             "baseline": {part: _value(base.get(part)) for part in ("test", "test_type1", "test_type2")},
-            "peak_rss_gb": m.get("peak_rss_gb"), "ddi": m.get("ddi")}
+            "peak_rss_gb": m.get("peak_rss_gb"), "ddi": m.get("ddi"),
+            "lr": config["lr"], "batch_size": config["batch_size"]}
 
 
 def _mean(values: list) -> float | None:
@@ -82,7 +90,8 @@ def _record(cell: tuple, seeds: list[int], results: list[dict], args, command: s
                          for part in ("test", "test_type1", "test_type2")},
             "published_transductive": PUBLISHED.get((model, dataset, split)),
             "published_type2": PUBLISHED.get((model, dataset, f"{split}-type2")),
-            "epochs": args.epochs, "patience": args.patience,
+            "epochs": args.epochs, "patience": args.patience, "lr": results[0]["lr"],
+            "batch_size": results[0]["batch_size"], "entry_recipe": args.lr is None and args.batch_size is None,
             "mean_best_epoch": float(np.mean([r["best_epoch"] for r in results])),
             "train_pairs_per_s": _mean([r["train_pairs_per_s"] for r in results]),
             "peak_rss_gb": max((r["peak_rss_gb"] or 0) for r in results),
@@ -100,14 +109,16 @@ def ddi(args) -> None:
     out = scratch(args.name)
 
     def make_record(cell: tuple, results: list[dict]) -> dict:
-        return _record(cell, seeds, results, args, cell_command(*cell, args.seeds, args.epochs, args.patience))
+        return _record(cell, seeds, results, args, cell_command(*cell, args.seeds, args.epochs, args.patience,
+                                                                 args.lr, args.batch_size))
 
     def report(job: tuple, result: dict) -> None:
         print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f} "
               f"(baseline {result['baseline']['test']:.4f}; best epoch {result['best_epoch']}, "
               f"{result['seconds']:.0f} s)", flush=True)
 
-    jobs = {cell: [(*cell, seed, args.epochs, args.patience, out) for seed in seeds] for cell in cells}
+    jobs = {cell: [(*cell, seed, args.epochs, args.patience, args.lr, args.batch_size, out) for seed in seeds]
+            for cell in cells}
     run_seed_jobs(args.name, jobs, _job, args.workers, records, make_record, report)
 
 
@@ -120,5 +131,7 @@ def add_parser(sub) -> None:
     d.add_argument("--epochs", type=int, default=EPOCHS, help="epoch budget (the entries allow 1000; stated per "
                                                                "record)")
     d.add_argument("--patience", type=int, default=PATIENCE)
+    d.add_argument("--lr", type=float, default=None, help="learning rate (default: the entry's, the papers')")
+    d.add_argument("--batch-size", type=int, default=None, help="batch size (default: the entry's, the papers')")
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--name", default="ddi")

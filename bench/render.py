@@ -208,7 +208,7 @@ def _ddi_section(records: list[dict]) -> list[str]:
         "test pairs have one unseen drug, Type 2 both. Published: transductive CGIB/I2Mole (TARGETS.md §2; 8 runs "
         "in the papers), I2Mole Type 2 on ChChMiner. The epoch budget is ours, stated per row.",
         ["model", "dataset", "split", "ours", "seeds", "baseline", "Type 1 (baseline)", "Type 2 (baseline)",
-         "published", "epochs (patience)", "train pairs/s", "peak GB", "commit", "record"])
+         "published", "epochs (patience)", "lr, batch", "train pairs/s", "peak GB", "commit", "record"])
     for r in records:
         spread = f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else \
             f"{100 * r['mean']:.1f} (1 seed)"
@@ -218,9 +218,17 @@ def _ddi_section(records: list[dict]) -> list[str]:
                    f"{_pct100(base.get('test'))} | {_pct100(r.get('type1'))} ({_pct100(base.get('test_type1'))}) | "
                    f"{_pct100(r.get('type2'))} ({_pct100(base.get('test_type2'))}) | "
                    f"{'—' if published is None else f'{published:.2f}'} | {r['epochs']} ({r['patience']}) | "
+                   f"{_ddi_recipe(r)} | "
                    f"{_fmt(r.get('train_pairs_per_s'), 0)} | {_fmt(r.get('peak_rss_gb'), 2)} | "
                    f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
     return out + _footer(records)
+
+
+def _ddi_recipe(record: dict) -> str:
+    """A DDI record's learning rate and batch size, and whether they are the papers' (the entry's)."""
+    if record.get("lr") is None:
+        return "entry's"
+    return f"{record['lr']:g}, {record['batch_size']}" + (" (entry's)" if record.get("entry_recipe") else "")
 
 
 def _ddi_throughput_section(records: list[dict]) -> list[str]:

@@ -144,9 +144,14 @@ def test_ddi_records_render_beside_the_degree_baseline(tmp_path):
     text = render_markdown(tmp_path)
     row = next(line for line in text[text.index("## Drug-drug"):].splitlines() if line.startswith("| cgib"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:10] == ["cgib", "chchminer", "inductive", "71.0 ± 1.0", "2", "70.0", "74.0 (77.0)", "61.0 (50.0)",
-                          "—", "50 (10)"]
-    assert cells[10:13] == ["812", "1.23", "`abcdef01`"]
+    assert cells[:11] == ["cgib", "chchminer", "inductive", "71.0 ± 1.0", "2", "70.0", "74.0 (77.0)", "61.0 (50.0)",
+                          "—", "50 (10)", "entry's"]
+    assert cells[11:14] == ["812", "1.23", "`abcdef01`"]
+    (tmp_path / "ddi.json").write_text(json.dumps([dict(record, lr=0.001, batch_size=128, entry_recipe=False),
+                                                   dict(record, model="i2mole", lr=1e-4, batch_size=512,
+                                                        entry_recipe=True)]))
+    rows = [line for line in render_markdown(tmp_path).splitlines() if line.startswith(("| cgib", "| i2mole"))]
+    assert [[c.strip() for c in row.strip("|").split("|")][10] for row in rows] == ["0.001, 128", "0.0001, 512 (entry's)"]
 
 
 def test_workers_records_render_wall_times_ratio_and_identical_folds(tmp_path):

@@ -87,7 +87,7 @@ def test_the_published_auroc_is_the_ddi_bench_cell_s_seed_0_figure(published, tm
     registry, tmp = published
     monkeypatch.setenv("ZOO_DATA_DIR", str(tmp / "data"))
     use_registry(monkeypatch, main=registry)
-    result = _job(("i2mole", "chchminer", "transductive", 0, 1, 10, str(tmp_path / "bench")))
+    result = _job(("i2mole", "chchminer", "transductive", 0, 1, 10, None, None, str(tmp_path / "bench")))
     entry = R.parse_registry_file(registry)["weights"]["i2mole.chchminer"]
     assert abs(result["test"]["auroc"] - entry["metrics"]["auroc"]) <= TOLERANCE
     assert result["baseline"]["test"] == pytest.approx(entry["metrics"]["degree_baseline_auroc"], abs=1e-6)
