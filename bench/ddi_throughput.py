@@ -17,14 +17,14 @@ start and end goes into the record's note, with the command to rerun on a quiet 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import time
 
-from bench.records import RESULTS, save_records
+from bench.records import save_records
 from bench.run_bench import machine, run_child
+from bench.timing import kept_records, load_average, load_note
 
 SETUP = r'''
 import json, time
@@ -44,28 +44,19 @@ MEASURE = SETUP + r'''
 from zoo_core.models import build_model
 from zoo_core.nn.base import Encoder
 from zoo_core.train.optim import Adam
-from zoo_core.train.trainer import predict, targets_scaler_and_loss, train_epoch
+from zoo_core.train.trainer import predict, targets_scaler_and_loss
+from bench.timing import check_rows, molecule_stats, timed, timed_steps, trainer_step
 train_rows, valid_rows, _ = ddi.folds[0][0]
 tc, data_rss_gb = train_config(cfg), peak_rss_gb()
 torch.manual_seed(0); model = build_model(spec)
 opt = Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 _, scale, loss_fn = targets_scaler_and_loss(model, ds, train_rows, tc, entry["task"], "cpu")
 order, bs = np.random.default_rng(0).permutation(train_rows), tc.batch_size
-if ({warmup} + {steps}) * bs > len(order):
-    raise SystemExit(f"--warmup + --steps need {{({warmup} + {steps}) * bs}} training rows, the split has "
-                     f"{{len(order)}}")
-def train(first, steps):
-    rows = order[first * bs:(first + steps) * bs]
-    t0, c0 = time.perf_counter(), time.process_time()
-    train_epoch(model, opt, ds, rows, bs, loss_fn, np.random.default_rng(first), scale=scale)
-    return time.perf_counter() - t0, time.process_time() - c0
-train(0, {warmup})
-step_seconds, step_cpu_seconds = zip(*[train({warmup} + k, 1) for k in range({steps})])
+check_rows({warmup}, {steps}, bs, len(order))
+step_seconds, step_cpu_seconds = timed_steps(trainer_step(model, opt, ds, order, bs, loss_fn, scale), {warmup},
+                                             {steps})
 eval_rows = valid_rows[:{eval_batches} * tc.eval_batch_size]
-t0, c0 = time.perf_counter(), time.process_time()
-predict(model, ds.batches(eval_rows, tc.eval_batch_size))
-eval_seconds, eval_cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-atoms = np.diff(ds.store.node_ptr.numpy()); bonds = np.diff(ds.store.edge_ptr.numpy()) / 2
+eval_seconds, eval_cpu_seconds = timed(predict, model, ds.batches(eval_rows, tc.eval_batch_size))
 print(json.dumps({{
     "batch_size": bs, "eval_batch_size": tc.eval_batch_size, "lr": tc.lr, "step_seconds": step_seconds,
     "step_cpu_seconds": step_cpu_seconds,
@@ -77,14 +68,8 @@ print(json.dumps({{
                   "atom_dim": spec["featurizer"]["atom_dim"], "bond_dim": spec["featurizer"]["bond_dim"],
                   "node_width": next(m.out_dim for m in model.modules() if isinstance(m, Encoder)),
                   "parameters": sum(p.numel() for p in model.parameters())}},
-    "molecules": {{"count": len(atoms), "atoms_mean": float(atoms.mean()), "atoms_median": float(np.median(atoms)),
-                   "atoms_max": int(atoms.max()), "bonds_mean": float(bonds.mean())}}}}))
+    "molecules": molecule_stats(ds.store)}}))
 '''
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages, rounded."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def command_of(args) -> str:
@@ -100,8 +85,7 @@ def throughput_record(model: str, child: dict, args, load: dict[str, list[float]
     pairs_per_cpu_s = timed / sum(child["step_cpu_seconds"])
     eval_pairs_per_s = child["eval_pairs"] / child["eval_seconds"]
     eval_pairs_per_cpu_s = child["eval_pairs"] / child["eval_cpu_seconds"]
-    note = (f"load average (1/5/15 min) {load['start']} at start, {load['end']} at end, on "
-            f"{os.cpu_count()} cores: rerun on a quiet machine with `{command_of(args)}`")
+    note = load_note(load, command_of(args))
     return {"kind": "ddi-throughput", "model": model, "dataset": args.dataset, "split": args.split,
             "threads": args.threads, "warmup_steps": args.warmup, "steps": len(child["step_seconds"]),
             "batch_size": child["batch_size"], "lr": child["lr"], "pairs_per_s": pairs_per_s,
@@ -115,13 +99,6 @@ def throughput_record(model: str, child: dict, args, load: dict[str, list[float]
             "settings": child["settings"], "molecules": child["molecules"], "load_average": load,
             "note": note + (f"; {args.note}" if args.note else ""), "command": command_of(args),
             "date": time.strftime("%Y-%m-%d"), "machine": machine()}
-
-
-def kept_records(name: str, replaced: set[tuple[str, str]]) -> list[dict]:
-    """The records of bench/results/<name>.json whose (model, dataset) this run does not measure again."""
-    path = RESULTS / f"{name}.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    return [r for r in old if (r["model"], r["dataset"]) not in replaced]
 
 
 def ddi_throughput(args) -> None:
@@ -139,7 +116,8 @@ def ddi_throughput(args) -> None:
     for r in records:
         print(f"{r['model']}: {r['pairs_per_s']:.1f} training pairs/s, {r['eval_pairs_per_s']:.0f} eval pairs/s, "
               f"~{r['epoch_seconds']:.0f} s per epoch, peak {r['peak_rss_gb']:.2f} GB", flush=True)
-    save_records(args.name, kept_records(args.name, {(m, args.dataset) for m in models}) + records)
+    kept = kept_records(args.name, {(m, args.dataset) for m in models}, lambda r: (r["model"], r["dataset"]))
+    save_records(args.name, kept + records)
     shutil.rmtree(home, ignore_errors=True)
     print(f"load average {load['start']} at start, {load['end']} at end; rerun on a quiet machine: "
           f"{command_of(args)}", flush=True)

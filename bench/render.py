@@ -246,14 +246,58 @@ def _ddi_throughput_section(records: list[dict]) -> list[str]:
          "peak GB (data loaded)", "batch", "threads", "node width, parameters", "atoms per molecule (mean, max)",
          "load start → end", "commit", "record"])
     for r in records:
-        steps = sorted(r["step_seconds"])
         settings, mols = r["settings"], r["molecules"]
         out.append(f"| {r['model']} | {r['dataset']} | {r['pairs_per_s']:.1f} | {r['pairs_per_cpu_s']:.1f} | "
-                   f"{steps[len(steps) // 2]:.2f} | {r['eval_pairs_per_s']:.0f} | {r['epoch_seconds']:.0f} "
-                   f"({r['epoch_cpu_seconds']:.0f}) | {r['peak_rss_gb']:.2f} ({r['data_rss_gb']:.2f}) | "
+                   f"{_median_step(r)} | {r['eval_pairs_per_s']:.0f} | {r['epoch_seconds']:.0f} "
+                   f"({r['epoch_cpu_seconds']:.0f}) | {_peak_cell(r)} | "
                    f"{r['batch_size']} | {r['threads']} | {settings['node_width']}, {settings['parameters']:,} | "
-                   f"{mols['atoms_mean']:.1f}, {mols['atoms_max']} | "
-                   f"{r['load_average']['start'][0]:.1f} → {r['load_average']['end'][0]:.1f} | "
+                   f"{mols['atoms_mean']:.1f}, {mols['atoms_max']} | {_load_cell(r)} | "
+                   f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
+    return out + _footer(records)
+
+
+def _median_step(record: dict) -> str:
+    """A throughput record's median seconds per timed step."""
+    steps = sorted(record["step_seconds"])
+    return f"{steps[len(steps) // 2]:.2f}"
+
+
+def _peak_cell(record: dict) -> str:
+    """"peak (data loaded)" GB of a throughput record."""
+    return f"{record['peak_rss_gb']:.2f} ({record['data_rss_gb']:.2f})"
+
+
+def _load_cell(record: dict) -> str:
+    """The 1-minute load average at the start and end of a throughput record's command."""
+    return f"{record['load_average']['start'][0]:.1f} → {record['load_average']['end'][0]:.1f}"
+
+
+def _molinteract_throughput_section(records: list[dict]) -> list[str]:
+    """The `molinteract-throughput` records: MolInteract's pretraining and fine-tuning molecules/s and peak memory."""
+    out = _table_head(
+        "MolInteract training throughput and memory",
+        "`python bench/run_bench.py molinteract-throughput` (bench/molinteract_throughput.py): per configuration, "
+        "the pretraining step (`zoo pretrain --pretrainer molinteract`: the pretrainer's own step, every task's "
+        "examples, forward of both towers and the task heads, backward, Adam; `zoo pretrain`'s batch, the "
+        "pretrainer's lr) and the fine-tuning step (`zoo run --encoder molinteract`: the trainer's own step with the "
+        "dataset entry's batch, lr, loss and target scaling), each in a fresh process: warm-up steps, then timed "
+        "steps; per CPU-s = timed molecules / the process's CPU time (less sensitive to other work on the machine); "
+        "s/epoch = the configuration's training molecules / molecules/s (CPU s: the same from CPU time); peak = the "
+        "process's max RSS (data loaded: before the model is built). Parameters: the model's, + the pretraining "
+        "heads'. The load average says whether the machine was shared while it ran.",
+        ["configuration", "phase", "dataset", "d, L", "towers", "molecules/s", "per CPU-s", "s/step (median)",
+         "batch, lr", "s/epoch (CPU s)", "training molecules", "peak GB (data loaded)", "threads", "parameters",
+         "atoms per molecule (mean, max)", "data", "load start → end", "commit", "record"])
+    for r in records:
+        settings, mols, sample = r["settings"], r["molecules"], r.get("sample")
+        heads = f" + {settings['head_parameters']:,}" if settings.get("head_parameters") else ""
+        data = (f"sample of {sample['molecules']:,} of {sample['of']:,}" if sample else
+                f"{mols['count']:,} molecules")
+        out.append(f"| {r['config']} | {r['phase']} | {r['dataset']} | {r['hidden']}, {r['layers']} | {r['towers']} | "
+                   f"{r['molecules_per_s']:.1f} | {r['molecules_per_cpu_s']:.1f} | {_median_step(r)} | "
+                   f"{r['batch_size']}, {r['lr']:g} | {r['epoch_seconds']:.0f} ({r['epoch_cpu_seconds']:.0f}) | "
+                   f"{r['train_molecules']:,} | {_peak_cell(r)} | {r['threads']} | {settings['parameters']:,}{heads} | "
+                   f"{mols['atoms_mean']:.1f}, {mols['atoms_max']} | {data} | {_load_cell(r)} | "
                    f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
     return out + _footer(records)
 
@@ -382,6 +426,7 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
     speedups = []
     qm9 = []
     ddi_throughput = []
+    molinteract_throughput = []
     peers = []
     ablations = []
     for path in sorted(Path(results_dir).glob("*.json")):
@@ -401,6 +446,8 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
                 ddi.append(rec)
             elif rec.get("kind") == "ddi-throughput":
                 ddi_throughput.append(rec)
+            elif rec.get("kind") == "molinteract-throughput":
+                molinteract_throughput.append(rec)
             elif rec.get("kind") == "workers":
                 workers.append(rec)
             elif rec.get("kind") == "peer":
@@ -444,6 +491,8 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
         out.extend(_ddi_section(ddi))
     if ddi_throughput:
         out.extend(_ddi_throughput_section(ddi_throughput))
+    if molinteract_throughput:
+        out.extend(_molinteract_throughput_section(molinteract_throughput))
     if pretraining:
         out.extend(_pretraining_section(pretraining))
     if probes:

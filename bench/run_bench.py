@@ -12,6 +12,7 @@ BENCHMARKS.md from those files only (numbers are never typed by hand).
   python bench/run_bench.py qm9 --arms molinteract,molinteract-pretrained,schnet,gin --train 50000 --epochs 50
   python bench/run_bench.py speedup --baseline c3140af --models attentivefp,cigin --rounds 5
   python bench/run_bench.py ddi-throughput --models cgib,i2mole --dataset chchminer --threads 1 --steps 8
+  python bench/run_bench.py molinteract-throughput --configs qm9-budget,qm9-paper,clintox-2d --threads 1 --steps 8
   python bench/run_bench.py render
   python bench/run_bench.py compare freesolv-cgib.json:cgib freesolv-interaction.json:cigin
 
@@ -412,6 +413,7 @@ def main() -> None:
     from bench import ddi_bench  # ddi (issue 35)
     from bench import ddi_throughput  # ddi-throughput (issue 35)
     from bench import moleculenet_bench  # moleculenet (issue 34)
+    from bench import molinteract_throughput  # molinteract-throughput (issue 36)
     from bench import peer_bench  # peer: chemprop v2 on the zoo's folds (issue 40)
     from bench import pretrain_bench  # pretraining, pretrain-throughput, probe (issue #4)
     from bench import qm9_bench  # qm9: MolInteract, scratch and pretrained, against its towers alone (issue 36)
@@ -422,6 +424,7 @@ def main() -> None:
     moleculenet_bench.add_parser(sub)
     ddi_bench.add_parser(sub)
     ddi_throughput.add_parser(sub)
+    molinteract_throughput.add_parser(sub)
     workers_bench.add_parser(sub)
     peer_bench.add_parser(sub)
     speedup_bench.add_parser(sub)
@@ -432,6 +435,7 @@ def main() -> None:
     {"accuracy": accuracy, "throughput": throughput, "render": render, "compare": compare.compare,
      "moleculenet": moleculenet_bench.moleculenet, "ddi": ddi_bench.ddi,
      "ddi-throughput": ddi_throughput.ddi_throughput,
+     "molinteract-throughput": molinteract_throughput.molinteract_throughput,
      "workers": workers_bench.workers, "peer": peer_bench.peer, "ablation": ablation_bench.ablation,
      "speedup": speedup_bench.speedup, "qm9": qm9_bench.qm9, **pretrain_bench.COMMANDS}[args.cmd](args)
 
