@@ -33,6 +33,9 @@ PUBLISHED = {
     ("i2mole", "chchminer", "inductive-type2"): 70.02,
 }
 EPOCHS, PATIENCE = 50, 10  # the bench's default budget (the entries allow 1000 epochs, patience 20)
+# What this 2-core CPU affords a DDI cell (docs/DECISIONS.md, "DDI on this CPU"): the CPU cells and the two DDI
+# publications train with it, each record and card stating it beside the paper's figure
+CPU_BUDGET = {"epochs": 30, "patience": 5, "lr": 1e-3, "batch_size": 128}
 
 
 def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, patience: int, out: str,
@@ -47,9 +50,13 @@ def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, pa
 def cell_command(model: str, dataset: str, split: str, seeds: str, epochs: int, patience: int,
                  lr: float | None = None, batch_size: int | None = None) -> str:
     """The bench command that measures one (model, dataset, split) cell."""
-    optional = "".join(f" --{flag} {v}" for flag, v in (("lr", lr), ("batch-size", batch_size)) if v is not None)
     return (f"python bench/run_bench.py ddi --models {model} --datasets {dataset} --splits {split} --seeds {seeds} "
-            f"--epochs {epochs} --patience {patience}{optional}")
+            f"--epochs {epochs} --patience {patience}{recipe_flags(lr, batch_size)}")
+
+
+def recipe_flags(lr: float | None, batch_size: int | None) -> str:
+    """`` --lr X --batch-size N`` for the ones given (`zoo run` and this bench take the same flags)."""
+    return "".join(f" --{flag} {v:g}" for flag, v in (("lr", lr), ("batch-size", batch_size)) if v is not None)
 
 
 def _value(block: dict | None, metric: str = "auroc"):

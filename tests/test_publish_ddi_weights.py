@@ -64,8 +64,8 @@ def test_a_ddi_recipe_is_published_with_auroc_metrics_and_its_card(published, mo
         metrics, training = entry["metrics"], entry["training"]
         assert {"auroc", "ap", "f1", "acc", "degree_baseline_auroc", "degree_baseline_ap"} <= set(metrics)
         assert "rmse" not in metrics and all(0.0 <= metrics[k] <= 1.0 for k in ("auroc", "ap", "f1", "acc"))
-        assert (training["split"], training["folds"], training["epochs"], training["patience"]) == (
-            "transductive", 1, 1, 10)
+        assert (training["split"], training["folds"], training["epochs"], training["patience"], training["lr"],
+                training["batch_size"]) == ("transductive", 1, 1, 5, 1e-3, 128)   # the CPU budget's rate and batch
         assert metrics["test_pairs"] == training["test_pairs"] and training["train_pairs"] > 2 * training["test_pairs"]
         card = " ".join(entry["card"].split())
         for text in (f"AUROC {metrics['auroc']:.4f}", f"baseline on the same test pairs (score = training "
@@ -75,7 +75,8 @@ def test_a_ddi_recipe_is_published_with_auroc_metrics_and_its_card(published, mo
                      "Leakage: transductive: both drugs", license_text,
                      f"Paper: AUROC {paper} %", "no full-data version", "columns drug_a and drug_b",
                      f"python bench/run_bench.py ddi --models {entry['model']} --datasets chchminer --splits "
-                     f"transductive --seeds 0 --epochs 1 --patience 10"):
+                     f"transductive --seeds 0 --epochs 1 --patience 5 --lr 0.001 --batch-size 128",
+                     "--patience 5 --lr 0.001 --batch-size 128.", "a budget this CPU affords"):
             assert text in card, (name, text, card)
         assert license_text in entry["license"] and ".full" not in card
 
@@ -87,7 +88,7 @@ def test_the_published_auroc_is_the_ddi_bench_cell_s_seed_0_figure(published, tm
     registry, tmp = published
     monkeypatch.setenv("ZOO_DATA_DIR", str(tmp / "data"))
     use_registry(monkeypatch, main=registry)
-    result = _job(("i2mole", "chchminer", "transductive", 0, 1, 10, None, None, str(tmp_path / "bench")))
+    result = _job(("i2mole", "chchminer", "transductive", 0, 1, 5, 1e-3, 128, str(tmp_path / "bench")))
     entry = R.parse_registry_file(registry)["weights"]["i2mole.chchminer"]
     assert abs(result["test"]["auroc"] - entry["metrics"]["auroc"]) <= TOLERANCE
     assert result["baseline"]["test"] == pytest.approx(entry["metrics"]["degree_baseline_auroc"], abs=1e-6)
