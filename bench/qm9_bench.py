@@ -24,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+from bench.pool import run_pending
 from bench.records import RESULTS, save_records
 from bench.run_bench import FinishedFolds, machine, run_or_resume, scratch
 
@@ -257,24 +258,12 @@ def restore_finished(finished: FinishedFolds, record: dict | None) -> None:
 def run_jobs(jobs: list[tuple], finished: FinishedFolds, job_fn, executor, on_result) -> None:
     """Run the jobs not in ``finished`` on ``executor``; each result is kept at once, then ``on_result(job, result)``.
     A job that fails does not stop the others (hours each); the first failure is raised once they have ended."""
-    import sys
-    from concurrent.futures import as_completed
 
-    todo, errors = finished.pending(jobs), []
-    with executor as pool:
-        futures = {pool.submit(job_fn, job): job for job in todo}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # noqa: BLE001 - reported, raised after the other jobs
-                print(f"{job[0]} seed {job[1]} failed: {error!r}", file=sys.stderr, flush=True)
-                errors.append(error)
-                continue
-            finished.add(job, result)
-            on_result(job, result)
-    if errors:
-        raise errors[0]
+    def keep(job: tuple, result: dict) -> None:
+        finished.add(job, result)
+        on_result(job, result)
+
+    run_pending(finished.pending(jobs), job_fn, executor, keep, label=lambda job: f"{job[0]} seed {job[1]}")
 
 
 def command_of(args) -> str:

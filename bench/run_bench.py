@@ -43,12 +43,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/run_bench.py`: the repository root makes the package `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.pool import run_pending  # noqa: E402
 from bench.records import RESULTS, ROOT, provenance, save_records  # noqa: E402
 
 
@@ -258,25 +258,23 @@ def _key_values(items: list[str] | None) -> dict:
 def run_cells(cells: list[list], partials: list[Path], workers: int, cell_done, job_fn=None) -> None:
     """Run the fold jobs of several cells (tuples whose last item is the scratch folder) in one process pool,
     resumably (one :class:`FinishedFolds` file per cell); ``cell_done(index, folds)`` is called once per cell, in the
-    order its last fold finishes, with its folds in job order."""
-    job_fn = job_fn or _fold_job
+    order its last fold finishes, with its folds in job order. A failing fold does not stop the others
+    (:func:`bench.pool.run_pending`)."""
     finished = [FinishedFolds(path, scratch_key=-1) for path in partials]
-    left = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {}
-        for index, jobs in enumerate(cells):
-            todo = finished[index].pending(jobs)
-            left.append(len(todo))
-            futures.update({pool.submit(job_fn, job): (index, job) for job in todo})
-        for index, jobs in enumerate(cells):
-            if not left[index]:
-                cell_done(index, finished[index].complete(jobs))
-        for fut in as_completed(futures):
-            index, job = futures[fut]
-            finished[index].add(job, fut.result())
-            left[index] -= 1
-            if not left[index]:
-                cell_done(index, finished[index].complete(cells[index]))
+    todo = [finished[index].pending(jobs) for index, jobs in enumerate(cells)]
+    cell_of = {id(job): index for index, jobs in enumerate(todo) for job in jobs}  # on_result gets the same objects
+    left = [len(jobs) for jobs in todo]
+    for index in [i for i, n in enumerate(left) if not n]:
+        cell_done(index, finished[index].complete(cells[index]))
+
+    def on_result(job: tuple, result: dict) -> None:
+        index = cell_of[id(job)]
+        finished[index].add(job, result)
+        left[index] -= 1
+        if not left[index]:
+            cell_done(index, finished[index].complete(cells[index]))
+
+    run_pending([job for jobs in todo for job in jobs], job_fn or _fold_job, workers, on_result)
 
 
 def run_child(code: str) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from bench.pool import run_pending
 from bench.records import RESULTS, save_records
 from bench.run_bench import FinishedFolds
 
@@ -25,19 +26,23 @@ def run_seed_jobs(name: str, jobs: dict[tuple, list[tuple]], job_fn: Callable[[t
                   report: Callable[[tuple, dict], None]) -> None:
     """Run the jobs of every cell in ``jobs`` (cell -> its seed jobs, each a tuple ending with the scratch folder)
     that have not finished yet; ``report`` prints each finished job; ``make_record`` builds a cell's record from its
-    jobs' results, in seed order, and it joins ``records`` (written to <name>.json)."""
-    from concurrent.futures import ProcessPoolExecutor
-
+    jobs' results, in seed order, and it joins ``records`` (written to <name>.json) as soon as the cell's last job
+    finishes. A failing job does not stop the others (:func:`bench.pool.run_pending`)."""
     finished = FinishedFolds(RESULTS / f".partial-{name}.json", scratch_key=-1)
     every = [job for cell_jobs in jobs.values() for job in cell_jobs]
-    todo = finished.pending(every)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for job, result in zip(todo, pool.map(job_fn, todo)):
-            finished.add(job, result)
-            report(job, result)
-            for cell, cell_jobs in jobs.items():
-                if cell not in records and finished.missing(cell_jobs) == 0:
-                    records[cell] = make_record(cell, [finished.results[finished.key(j)] for j in cell_jobs])
-                    save_records(name, list(records.values()))
+
+    def record_finished_cells() -> None:
+        for cell, cell_jobs in jobs.items():
+            if cell not in records and finished.missing(cell_jobs) == 0:
+                records[cell] = make_record(cell, [finished.results[finished.key(j)] for j in cell_jobs])
+                save_records(name, list(records.values()))
+
+    def on_result(job: tuple, result: dict) -> None:
+        finished.add(job, result)
+        report(job, result)
+        record_finished_cells()
+
+    record_finished_cells()  # cells the partial file already completes (a run stopped before their record)
+    run_pending(finished.pending(every), job_fn, workers, on_result)
     if finished.missing(every) == 0:
         finished.path.unlink(missing_ok=True)

@@ -6,6 +6,8 @@ records hold, and separates the two arms of a pretraining record."""
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.run_bench import FinishedFolds, plan_cells, run_cells
 
 
@@ -36,6 +38,26 @@ def test_a_rerun_runs_only_the_unfinished_folds_and_completes_every_cell(tmp_pat
     assert [f["fold"] for f in done[0]] == [0, 1, 2] and [f["value"] for f in done[0]] == [0, 1, 4]
     assert [f["fold"] for f in done[1]] == [0, 1]
     assert not any(p.exists() for p in partials)  # a completed cell leaves no partial file behind
+
+
+def _fold_two_of_a_fails(job):
+    """:func:`_square`, except that fold 2 of cell a fails."""
+    if job[:2] == ("a", 2):
+        raise RuntimeError("fold a-2 ran out of memory")
+    return _square(job)
+
+
+def test_a_failing_fold_leaves_the_other_cells_recorded_and_its_own_cell_resumable(tmp_path):
+    log = str(tmp_path / "calls.log")
+    cells = [[("a", k, log, "s") for k in range(3)], [("b", k, log, "s") for k in range(2)]]
+    partials = [tmp_path / ".partial-a.json", tmp_path / ".partial-b.json"]
+    done = {}
+    with pytest.raises(RuntimeError, match="fold a-2"):
+        run_cells(cells, partials, workers=2, cell_done=lambda i, folds: done.setdefault(i, folds),
+                  job_fn=_fold_two_of_a_fails)
+    assert list(done) == [1] and sorted(Path(log).read_text().split()) == ["a-0", "a-1", "b-0", "b-1"]
+    assert FinishedFolds(partials[0], scratch_key=-1).pending(cells[0]) == [cells[0][2]]  # a rerun runs fold 2 only
+
 
 
 CMD = "python bench/run_bench.py accuracy --models {} --datasets {} --epochs 500 --patience 50 --repeats 3"
