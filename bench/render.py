@@ -299,7 +299,7 @@ def _molinteract_throughput_section(records: list[dict]) -> list[str]:
                    f"{r['train_molecules']:,} | {_peak_cell(r)} | {r['threads']} | {settings['parameters']:,}{heads} | "
                    f"{mols['atoms_mean']:.1f}, {mols['atoms_max']} | {data} | {_load_cell(r)} | "
                    f"`{(r.get('git_commit') or '—')[:8]}` | `{r['_file']}` |")
-    return out + _footer(records)
+    return out + _footer([dict(r, model=f"molinteract {r['config']}") for r in records])  # the notes name them
 
 
 def _peer_budget(record: dict) -> str:
