@@ -22,7 +22,7 @@ import time
 import numpy as np
 import yaml
 
-from bench.run_bench import machine, run_or_resume, scratch
+from bench.run_bench import key_values, machine, pair_param_flags, run_or_resume, scratch, variant_label
 from bench.seed_jobs import recorded, run_seed_jobs
 from bench.targets import PAPER_DDI_AUROC
 
@@ -39,19 +39,20 @@ CPU_BUDGET = {"epochs": 30, "patience": 5, "lr": 1e-3, "batch_size": 128}
 
 
 def cell_config(model: str, dataset: str, split: str, seed: int, epochs: int, patience: int, out: str,
-                lr: float | None = None, batch_size: int | None = None) -> dict:
+                lr: float | None = None, batch_size: int | None = None, pair_params: dict | None = None) -> dict:
     """The `zoo run` settings of one (model, dataset, split, seed) job: the dataset entry's protocol otherwise (its
-    learning rate and batch size unless given; bench/publish_weights.py trains a DDI recipe with exactly these)."""
-    optional = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
+    learning rate and batch size unless given; bench/publish_weights.py trains a DDI recipe with exactly these);
+    ``pair_params`` for an ablation (I2Mole's vq=false, cross=false, gib=false)."""
+    optional = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("pair_params", pair_params)) if v}
     return {"encoder": model, "dataset": dataset, "split": split, "seed": seed, "repeats": 1, "epochs": epochs,
             "patience": patience, "output": out, "threads": 1, **optional}
 
 
 def cell_command(model: str, dataset: str, split: str, seeds: str, epochs: int, patience: int,
-                 lr: float | None = None, batch_size: int | None = None) -> str:
+                 lr: float | None = None, batch_size: int | None = None, pair_param: list[str] | None = None) -> str:
     """The bench command that measures one (model, dataset, split) cell."""
     return (f"python bench/run_bench.py ddi --models {model} --datasets {dataset} --splits {split} --seeds {seeds} "
-            f"--epochs {epochs} --patience {patience}{recipe_flags(lr, batch_size)}")
+            f"--epochs {epochs} --patience {patience}{recipe_flags(lr, batch_size)}{pair_param_flags(pair_param)}")
 
 
 def recipe_flags(lr: float | None, batch_size: int | None) -> str:
@@ -68,9 +69,11 @@ def _job(job: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    model, dataset, split, seed, epochs, patience, lr, batch_size, out = job
-    run_dir, m = run_or_resume(cell_config(model, dataset, split, seed, epochs, patience, out, lr, batch_size),
-                               f"{model}-{dataset}-{split}-s{seed}", json.dumps(list(job[:-1])))
+    model, dataset, split, seed, epochs, patience, lr, batch_size, *params, out = job  # params: only when given
+    pair_params = json.loads(params[0]) if params else None                              # (the keys stay as before)
+    label = f"{model}-{dataset}-{split}-s{seed}" + "".join(f"-{k}-{v}" for k, v in (pair_params or {}).items())
+    run_dir, m = run_or_resume(cell_config(model, dataset, split, seed, epochs, patience, out, lr, batch_size,
+                                           pair_params), label, json.dumps(list(job[:-1])))
     config = yaml.safe_load((run_dir / "config.yaml").read_text())  # the resolved rate and batch size
     fold = m["folds"][0]
     base = m.get("baseline") or {}
@@ -82,15 +85,22 @@ def _job(job: tuple) -> dict:
             "lr": config["lr"], "batch_size": config["batch_size"]}
 
 
+def model_of(label: str) -> str:
+    """The model of a record's label ('i2mole (vq=False)' -> 'i2mole')."""
+    return label.split(" (")[0]
+
+
 def _mean(values: list) -> float | None:
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
 
 
-def _record(cell: tuple, seeds: list[int], results: list[dict], args, command: str) -> dict:
-    model, dataset, split = cell
+def _record(cell: tuple, seeds: list[int], results: list[dict], args, command: str, pair_params: dict) -> dict:
+    label, dataset, split = cell
+    model = model_of(label)
     auroc = [r["test"]["auroc"] for r in results]
-    return {"kind": "ddi", "model": model, "dataset": dataset, "split": split, "metric": "auroc", "seeds": seeds,
+    return {"kind": "ddi", "model": label, "dataset": dataset, "split": split, "pair_params": pair_params,
+            "metric": "auroc", "seeds": seeds,
             "per_seed": auroc, "mean": float(np.mean(auroc)), "std": float(np.std(auroc)),
             "type1": _mean([r["type1"] for r in results]), "type2": _mean([r["type2"] for r in results]),
             "baseline": {part: _mean([r["baseline"][part] for r in results])
@@ -111,21 +121,26 @@ def ddi(args) -> None:
     in."""
     models, datasets, splits = (a.split(",") for a in (args.models, args.datasets, args.splits))
     seeds = [int(s) for s in args.seeds.split(",")]
+    pair_params = key_values(args.pair_param)
+    variant = variant_label(pair_params)
     records = recorded(args.name, lambda r: (r["model"], r["dataset"], r["split"]))
-    cells = [(m, d, s) for d in datasets for s in splits for m in models if (m, d, s) not in records]
+    cells = [(m + variant, d, s) for d in datasets for s in splits for m in models]
+    cells = [cell for cell in cells if cell not in records]
     out = scratch(args.name)
 
     def make_record(cell: tuple, results: list[dict]) -> dict:
-        return _record(cell, seeds, results, args, cell_command(*cell, args.seeds, args.epochs, args.patience,
-                                                                 args.lr, args.batch_size))
+        command = cell_command(model_of(cell[0]), *cell[1:], args.seeds, args.epochs, args.patience, args.lr,
+                               args.batch_size, args.pair_param)
+        return _record(cell, seeds, results, args, command, pair_params)
 
     def report(job: tuple, result: dict) -> None:
         print(f"{job[0]:>8} {job[1]:>10} {job[2]:>12} seed {job[3]}: test AUROC {result['test']['auroc']:.4f} "
               f"(baseline {result['baseline']['test']:.4f}; best epoch {result['best_epoch']}, "
               f"{result['seconds']:.0f} s)", flush=True)
 
-    jobs = {cell: [(*cell, seed, args.epochs, args.patience, args.lr, args.batch_size, out) for seed in seeds]
-            for cell in cells}
+    extra = (json.dumps(pair_params, sort_keys=True),) if pair_params else ()
+    jobs = {cell: [(model_of(cell[0]), *cell[1:], seed, args.epochs, args.patience, args.lr, args.batch_size,
+                    *extra, out) for seed in seeds] for cell in cells}
     run_seed_jobs(args.name, jobs, _job, args.workers, records, make_record, report)
 
 
@@ -140,5 +155,8 @@ def add_parser(sub) -> None:
     d.add_argument("--patience", type=int, default=PATIENCE)
     d.add_argument("--lr", type=float, default=None, help="learning rate (default: the entry's, the papers')")
     d.add_argument("--batch-size", type=int, default=None, help="batch size (default: the entry's, the papers')")
+    d.add_argument("--pair-param", action="append", metavar="KEY=VALUE",
+                   help="a pair-model parameter for every cell (repeatable): I2Mole's ablations vq=false, "
+                        "cross=false, gib=false; the record's model reads 'i2mole (vq=False)'")
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--name", default="ddi")

@@ -122,9 +122,8 @@ def accuracy(args) -> None:
     record is written as soon as its last fold finishes; its ``wall_seconds`` run from the command's start."""
     models = [m.strip() for m in args.models.split(",")]
     datasets = [d.strip() for d in args.datasets.split(",")]
-    pair_params = _key_values(args.pair_param)
-    variant = " (" + ", ".join(f"{k}={v}" for k, v in pair_params.items()) + ")" if pair_params else ""
-    options = "".join(f" --pair-param {item}" for item in args.pair_param or [])
+    pair_params = key_values(args.pair_param)
+    variant, options = variant_label(pair_params), pair_param_flags(args.pair_param)
     out = scratch(args.name)
 
     def command(model: str, dataset: str) -> str:
@@ -244,7 +243,17 @@ class FinishedFolds:
         return out
 
 
-def _key_values(items: list[str] | None) -> dict:
+def variant_label(pair_params: dict) -> str:
+    """`` (k=v, ...)``: what a record's model name carries for its pair-model parameters ('' for none)."""
+    return " (" + ", ".join(f"{k}={v}" for k, v in pair_params.items()) + ")" if pair_params else ""
+
+
+def pair_param_flags(items: list[str] | None) -> str:
+    """The ``--pair-param`` items as they go back into a record's command."""
+    return "".join(f" --pair-param {item}" for item in items or [])
+
+
+def key_values(items: list[str] | None) -> dict:
     """``--pair-param`` items as a dict (zoo_core's KEY=VALUE parser); a malformed item stops the command."""
     from zoo_core.errors import ZooError
     from zoo_core.train.run import parse_key_values

@@ -110,12 +110,12 @@ def test_fold_jobs_carry_pair_params_only_when_given():
     cfg = run_bench._fold_config(plain)
     assert (cfg["seed"], cfg["only_folds"], cfg["epochs"], cfg["output"], cfg["pair_params"]) == \
         (2, [4], 300, "/tmp/out", {})
-    params = run_bench._key_values(["legacy=true", "beta=0.5"])
+    params = run_bench.key_values(["legacy=true", "beta=0.5"])
     assert params == {"legacy": True, "beta": 0.5}
     cfg = run_bench._fold_config(plain[:-1] + (json.dumps(params, sort_keys=True), "/tmp/out"))
     assert cfg["pair_params"] == {"beta": 0.5, "legacy": True} and cfg["output"] == "/tmp/out"
     with pytest.raises(SystemExit, match="KEY=VALUE"):
-        run_bench._key_values(["legacy"])
+        run_bench.key_values(["legacy"])
 
 
 def test_moleculenet_records_render_beside_the_published_numbers(tmp_path):
