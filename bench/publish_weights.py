@@ -70,7 +70,9 @@ import yaml
 if __package__ in (None, ""):  # `python bench/publish_weights.py`: the repository root makes `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ddi_bench import CPU_BUDGET as DDI_BUDGET  # noqa: E402
+from bench.publish_ddi import (DDI_RECIPES, DDI_SPLIT, NO_FULL_DDI, SEED, baseline_metrics,  # noqa: E402
+                               ddi_card_paragraphs, ddi_evaluation_rows, ddi_run_settings, ddi_split_description,
+                               is_ddi)
 from zoo_core.weight_sources import CHECKOUT_FOLDER, RELEASE_BASE_URL, RELEASE_TAG  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,8 +80,7 @@ DEFAULT_REGISTRY = ROOT / "registry.yaml"
 DEFAULT_OUTPUT = ROOT / "weights"
 MAX_BYTES = 5_000_000  # 5 MB: the weights live in the repository (a recipe may state its own limit, with a reason)
 TOLERANCE = 1e-4  # |RMSE (AUROC) recomputed from the file - the run's own test RMSE (AUROC)|
-SEED, FOLD, FOLDS = 0, 0, 5
-DDI_SPLIT = "transductive"  # a DDI recipe's split: the DDI datasets' default, the papers' headline protocol
+FOLD, FOLDS = 0, 5  # of repeat 0, seed SEED (0, bench/publish_ddi.py: every recipe trains seed 0)
 
 
 @dataclass(frozen=True)
@@ -131,22 +132,8 @@ RECIPES: dict[str, Recipe] = {
         "Set2Set per molecule, MLP",
         "Pathak et al. 2020 (AAAI), CIGIN; the 3DMRL/CGIB re-implementation")
        for what in ("absorption", "emission", "lifetime")},
-    # issue 35: the DDI bench's seed-0 transductive cell, at the CPU budget (the papers train for 100s of epochs)
-    "i2mole.chchminer": Recipe(
-        "i2mole", "chchminer", DDI_BUDGET["epochs"], DDI_BUDGET["patience"],
-        "I2Mole for drug-drug interaction: one siamese MPNN encoder, inter-molecular attention with a per-pair "
-        "top-10 % mask, a graph information bottleneck on the merged pair graph with noise from a 10-code "
-        "vector-quantized environment codebook, and an invariance loss over the environments; symmetric, "
-        "f(a, b) = f(b, a)",
-        "Du et al. 2026 (ICLR), I2Mole", lr=DDI_BUDGET["lr"], batch_size=DDI_BUDGET["batch_size"]),
-    "cgib.chchminer": Recipe(
-        "cgib", "chchminer", DDI_BUDGET["epochs"], DDI_BUDGET["patience"],
-        "CGIB for drug-drug interaction: conditional graph information bottleneck on each drug conditioned on the "
-        "other over the CIGIN (cosine) interaction, one siamese MPNN encoder, beta 1e-4 (CGIB's DDI protocol); "
-        "symmetric, f(a, b) = f(b, a)",
-        "Lee et al. 2023 (ICML), CGIB",
-        # 1.88 M float32 parameters over 133-wide C133 atoms (the 266-wide Set2Set LSTM alone is 0.85 M): 7.5 MB
-        max_bytes=8_000_000, lr=DDI_BUDGET["lr"], batch_size=DDI_BUDGET["batch_size"]),
+    # issue 35: the DDI recipes (bench/publish_ddi.py)
+    **{name: Recipe(**settings) for name, settings in DDI_RECIPES.items()},
 }
 
 
@@ -198,26 +185,14 @@ BACKBONES: dict[str, Backbone] = {
 
 def split_description(split: str = "mi5fold") -> str:
     """The recipe's part of its protocol: fold 0 of mi5fold, or a DDI recipe's seed-0 split."""
-    return f"mi5fold seed {SEED} fold {FOLD}" if split == "mi5fold" else f"{split} 6:2:2 seed {SEED}, negatives 1:1"
-
-
-def is_ddi(recipe: Recipe) -> bool:
-    """Is the recipe's dataset a DDI positives set (negatives drawn per seed, one split per seed)?"""
-    from zoo_core.data.datasets import dataset_entry
-
-    return bool(dataset_entry(recipe.dataset).get("negatives"))
+    return f"mi5fold seed {SEED} fold {FOLD}" if split == "mi5fold" else ddi_split_description(split)
 
 
 def run_settings(recipe: Recipe, n_epochs: int, pretrain_epochs: int | None, runs_dir: str) -> dict:
     """The `zoo run` settings of a recipe: the DDI bench's seed-0 cell for a DDI dataset, else fold 0 of repeat 0 of
     the paper protocol."""
     if is_ddi(recipe):
-        from bench.ddi_bench import cell_config
-
-        if recipe.pair_model or recipe.pretrainer:
-            raise RuntimeError("a DDI recipe is the DDI bench's cell: an --encoder name only, no pretrainer")
-        return cell_config(recipe.encoder, recipe.dataset, DDI_SPLIT, SEED, n_epochs, recipe.patience, runs_dir,
-                           recipe.lr, recipe.batch_size)
+        return ddi_run_settings(recipe, n_epochs, runs_dir)
     return {"encoder": recipe.encoder, "pair_model": recipe.pair_model, "pretrainer": recipe.pretrainer,
             "dataset": recipe.dataset, "seed": SEED, "repeats": 1, "folds": FOLDS, "only_folds": [FOLD],
             "epochs": n_epochs, "patience": recipe.patience, "output": runs_dir, "threads": 1,
@@ -282,10 +257,7 @@ def evaluation_rows(dataset, entry, split: str) -> tuple:
     its one split (:func:`zoo_core.data.ddi.ddi_rows`, as `zoo run` draws them), any other dataset fold FOLD of the
     paper protocol."""
     if entry.get("negatives"):
-        from zoo_core.data.ddi import ddi_rows
-
-        drawn = ddi_rows(dataset.table, split, [SEED], float(entry["negatives"].get("ratio", 1)))
-        return dataset.with_table(drawn.table), drawn.folds[0][0]
+        return ddi_evaluation_rows(dataset, entry, split)
     from zoo_core.data.splits import make_splits
 
     return dataset, make_splits(split, len(dataset), SEED, dataset.table.a, dataset.table.b, n_folds=FOLDS)[FOLD]
@@ -301,13 +273,6 @@ def training_record(cfg: dict, fold: dict, n_epochs: int, rows: tuple) -> dict:
             "train_pairs": int(len(train_rows)), "valid_pairs": int(len(valid_rows)),
             "test_pairs": int(len(test_rows)), "seconds": round(float(fold["seconds"]), 1), "torch_threads": 1,
             "lr_steps": [[int(e), float(lr)] for e, lr in fold.get("lr_steps") or []]}
-
-
-def baseline_metrics(fold: dict) -> dict:
-    """A DDI fold's no-chemistry degree baseline on the test pairs (``degree_baseline_auroc``/``_ap``), when the run
-    recorded it (zoo_core.train.ddi_report); {} otherwise."""
-    test = (fold.get("baseline") or {}).get("test") or {}
-    return {f"degree_baseline_{k}": v for k, v in test.items() if k in ("auroc", "ap") and v is not None}
 
 
 def _featurized(cfg: dict, spec: dict) -> tuple:
@@ -608,61 +573,12 @@ def model_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict,
                  [use, sibling_note(name, n_pairs, training["best_epoch"], published=False)])
 
 
-NO_FULL_DDI = ("a DDI recipe has no full-data version: its negatives are drawn per split, so 'every pair' is not a "
-               "fixed set (zoo run --full-data refuses a DDI dataset)")
-
-
 def ddi_card(name: str, recipe: Recipe, spec: dict, data_entry, metrics: dict, training: dict,
              pretraining: dict | None, n_pairs: int, data_license: str) -> str:
-    """A DDI model's card: what it predicts, the data and its license, the DDI bench cell it is, the transductive
-    split's leak beside the no-chemistry baseline, its use and limits."""
-    from zoo_core.data.ddi import LEAKS
-
-    feat, roles = spec["featurizer"], list(data_entry.get("roles") or ["drug_a", "drug_b"])
-    what = (f"{name}: {recipe.what}. Predicts the probability that two drugs interact from their SMILES, columns "
-            f"{roles[0]} and {roles[1]} (`zoo predict --columns A,B` names others); features "
-            f"{feat['name']} v{feat['version']}, {'explicit hydrogens' if feat['explicit_h'] else 'heavy atoms'}. "
-            f"Paper: {recipe.paper}.")
-    leak = (f"Leakage: {LEAKS[DDI_SPLIT]}. The leak-free protocol is --split inductive (disjoint validation and test "
-            f"drug sets; test rows with one or two drugs unseen in training, Type 1 / Type 2): zoo run --encoder "
-            f"{recipe.encoder} --dataset {recipe.dataset} --split inductive; BENCHMARKS.md's DDI section has both "
-            f"splits.")
-    use = (f"Intended use: ranking drug pairs like those of {recipe.dataset} for a possible interaction (zoo predict / "
-           f"zoo explain), and a reference for reproducing the zoo's DDI numbers. Limits: one split of one seed "
-           f"(compare BENCHMARKS.md); the probabilities are not calibrated interaction rates (negatives are unobserved "
-           f"pairs drawn 1:1, some may interact); drugs unlike the training drugs are extrapolations (see the leak); "
-           f"not validated for clinical or regulatory use. {NO_FULL_DDI[0].upper()}{NO_FULL_DDI[1:]}.")
-    parts = [what, _data_paragraph(recipe, data_entry, n_pairs, data_license, "positive pairs"),
-             _ddi_protocol_paragraph(recipe, spec, metrics, training, n_pairs), leak, use]
-    return _card(name, parts, pretraining, "", [])
-
-
-def _ddi_protocol_paragraph(recipe: Recipe, spec: dict, metrics: dict, training: dict, n_pairs: int) -> str:
-    from bench.ddi_bench import cell_command, recipe_flags
-    from bench.targets import PAPER_DDI_AUROC
-
-    paper = PAPER_DDI_AUROC.get(spec["pair_model"], {}).get(recipe.dataset)
-    baseline = metrics.get("degree_baseline_auroc")
-    split, epochs, patience = training["split"], training["epochs"], training["patience"]
-    bench = cell_command(recipe.encoder, recipe.dataset, split, str(SEED), epochs, patience, recipe.lr,
-                         recipe.batch_size)
-    return (
-        f"Protocol: the DDI bench's seed-{SEED} {split} cell ({bench}): "
-        f"the {n_pairs:,} positive pairs and as many negatives (1:1, seeded: unordered pairs of two different "
-        f"drugs positive in neither order, drawn with seed {SEED}), positives and negatives each split 6:2:2 into "
-        f"{training['train_pairs']:,} training, {training['valid_pairs']:,} validation and {training['test_pairs']:,} "
-        f"test pairs; budget {_epochs(epochs)} (the dataset entry's protocol allows 1000), early-stopping patience "
-        f"{patience}, Adam lr {training['lr']:g}, batch {training['batch_size']}"
-        + (" (a budget this CPU affords: the papers train at lr 1e-4 for hundreds of epochs)" if recipe.lr else "")
-        + "; the weights are the epoch of best "
-        f"validation AUROC ({training['best_epoch']} of {training['epochs_run']} run). Test metrics, recomputed from "
-        f"this file with zoo predict: AUROC {metrics['auroc']:.4f}, AP {metrics['ap']:.4f}, F1 {metrics['f1']:.4f}, "
-        f"accuracy {metrics['acc']:.4f} (at probability 0.5)."
-        + (f" No-chemistry baseline on the same test pairs (score = training interactions of one drug + of the "
-           f"other): AUROC {baseline:.4f}." if baseline is not None else "")
-        + (f" Paper: AUROC {paper:g} % ({split}, mean of several seeds at the paper's budget)." if paper else "")
-        + f" Same as: zoo run --encoder {recipe.encoder} --dataset {recipe.dataset} --split {split} --seed {SEED} "
-          f"--repeats 1 --epochs {epochs} --patience {patience}{recipe_flags(recipe.lr, recipe.batch_size)}.")
+    """A DDI model's card: its paragraphs (bench/publish_ddi.py), the line that regenerates it."""
+    data = _data_paragraph(recipe, data_entry, n_pairs, data_license, "positive pairs")
+    return _card(name, ddi_card_paragraphs(name, recipe, spec, data_entry, metrics, training, n_pairs, data,
+                                           _epochs(training["epochs"])), pretraining, "", [])
 
 
 def _card(name: str, head: list[str], pretraining: dict | None, train_split_pairs: str, tail: list[str]) -> str:
