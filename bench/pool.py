@@ -3,6 +3,9 @@ neither stop the others (each may take hours) nor pass silently (the first failu
 
 Used by bench/run_bench.py (run_cells), bench/seed_jobs.py (run_seed_jobs) and bench/qm9_bench.py (run_jobs); each
 keeps its own resume file (bench.run_bench.FinishedFolds) and decides which jobs are still to run.
+bench/publish_weights.py (run_jobs, ``--workers`` > 1) runs its recipes on it too, counting the failures. Not
+bench/pretrain_bench.py's run_jobs: it picks each next job when a worker frees, from which jobs have ended (a cell's
+backbone job releases its other pretraining jobs), while run_pending submits every job at once.
 """
 
 from __future__ import annotations

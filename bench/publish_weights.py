@@ -60,7 +60,7 @@ import tempfile
 import textwrap
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -70,6 +70,7 @@ import yaml
 if __package__ in (None, ""):  # `python bench/publish_weights.py`: the repository root makes `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.pool import run_pending  # noqa: E402
 from bench.publish_ddi import (DDI_RECIPES, DDI_SPLIT, NO_FULL_DDI, SEED, baseline_metrics,  # noqa: E402
                                ddi_card_paragraphs, ddi_evaluation_rows, ddi_run_settings, ddi_split_description,
                                is_ddi)
@@ -1028,25 +1029,39 @@ def _published(registry: Path) -> dict:
 
 
 def run_jobs(jobs: list[tuple], workers: int, done) -> int:
-    """Build every job (in ``workers`` processes when more than 1), ``done(result)`` each; the number that failed."""
-    failures = 0
+    """Build every job (in ``workers`` processes when more than 1: bench.pool.run_pending), ``done(result)`` each; the
+    number that failed (each reported with its traceback, the others going on)."""
+    succeeded = []
+
+    def finish(job: tuple, outcome: tuple) -> None:
+        result, failure = outcome
+        if failure is None:
+            try:
+                done(result)
+                succeeded.append(job)
+                return
+            except Exception:  # report, go on with the next recipe
+                failure = traceback.format_exc()
+        print(f"{job[0]}: FAILED\n{failure}", file=sys.stderr, flush=True)
+
     if workers <= 1:
         for job in jobs:
-            try:
-                done(build_any(*job))
-            except Exception:  # report, go on with the next recipe
-                failures += 1
-                print(f"{job[0]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-        return failures
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(build_any, *job): job[0] for job in jobs}
-        for fut in as_completed(futures):
-            try:
-                done(fut.result())
-            except Exception:
-                failures += 1
-                print(f"{futures[fut]}: FAILED\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    return failures
+            finish(job, _attempt(job))
+    else:
+        try:
+            run_pending(jobs, _attempt, ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")),
+                        finish, label=lambda job: job[0])
+        except Exception:  # noqa: BLE001 - a job whose process died: run_pending reported it, counted below
+            pass
+    return len(jobs) - len(succeeded)
+
+
+def _attempt(job: tuple) -> tuple:
+    """(``build_any(*job)``, None), or (None, the traceback of its failure) for the parent to report."""
+    try:
+        return build_any(*job), None
+    except Exception:
+        return None, traceback.format_exc()
 
 
 if __name__ == "__main__":
