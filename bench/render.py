@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.paper_table import paper_table_section
 from bench.weights_table import published_weights_section
 
 HEADER = """# Benchmarks
@@ -475,6 +476,7 @@ def render_markdown(results_dir: Path, registry: Path | None = None) -> str:
                        f"{r['repeats']} | {r['epochs']} ({r.get('patience', '—')}) | "
                        f"{_fmt(r.get('mean_best_epoch'), 0)} | `{r['_file']}` |")
         out.extend(_footer(accuracy))
+        out.extend(paper_table_section(accuracy, pretraining))
     if registry is not None:
         out.extend(published_weights_section(registry))
     if peers:
