@@ -21,6 +21,13 @@ def recorded(name: str, key: Callable[[dict], tuple]) -> dict[tuple, dict]:
     return {key(r): r for r in (json.loads(path.read_text()) if path.exists() else [])}
 
 
+def seed_major(jobs: dict[tuple, list[tuple]]) -> list[tuple]:
+    """Every cell's first seed, then every cell's second, ...: a command stopped part-way leaves the cells compared
+    on the same seeds (I2Mole beside CGIB on seed 0) rather than one cell complete and the next not begun."""
+    lists = list(jobs.values())
+    return [cell_jobs[i] for i in range(max(map(len, lists), default=0)) for cell_jobs in lists if i < len(cell_jobs)]
+
+
 def run_seed_jobs(name: str, jobs: dict[tuple, list[tuple]], job_fn: Callable[[tuple], dict], workers: int,
                   records: dict[tuple, dict], make_record: Callable[[tuple, list[dict]], dict],
                   report: Callable[[tuple, dict], None]) -> None:
@@ -29,7 +36,7 @@ def run_seed_jobs(name: str, jobs: dict[tuple, list[tuple]], job_fn: Callable[[t
     jobs' results, in seed order, and it joins ``records`` (written to <name>.json) as soon as the cell's last job
     finishes. A failing job does not stop the others (:func:`bench.pool.run_pending`)."""
     finished = FinishedFolds(RESULTS / f".partial-{name}.json", scratch_key=-1)
-    every = [job for cell_jobs in jobs.values() for job in cell_jobs]
+    every = seed_major(jobs)
 
     def record_finished_cells() -> None:
         for cell, cell_jobs in jobs.items():

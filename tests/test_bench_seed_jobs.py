@@ -25,3 +25,11 @@ def test_cells_are_recorded_once_and_an_interrupted_command_resumes(tmp_path, mo
     seed_jobs.run_seed_jobs("u", {("m", "a"): jobs[("m", "a")]}, str, 1, records,
                             lambda cell, results: {"results": results}, lambda job, result: done.append(job))
     assert done == [("m", "a", 1, "out")] and records[("m", "a")]["results"][0] == "kept"
+
+
+def test_jobs_run_seed_by_seed_across_cells():
+    jobs = {("cgib",): [("cgib", 0, "o"), ("cgib", 1, "o"), ("cgib", 2, "o")], ("i2mole",): [("i2mole", 0, "o")],
+            ("x",): [("x", 0, "o"), ("x", 1, "o")]}
+    assert seed_jobs.seed_major(jobs) == [("cgib", 0, "o"), ("i2mole", 0, "o"), ("x", 0, "o"), ("cgib", 1, "o"),
+                                          ("x", 1, "o"), ("cgib", 2, "o")]
+    assert seed_jobs.seed_major({}) == []
