@@ -18,24 +18,13 @@ import torch
 import torch.multiprocessing as mp
 
 from zoo_core.models import model_spec
-from zoo_core.testing import PAIRS, make_dataset
+from zoo_core.testing import PAIRS, float64_batch, make_dataset
 
 WORLD = 2
 PAIR_MODELS = ("cigin", "cgib", "cgib_cont")
 # Adam moves every parameter by ~lr = 1e-2 in its first step; one whose gradient is zero in exact arithmetic (the bias
 # before CGIB's batch norm) moves by lr * (rounding noise ~1e-16) / eps (1e-8), different in the two runs
 TOL = {"rtol": 1e-9, "atol": 1e-8}
-
-
-def _double(batch):
-    """A PairBatch's float tensors in float64."""
-    for g in (batch.g_a, batch.g_b):
-        for data in (g.ndata, g.edata):
-            for key in list(data):
-                if data[key].is_floating_point():
-                    data[key] = data[key].double()
-    batch.y = batch.y.double()
-    return batch
 
 
 class _DoubleData:
@@ -45,11 +34,11 @@ class _DoubleData:
         self.data = data
 
     def batch(self, rows):
-        return _double(self.data.batch(rows))
+        return float64_batch(self.data.batch(rows))
 
     def batches(self, rows, batch_size, shuffle=False, generator=None):
         for batch in self.data.batches(rows, batch_size, shuffle, generator):
-            yield _double(batch)
+            yield float64_batch(batch)
 
 
 def train_pair_model(pair_model: str, batch_size: int) -> dict[str, torch.Tensor]:
@@ -79,7 +68,7 @@ def _three_dmrl():
 
         def to_device(self, batch, device):
             pair_batch, vie = batch
-            return _double(pair_batch), vie.to(dtype=torch.float64)
+            return float64_batch(pair_batch), vie.to(dtype=torch.float64)
     return DoubleThreeDMRL
 
 

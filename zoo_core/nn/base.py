@@ -34,8 +34,8 @@ class Encoder(nn.Module):
     out_dim: int
     requires_3d: bool = False
     graph_dim: int | None = None
-    # True: a molecule's embeddings depend on the molecule alone (no random draw in training other than dropout,
-    # which :func:`encodes_once` checks), so a batch's repeated molecules may be encoded once and copied
+    # True: a molecule's embeddings depend on the molecule alone (nothing in training but dropout or BatchNorm,
+    # which :func:`unique_view` checks, couples its copies), so a batch's repeated molecules may be encoded once
     per_molecule: bool = True
 
     def readout(self, g, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - optional
